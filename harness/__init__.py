@@ -1,0 +1,10 @@
+"""EduSphere chat WebSocket API conformance harness."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("edusphere-conformance")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+    __version__ = "0.0.0+source"
+
+__all__ = ["__version__"]

@@ -1,0 +1,117 @@
+"""The requirement catalogue: loaded from ``catalogue.toml``, never restated in code."""
+
+from __future__ import annotations
+
+import functools
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+Level = Literal["MUST", "SHOULD", "INFO"]
+LEVELS: tuple[Level, ...] = ("MUST", "SHOULD", "INFO")
+CATALOGUE_PATH = Path(__file__).with_name("catalogue.toml")
+
+
+@dataclass(frozen=True)
+class Requirement:
+    id: str
+    level: Level
+    statement: str
+    source: str
+    scope: str = "server"
+
+    @property
+    def area(self) -> str:
+        return self.id.rsplit("-", 1)[0]
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    version: str
+    areas: dict[str, str]
+    requirements: tuple[Requirement, ...]
+
+    def __getitem__(self, rid: str) -> Requirement:
+        return self.by_id[rid]
+
+    def __contains__(self, rid: object) -> bool:
+        return rid in self.by_id
+
+    @functools.cached_property
+    def by_id(self) -> dict[str, Requirement]:
+        return {r.id: r for r in self.requirements}
+
+    def scoped(self, scope: str) -> tuple[Requirement, ...]:
+        return tuple(r for r in self.requirements if r.scope == scope)
+
+    def select(self, only: str | None) -> set[str]:
+        """Requirement ids named by ``--only`` (areas like ``AUTH`` or ids like ``EDIT-002``).
+
+        Raises ``ValueError`` naming the first token that is neither.
+        """
+        if not only:
+            return set(self.by_id)
+        chosen: set[str] = set()
+        for token in (t.strip().upper() for t in only.split(",")):
+            if not token:
+                continue
+            if token in self.by_id:
+                chosen.add(token)
+            elif token in self.areas:
+                chosen.update(r.id for r in self.requirements if r.area == token)
+            else:
+                raise ValueError(f"--only: {token!r} is neither an area nor a requirement id")
+        return chosen
+
+
+def _parse(data: dict[str, object]) -> Catalogue:
+    reqs = []
+    raw = data.get("requirement")
+    assert isinstance(raw, list)
+    for entry in raw:
+        level = entry["level"]
+        if level not in LEVELS:
+            raise ValueError(f"catalogue: {entry['id']}: unknown level {level!r}")
+        reqs.append(
+            Requirement(
+                id=entry["id"],
+                level=level,
+                statement=entry["statement"],
+                source=entry["source"],
+                scope=entry.get("scope", "server"),
+            )
+        )
+    areas = data.get("areas")
+    assert isinstance(areas, dict)
+    ids = [r.id for r in reqs]
+    if len(ids) != len(set(ids)):
+        raise ValueError("catalogue: duplicate requirement id")
+    return Catalogue(version=str(data["version"]), areas=dict(areas), requirements=tuple(reqs))
+
+
+@functools.cache
+def load(path: Path = CATALOGUE_PATH) -> Catalogue:
+    with path.open("rb") as fh:
+        return _parse(tomllib.load(fh))
+
+
+def format_table(catalogue: Catalogue, scope: str | None = None) -> str:
+    """The catalogue as a plain-text table (``edusphere-conformance list``)."""
+    lines = [f"EduSphere chat conformance catalogue {catalogue.version}"]
+    current = ""
+    for req in catalogue.requirements:
+        if scope and req.scope != scope:
+            continue
+        if req.area != current:
+            current = req.area
+            lines.append("")
+            lines.append(f"{current}: {catalogue.areas.get(current, '')}")
+        lines.append(f"  {req.id:<11} {req.level:<6} {req.statement}")
+    counts = {lvl: sum(1 for r in catalogue.requirements if r.level == lvl) for lvl in LEVELS}
+    lines.append("")
+    lines.append(
+        f"{len(catalogue.requirements)} requirements: "
+        + ", ".join(f"{n} {lvl}" for lvl, n in counts.items())
+    )
+    return "\n".join(lines)

@@ -1,0 +1,234 @@
+"""``edusphere-conformance``: run, list, serve, client-check.
+
+A thin layer over pytest: ``run`` checks its inputs (target file, baseline, ``--only``) and that
+the target answers, then runs the suites with the harness plugin. Exit status: 0 conformant,
+1 not conformant, 2 usage error, bad target file or unreachable target (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness import __version__, redact
+from harness import catalogue as cat_mod
+
+EXIT_OK, EXIT_NONCONFORMANT, EXIT_USAGE = 0, 1, 2
+
+
+def suites_dir() -> Path:
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "suites", here / "_suites"):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError("the conformance suites are not installed")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"edusphere-conformance: error: {message}\n")
+
+
+def _fail(message: str) -> int:
+    print(f"edusphere-conformance: error: {redact.redact(message)}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="edusphere-conformance",
+        description="Conformance harness for the EduSphere chat WebSocket API.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run the conformance suites against a target")
+    run.add_argument("--target", metavar="FILE", help="target file (default: the bundled server)")
+    run.add_argument("--strict", action="store_true", help="SHOULD failures fail the run too")
+    run.add_argument("--only", metavar="IDS", help="areas or requirement ids: AUTH,EDIT-002")
+    run.add_argument("--report-dir", metavar="DIR", default="reports", help="default: reports/")
+    run.add_argument("--baseline", metavar="FILE", help="known failures ([[known]] id, reason)")
+    run.add_argument("--examples", metavar="N", type=int, help="examples per property")
+    run.add_argument("-n", "--workers", metavar="N", help="run in N processes (pytest-xdist)")
+    run.add_argument("-v", "--verbose", action="store_true", help="pytest's own per-test output")
+    run.add_argument("pytest_args", nargs="*", help="after --: passed to pytest as they are")
+
+    lst = sub.add_parser("list", help="print the requirement catalogue")
+    lst.add_argument("--faults", action="store_true", help="the reference server's fault switches")
+    lst.add_argument("--scope", choices=("server", "client", "all"), default="all")
+    lst.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+
+    serve = sub.add_parser("serve", help="run the reference server", add_help=False)
+    serve.add_argument("args", nargs=argparse.REMAINDER)
+
+    check = sub.add_parser("client-check", help="check a client's reconnection policy", add_help=False)
+    check.add_argument("args", nargs=argparse.REMAINDER)
+    return parser
+
+
+# --- list ---------------------------------------------------------------------------------
+
+
+def markdown_table(scope: str | None = None) -> str:
+    """The catalogue as a Markdown table (the README embeds it; a test keeps it fresh)."""
+    cat = cat_mod.load()
+    rows = ["| id | level | requirement |", "|---|---|---|"]
+    for req in cat.requirements:
+        if scope and req.scope != scope:
+            continue
+        statement = req.statement.replace("|", "\\|")
+        rows.append(f"| {req.id} | {req.level} | {statement} |")
+    return "\n".join(rows)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    if args.faults:
+        from reference_server.faults import FAULTS
+
+        if args.format == "json":
+            print(json.dumps([
+                {"name": f.name, "level": f.level, "requirements": list(f.requirements),
+                 "description": f.description} for f in FAULTS.values()
+            ], indent=2))
+            return EXIT_OK
+        width = max(len(name) for name in FAULTS)
+        for fault in FAULTS.values():
+            print(f"{fault.name:<{width}}  {fault.level:<6}  {', '.join(fault.requirements):<28}  {fault.description}")
+        print(f"\n{len(FAULTS)} fault switches (serve --fault NAME)")
+        return EXIT_OK
+    scope = None if args.scope == "all" else args.scope
+    cat = cat_mod.load()
+    if args.format == "json":
+        reqs = [r for r in cat.requirements if scope is None or r.scope == scope]
+        print(json.dumps({"catalogue": cat.version, "requirements": [
+            {"id": r.id, "level": r.level, "area": r.area, "scope": r.scope,
+             "statement": r.statement, "source": r.source} for r in reqs
+        ]}, indent=2, ensure_ascii=False))
+    elif args.format == "markdown":
+        print(markdown_table(scope))
+    else:
+        print(cat_mod.format_table(cat, scope))
+    return EXIT_OK
+
+
+# --- run ----------------------------------------------------------------------------------
+
+
+def _precheck(args: argparse.Namespace) -> str | None:
+    """Everything that can be wrong before a test runs; one line, or None."""
+    from harness import target as target_mod
+    from harness.plugin import _probe
+    from harness.results import BaselineError, load_baseline
+    from harness.verify import HarnessError
+
+    cat = cat_mod.load()
+    if args.only:
+        try:
+            cat.select(args.only)
+        except ValueError as exc:
+            return str(exc)
+    if args.baseline:
+        try:
+            load_baseline(args.baseline, cat)
+        except BaselineError as exc:
+            return str(exc)
+    if args.examples is not None and args.examples < 1:
+        return "--examples must be at least 1"
+    if args.target:
+        if "://" in args.target:
+            return str(target_mod.refuse_bare_url(args.target))
+        try:
+            target = target_mod.load(args.target)
+        except target_mod.TargetError as exc:
+            return str(exc)
+        try:
+            _probe(target)
+        except HarnessError as exc:
+            return str(exc)
+    return None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import pytest
+
+    problem = _precheck(args)
+    if problem:
+        return _fail(problem)
+    report_dir = Path(args.report_dir)
+    try:
+        report_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return _fail(f"--report-dir {args.report_dir}: {exc.strerror}")
+    argv = [str(suites_dir()), "--report-dir", str(report_dir), "-p", "no:cacheprovider",
+            "--conformance-progress", "-o", "console_output_style=classic",
+            "--html", str(report_dir / "compliance.html"), "--self-contained-html",
+            "--junitxml", str(report_dir / "junit.xml")]
+    if not args.verbose:
+        argv += ["-q", "--no-header", "--no-summary", "-p", "no:logging"]
+    if args.target:
+        argv += ["--target", args.target]
+    if args.strict:
+        argv += ["--strict"]
+    if args.only:
+        argv += ["--only", args.only]
+    if args.baseline:
+        argv += ["--baseline", args.baseline]
+    if args.examples:
+        argv += ["--examples", str(args.examples)]
+    if args.workers:
+        argv += ["-n", args.workers]
+    argv += args.pytest_args
+    code = pytest.main(argv)
+    results = report_dir / "results.json"
+    if code in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and results.is_file():
+        data = json.loads(results.read_text(encoding="utf-8"))
+        return EXIT_OK if data.get("conformant") else EXIT_NONCONFORMANT
+    if code == pytest.ExitCode.NO_TESTS_COLLECTED:
+        return _fail("no test selected (check --only)")
+    if code == pytest.ExitCode.USAGE_ERROR:
+        return EXIT_USAGE
+    if code == pytest.ExitCode.INTERRUPTED:
+        return EXIT_USAGE
+    return _fail(f"the test run stopped (pytest exit status {int(code)})")
+
+
+# --- entry point --------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    # serve and client-check hand their arguments over untouched (their own --help included).
+    if args_list and args_list[0] == "serve":
+        from reference_server.cli import main as serve_main
+
+        return serve_main(["serve", *args_list[1:]])
+    if args_list and args_list[0] == "client-check":
+        from harness.clientcheck.cli import main as check_main
+
+        return check_main(args_list[1:])
+    parser = build_parser()
+    try:
+        args = parser.parse_args(args_list)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    try:
+        if args.command == "list":
+            return cmd_list(args)
+        if args.command == "run":
+            return cmd_run(args)
+    except KeyboardInterrupt:
+        return _fail("interrupted")
+    except BrokenPipeError:
+        with contextlib.suppress(Exception):
+            sys.stdout = io.StringIO()
+        return EXIT_OK
+    return _fail(f"unknown command {args.command!r}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,688 @@
+"""The recording client: the only part of the harness that touches sockets.
+
+Every handshake, frame and close goes into a :class:`Transcript` (redacted); every server frame is
+checked against its schema as it arrives. Tests talk to the server through :class:`Chat` (the
+``chat`` fixture) and :class:`Conn`, and check with the verifiers here, which raise
+:class:`~harness.verify.ConformanceFailure` naming the requirement.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import struct
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import (
+    ConnectionClosed,
+    InvalidHandshake,
+    InvalidStatus,
+)
+
+from harness import redact, schemas
+from harness.target import Account, Target
+from harness.tokens import Minter, NotTested
+from harness.verify import (
+    ConformanceFailure,
+    ConformanceTimeout,
+    Frame,
+    HarnessError,
+    Predicate,
+    check_error_text,
+    event_matching,
+    is_error,
+    is_event,
+    show,
+)
+
+SCHEMA_REQUIREMENT = {
+    "server/new": "EVT-002",
+    "server/update": "EVT-003",
+    "server/delete": "EVT-004",
+    "server/error": "EVT-005",
+}
+DOCUMENTED = {
+    "new": {
+        "type",
+        "action",
+        "id",
+        "user",
+        "user_id",
+        "body",
+        "created",
+        "edited",
+        "updated",
+        "userAvatar",
+    },
+    "update": {"type", "action", "id", "body", "edited", "updated"},
+    "delete": {"type", "action", "id"},
+}
+ECHO_REQ = {"new": "SEND-002", "update": "EDIT-003", "delete": "DEL-002"}
+FANOUT_REQ = {"new": "SEND-003", "update": "EDIT-003", "delete": "DEL-002"}
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# --- transcript ---------------------------------------------------------------------------
+
+
+@dataclass
+class Entry:
+    t_ms: float
+    conn: str
+    direction: str  # "->" sent, "<-" received, "==" handshake / close / note
+    text: str
+
+
+@dataclass
+class Transcript:
+    t0: float = field(default_factory=time.monotonic)
+    entries: list[Entry] = field(default_factory=list)
+    limit: int = 2000
+
+    def log(self, conn: str, direction: str, text: str) -> None:
+        if len(self.entries) >= self.limit:
+            if len(self.entries) == self.limit:
+                self.entries.append(Entry(self._ms(), conn, "==", "(transcript truncated)"))
+            return
+        if len(text) > 2000:
+            text = text[:1000] + f" …({len(text) - 1500} characters)… " + text[-500:]
+        self.entries.append(Entry(self._ms(), conn, direction, redact.redact(text)))
+
+    def _ms(self) -> float:
+        return (time.monotonic() - self.t0) * 1000
+
+    def render(self) -> str:
+        width = max((len(e.conn) for e in self.entries), default=4)
+        return "\n".join(
+            f"{e.t_ms:9.1f} ms  {e.conn:<{width}}  {e.direction}  {e.text}" for e in self.entries
+        )
+
+    def as_list(self) -> list[dict[str, Any]]:
+        return [
+            {"t_ms": round(e.t_ms, 1), "conn": e.conn, "dir": e.direction, "text": e.text}
+            for e in self.entries
+        ]
+
+
+# --- a connection -------------------------------------------------------------------------
+
+
+@dataclass
+class Refusal:
+    style: str  # "http" | "close"
+    status: int | None = None
+    close_code: int | None = None
+    detail: str = ""
+
+    def describe(self) -> str:
+        if self.style == "http":
+            return f"HTTP {self.status} at the handshake" if self.status else self.detail
+        return f"close {self.close_code} after the handshake"
+
+
+class Conn:
+    """One WebSocket connection of a test, with its buffered, schema-checked frames."""
+
+    def __init__(
+        self, chat: Chat, name: str, ws: ClientConnection, account: Account | None, room: str
+    ) -> None:
+        self.chat = chat
+        self.name = name
+        self.ws = ws
+        self.account = account
+        self.room = room
+        self.buffer: list[Frame] = []
+        self.closed: tuple[int | None, str] | None = None
+        self.half_open = False
+
+    # sending -----------------------------------------------------------------------------
+
+    async def send_raw(self, data: str | bytes) -> None:
+        self.chat.transcript.log(
+            self.name, "->", show(data, limit=10**6) if isinstance(data, bytes) else data
+        )
+        try:
+            await self.ws.send(data)
+        except ConnectionClosed as exc:
+            self._note_closed(exc)
+
+    async def send_json(self, frame: Any) -> None:
+        await self.send_raw(json.dumps(frame, ensure_ascii=False))
+
+    async def send_text(self, message: Any, *, timestamp: bool = True, **extra: Any) -> None:
+        frame: dict[str, Any] = {"type": "text", "message": message}
+        if timestamp:
+            frame["timestamp"] = now_rfc3339()
+        frame.update(extra)
+        await self.send_json(frame)
+
+    async def send_update(self, message_id: Any, message: Any, **extra: Any) -> None:
+        frame = {
+            "type": "update",
+            "messageId": message_id,
+            "message": message,
+            "timestamp": now_rfc3339(),
+        }
+        frame.update(extra)
+        await self.send_json(frame)
+
+    async def send_delete(self, message_id: Any, **extra: Any) -> None:
+        frame = {"type": "delete", "messageId": message_id, "timestamp": now_rfc3339()}
+        frame.update(extra)
+        await self.send_json(frame)
+
+    # receiving ---------------------------------------------------------------------------
+
+    def _note_closed(self, exc: ConnectionClosed) -> None:
+        if self.closed is None:
+            code = exc.rcvd.code if exc.rcvd else None
+            reason = exc.rcvd.reason if exc.rcvd else ""
+            self.closed = (code, reason)
+            how = (
+                f"close {code} {reason!r}"
+                if code is not None
+                else "connection lost (no close frame)"
+            )
+            self.chat.transcript.log(self.name, "==", how)
+
+    async def _recv(self, timeout: float) -> tuple[Frame, ConformanceFailure | None]:
+        """The next frame, parsed, with the schema violation it carries (if any).
+
+        Raises TimeoutError or ConnectionClosed. The violation is returned, not raised, so that
+        a check that forbids this very frame can name its own requirement first.
+        """
+        async with asyncio.timeout(timeout):
+            data = await self.ws.recv()
+        if isinstance(data, bytes):
+            self.chat.transcript.log(self.name, "<-", show(data))
+            return data, None
+        self.chat.transcript.log(self.name, "<-", data)
+        try:
+            frame = json.loads(data)
+        except ValueError:
+            frame = None
+        if not isinstance(frame, dict):
+            return data, ConformanceFailure("EVT-001", "a JSON object", f"text frame {show(data)}")
+        return frame, self.chat.schema_violation(frame)
+
+    async def wait_for(
+        self,
+        predicate: Predicate,
+        *,
+        requirement: str,
+        expected: str,
+        forbidden: Predicate | None = None,
+        forbidden_requirement: str | None = None,
+        timeout: float | None = None,
+    ) -> Frame:
+        """The first frame matching ``predicate`` (buffered ones first).
+
+        A frame matching ``forbidden`` before it fails ``forbidden_requirement``. Frames that
+        match neither stay in the buffer for later waits (strangers' traffic, other checks).
+        """
+        for i, frame in enumerate(self.buffer):
+            if forbidden is not None and forbidden(frame):
+                raise ConformanceFailure(
+                    forbidden_requirement or requirement,
+                    expected,
+                    f"{self.name} received {show(frame)}",
+                )
+            if predicate(frame):
+                del self.buffer[i]
+                return frame
+        limit = self.chat.target.receive_timeout if timeout is None else timeout
+        deadline = time.monotonic() + limit
+        while True:
+            if self.closed is not None:
+                raise ConformanceFailure(
+                    requirement, expected, f"{self.name} was closed ({self._closed_text()})"
+                )
+            remaining = deadline - time.monotonic()
+            try:
+                if remaining <= 0:
+                    raise TimeoutError
+                frame, violation = await self._recv(remaining)
+            except TimeoutError:
+                seen = f"; meanwhile {len(self.buffer)} other frame(s)" if self.buffer else ""
+                raise ConformanceTimeout(
+                    requirement, expected, f"no answer within {limit:.1f} s on {self.name}{seen}"
+                ) from None
+            except ConnectionClosed as exc:
+                self._note_closed(exc)
+                continue
+            if forbidden is not None and forbidden(frame):
+                raise ConformanceFailure(
+                    forbidden_requirement or requirement,
+                    expected,
+                    f"{self.name} received {show(frame)}",
+                )
+            if violation is not None:
+                raise violation
+            if predicate(frame):
+                return frame
+            self.buffer.append(frame)
+
+    def _closed_text(self) -> str:
+        if self.closed is None:
+            return "open"
+        code, reason = self.closed
+        return (
+            f"close code {code}" + (f" {reason!r}" if reason else "") if code else "no close frame"
+        )
+
+    async def expect_event(
+        self,
+        action: str,
+        *,
+        requirement: str,
+        id: str | None = None,
+        body: str | None = None,
+        forbidden: Predicate | None = None,
+        forbidden_requirement: str | None = None,
+    ) -> dict[str, Any]:
+        what = f"a chat_message {action!r} event" + (f" for id {id}" if id else "")
+        if body is not None:
+            what += f" with body {show(body, 60)!r}"
+        frame: dict[str, Any] = await self.wait_for(
+            event_matching(action, id=id, body=body),
+            requirement=requirement,
+            expected=what + f" on {self.name}",
+            forbidden=forbidden,
+            forbidden_requirement=forbidden_requirement,
+        )
+        return frame
+
+    async def expect_error(
+        self,
+        text: str | None,
+        *,
+        requirement: str,
+        forbidden: Predicate | None = None,
+        forbidden_requirement: str | None = None,
+    ) -> str:
+        """The next error frame; with ``text``, it must say exactly that."""
+        expected = f'{{"error": "{text}"}}' if text else "an error frame"
+        frame = await self.wait_for(
+            is_error,
+            requirement=requirement,
+            expected=f"{expected} on {self.name}",
+            forbidden=forbidden,
+            forbidden_requirement=forbidden_requirement,
+        )
+        if text is not None:
+            check_error_text(requirement, text, frame)
+        return str(frame.get("error"))
+
+    async def expect_nothing_before(
+        self, sentinel: str, forbidden: Predicate, *, requirement: str, what: str
+    ) -> None:
+        """Prove absence: the sentinel message (already sent in this room) arrives, and nothing
+        matching ``forbidden`` came before it (delivery on one connection is FIFO)."""
+        await self.wait_for(
+            event_matching("new", body=sentinel),
+            requirement=requirement,
+            expected=f"no {what} before the sentinel on {self.name}",
+            forbidden=forbidden,
+        )
+
+    async def wait_closed(
+        self, timeout: float, until: Predicate | None = None
+    ) -> tuple[int | None, str] | None:
+        """Drain until the connection closes; None if still open after ``timeout`` (or once a
+        frame matching ``until`` arrived). Frames seen stay in the buffer for the caller.
+        """
+        deadline = time.monotonic() + timeout
+        while self.closed is None:
+            if until is not None and any(until(f) for f in self.buffer):
+                return None
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            try:
+                frame, violation = await self._recv(remaining)
+            except TimeoutError:
+                return None
+            except ConnectionClosed as exc:
+                self._note_closed(exc)
+                break
+            if violation is not None:
+                raise violation
+            self.buffer.append(frame)
+        return self.closed
+
+    async def is_served(self, requirement: str) -> None:
+        """The connection is open and its next valid frame is served (its own event returns)."""
+        body = self.chat.nonce("alive")
+        await self.send_text(body)
+        await self.expect_event("new", body=body, requirement=requirement)
+
+    def abort(self) -> None:
+        """Vanish without a close handshake: a TCP reset."""
+        self.chat.transcript.log(self.name, "==", "TCP reset (no close handshake)")
+        transport = self.ws.transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+        self.closed = (None, "aborted by the test")
+
+    def stop_reading(self) -> None:
+        """Become half-open: keep the TCP connection but never read again."""
+        self.chat.transcript.log(self.name, "==", "stops reading (half-open)")
+        self.ws.transport.pause_reading()
+        self.half_open = True
+
+    async def close(self) -> None:
+        if self.half_open and self.closed is None:
+            self.abort()
+        if self.closed is None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(self.chat.target.receive_timeout):
+                    await self.ws.close()
+            self.closed = (1000, "closed by the test")
+            self.chat.transcript.log(self.name, "==", "close 1000 (by the harness)")
+
+
+# --- the per-test session -----------------------------------------------------------------
+
+
+class Chat:
+    """Everything a test needs to talk to the target: the ``chat`` fixture."""
+
+    def __init__(self, target: Target, minter: Minter | None = None) -> None:
+        self.target = target
+        self.minter = minter or Minter(target.auth)
+        self.transcript = Transcript()
+        self.observations: dict[str, list[str]] = {}
+        self.conns: list[Conn] = []
+        self._names: dict[str, int] = {}
+        self.extra_fields: set[str] = set()
+
+    # fixtures of the target --------------------------------------------------------------
+
+    def account(self, role: str) -> Account:
+        acc = self.target.accounts.get(role)
+        if acc is None:
+            raise NotTested(f"needs accounts.{role} in the target file")
+        return acc
+
+    def slug(self, room: str) -> str:
+        slug = self.target.rooms.get(room)
+        if slug is None:
+            raise NotTested(f"needs rooms.{room} in the target file")
+        return slug
+
+    def token(self, role: str) -> str:
+        return self.minter.valid(self.account(role))
+
+    @staticmethod
+    def nonce(label: str = "m") -> str:
+        return f"{label}-{uuid.uuid4().hex[:16]}"
+
+    def observe(self, requirement: str, text: str) -> None:
+        self.observations.setdefault(requirement, []).append(text)
+
+    def schema_violation(self, frame: dict[str, Any]) -> ConformanceFailure | None:
+        """The failure a server frame earns against its schema, or None."""
+        name = schemas.classify_server_frame(frame)
+        if name is None:
+            if frame.get("type") == "chat_message":
+                return ConformanceFailure(
+                    "EVT-006", "action new, update or delete", f"frame {show(frame)}"
+                )
+            self.observe("EVT-007", f"unrecognised frame: {show(frame, 120)}")
+            return None
+        violations = schemas.validate(name, frame)
+        if violations:
+            return ConformanceFailure(
+                SCHEMA_REQUIREMENT[name],
+                f"a frame valid against schemas/{name}.json",
+                "; ".join(str(v) for v in violations[:3]) + f" in {show(frame)}",
+            )
+        action = frame.get("action")
+        if isinstance(action, str) and action in DOCUMENTED:
+            extra = set(frame) - DOCUMENTED[action]
+            if extra - self.extra_fields:
+                self.extra_fields |= extra
+                self.observe(
+                    "EVT-007", f"{action} events carry extra fields: {', '.join(sorted(extra))}"
+                )
+        return None
+
+    # connecting ----------------------------------------------------------------------------
+
+    def _conn_name(self, label: str) -> str:
+        n = self._names.get(label, 0) + 1
+        self._names[label] = n
+        return f"{label}#{n}"
+
+    def _request(self, url: str, token: str | None) -> tuple[str, dict[str, str], list[str] | None]:
+        headers: dict[str, str] = {}
+        subprotocols: list[str] | None = None
+        auth = self.target.auth
+        if token is not None:
+            if auth.transport == "query":
+                parts = urlsplit(url)
+                query = (
+                    parts.query + "&" if parts.query else ""
+                ) + f"{auth.param_name}={quote(token, safe='')}"
+                url = urlunsplit(parts._replace(query=query))
+            elif auth.transport == "cookie":
+                headers["Cookie"] = f"{auth.param_name}={token}"
+            elif auth.transport == "header":
+                value = f"{auth.scheme} {token}" if auth.scheme else token
+                headers[auth.param_name] = value
+            elif auth.transport == "subprotocol":
+                subprotocols = [auth.name, token] if auth.name else [token]
+        return url, headers, subprotocols
+
+    async def attempt(
+        self,
+        token: str | None,
+        *,
+        room: str,
+        host: str | None = None,
+        label: str = "client",
+        account: Account | None = None,
+        receive_buffer: int | None = None,
+    ) -> Conn | Refusal:
+        """Open a connection; a refusal at the handshake comes back as :class:`Refusal`."""
+        url = self.target.url_for(room, host)
+        url, headers, subprotocols = self._request(url, token)
+        name = self._conn_name(label)
+        path = urlsplit(url).path + (f"?{urlsplit(url).query}" if urlsplit(url).query else "")
+        self.transcript.log(
+            name,
+            "==",
+            f"GET {path} (token via {self.target.auth.transport if token is not None else 'nothing'})",
+        )
+        extra: dict[str, Any] = {}
+        try:
+            if receive_buffer is not None:
+                extra["sock"] = await self._small_socket(receive_buffer)
+            ws = await connect(
+                url,
+                **extra,
+                additional_headers=headers,
+                subprotocols=subprotocols,  # type: ignore[arg-type]
+                origin=self.target.origin,  # type: ignore[arg-type]
+                open_timeout=self.target.connect_timeout,
+                close_timeout=self.target.receive_timeout,
+                max_size=None,
+                proxy=None,
+                ping_interval=None,
+            )
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            self.transcript.log(name, "==", f"handshake refused: HTTP {status}")
+            return Refusal("http", status=status)
+        except InvalidHandshake as exc:
+            self.transcript.log(name, "==", f"handshake failed: {redact.redact(str(exc))}")
+            return Refusal("http", detail=f"handshake failed: {exc}")
+        except TimeoutError:
+            self.transcript.log(name, "==", "handshake timed out")
+            raise ConformanceTimeout(
+                "CONN-001",
+                "a handshake answer",
+                f"no answer within {self.target.connect_timeout:.1f} s",
+            ) from None
+        except OSError as exc:
+            host_, port = self.target.address
+            raise HarnessError(
+                f"target unreachable: {host_}:{port}: {exc.strerror or exc}"
+            ) from None
+        status = ws.response.status_code if ws.response else 101
+        self.transcript.log(name, "==", f"handshake accepted: HTTP {status}")
+        conn = Conn(self, name, ws, account, room)
+        self.conns.append(conn)
+        return conn
+
+    async def _small_socket(self, size: int) -> socket.socket:
+        """A connected socket with a tiny receive buffer, to make a half-open client bite fast."""
+        host, port = self.target.address
+        loop = asyncio.get_running_loop()
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, type_, proto, _, addr = infos[0]
+        sock = socket.socket(family, type_, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+        sock.setblocking(False)
+        try:
+            async with asyncio.timeout(self.target.connect_timeout):
+                await loop.sock_connect(sock, addr)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    async def connect(
+        self,
+        role: str = "member",
+        room: str = "main",
+        *,
+        requirement: str = "CONN-001",
+        label: str | None = None,
+    ) -> Conn:
+        """A connection of ``role`` to the room ``room`` (a key of [rooms]) that must be accepted."""
+        account = self.account(role)
+        slug = self.slug(room)
+        outcome = await self.attempt(
+            self.token(role), room=slug, label=label or role, account=account
+        )
+        if isinstance(outcome, Refusal):
+            raise ConformanceFailure(
+                requirement,
+                f"{role} ({account.username}) accepted to {slug}",
+                f"refused: {outcome.describe()}",
+            )
+        return outcome
+
+    async def connect_many(
+        self, specs: Iterable[tuple[str, str]], requirement: str = "CONN-001"
+    ) -> list[Conn]:
+        return [await self.connect(role, room, requirement=requirement) for role, room in specs]
+
+    # posting and observing -----------------------------------------------------------------
+
+    async def post(
+        self,
+        conn: Conn,
+        body: str | None = None,
+        *,
+        observers: Iterable[Conn] = (),
+        echo_requirement: str = "SEND-002",
+        fanout_requirement: str = "SEND-003",
+    ) -> dict[str, Any]:
+        """Send a text frame and wait for its ``new`` event on the sender and ``observers``."""
+        body = body if body is not None else self.nonce("msg")
+        await conn.send_text(body)
+        event = await conn.expect_event("new", body=body, requirement=echo_requirement)
+        for other in observers:
+            await other.expect_event("new", body=body, requirement=fanout_requirement)
+        return event
+
+    async def sentinel(
+        self,
+        sender: Conn,
+        observers: Iterable[Conn],
+        requirement: str,
+        forbidden: Predicate,
+        what: str,
+    ) -> None:
+        """Send a sentinel through ``sender``; each observer must see it with nothing
+        ``forbidden`` before it. All observers must be in the sender's room."""
+        body = self.nonce("sentinel")
+        await sender.send_text(body)
+        for obs in observers:
+            await obs.expect_nothing_before(body, forbidden, requirement=requirement, what=what)
+
+    async def expect_refused(
+        self,
+        token: str | None,
+        *,
+        requirement: str,
+        room: str,
+        host: str | None = None,
+        sentinel_room: str | None = None,
+        label: str = "refused",
+    ) -> Refusal:
+        """The connection must be refused: an HTTP error at the handshake, or a close at once
+        after it before any room event (protocol notes: "How a refusal looks")."""
+        outcome = await self.attempt(token, room=room, host=host, label=label)
+        if isinstance(outcome, Refusal):
+            self._check_style(outcome, requirement)
+            return outcome
+        conn = outcome
+        # Accepted: prove with a sentinel that it gets no room event, then wait for the close.
+        if sentinel_room is not None and sentinel_room in self.target.rooms:
+            poster = await self.connect("member", sentinel_room, label="sentinel")
+            body = self.nonce("sentinel")
+            await poster.send_text(body)
+            await poster.expect_event("new", body=body, requirement="SEND-002")
+        closed = await conn.wait_closed(self.target.receive_timeout)
+        events = [f for f in conn.buffer if is_event(f)]
+        if events:
+            raise ConformanceFailure(
+                "AUTH-008",
+                "no room event on a refused connection",
+                f"{conn.name} received {show(events[0])}",
+            )
+        if closed is None:
+            raise ConformanceTimeout(
+                requirement,
+                "refused: HTTP error at the handshake, or a close right after it",
+                f"accepted and still open after {self.target.receive_timeout:.1f} s",
+            )
+        refusal = Refusal("close", close_code=closed[0])
+        self._check_style(refusal, requirement)
+        return refusal
+
+    def _check_style(self, refusal: Refusal, requirement: str) -> None:
+        self.observe("AUTH-010", refusal.describe())
+        pinned = self.target.refusal
+        if pinned != "any" and refusal.style != pinned:
+            raise ConformanceFailure(
+                "AUTH-009", f"refusal style {pinned!r} (expect.refusal)", f"{refusal.describe()}"
+            )
+
+    async def close_all(self) -> None:
+        await asyncio.gather(*(c.close() for c in self.conns), return_exceptions=True)
+
+
+async def gather_bounded(aws: Iterable[Awaitable[Any]]) -> list[Any]:
+    return list(await asyncio.gather(*aws))
+
+
+Check = Callable[[Chat], Awaitable[None]]

@@ -1,0 +1,348 @@
+"""The target file: one TOML file that points the suites at a server.
+
+The keys are a contract (see README, "Target file reference"). A bad file stops the run before
+any test with one line that names the key: :class:`TargetError`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+import shlex
+import subprocess
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from harness import redact
+
+ROLES = ("host", "member", "member2", "outsider")
+ROOM_ROLES = ("main", "other", "missing")
+TRANSPORTS = ("cookie", "query", "header", "subprotocol")
+REFUSALS = ("any", "http", "close")
+PLACEHOLDERS = ("username", "email", "user_id", "exp", "iat")
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+
+
+class TargetError(Exception):
+    """A target file that cannot be used. ``str()`` is one line naming the key."""
+
+
+@dataclass(frozen=True)
+class Account:
+    role: str
+    username: str
+    email: str | None = None
+    user_id: str | None = None
+    token: str | None = None
+
+
+@dataclass(frozen=True)
+class Auth:
+    transport: str = "query"
+    name: str = ""
+    scheme: str = "Bearer"
+    algorithm: str = "HS256"
+    secret: str | None = None
+    claims: Mapping[str, Any] = field(
+        default_factory=lambda: {"sub": "{user_id}", "exp": "{exp}", "iat": "{iat}"}
+    )
+    lifetime: int = 600
+
+    @property
+    def param_name(self) -> str:
+        """The cookie, query parameter or header name (with its per-transport default)."""
+        if self.name:
+            return self.name
+        return {"header": "Authorization", "cookie": "JWT", "query": "token"}.get(
+            self.transport, ""
+        )
+
+
+@dataclass(frozen=True)
+class Target:
+    url: str
+    auth: Auth
+    accounts: Mapping[str, Account]
+    rooms: Mapping[str, str]
+    origin: str | None = None
+    connect_timeout: float = 5.0
+    receive_timeout: float = 5.0
+    max_length: int = 500
+    max_frame_bytes: int | None = None
+    refusal: str = "any"
+    provision_command: str | None = None
+    restart_command: str | None = None
+    examples: int = 25
+    source: str = "<bundled reference server>"
+    restart_hook: Callable[[], None] | None = field(default=None, compare=False, repr=False)
+
+    def url_for(self, room: str, host: str | None = None) -> str:
+        """The endpoint for a room slug (``room``) of ``host`` (default: the host account)."""
+        host_name = host if host is not None else self.accounts["host"].username
+        return self.url.replace("{host}", host_name).replace("{room}", room)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        parts = urlsplit(self.url.replace("{host}", "h").replace("{room}", "r"))
+        default = 443 if parts.scheme == "wss" else 80
+        return parts.hostname or "localhost", parts.port or default
+
+    @property
+    def can_restart(self) -> bool:
+        return self.restart_hook is not None or bool(self.restart_command)
+
+    def restart(self) -> None:
+        if self.restart_hook is not None:
+            self.restart_hook()
+        elif self.restart_command:
+            run_command(self.restart_command, "restart.command", timeout=60.0)
+
+
+# --- parsing ------------------------------------------------------------------------------
+
+_SCHEMA: dict[str, Any] = {
+    "url": str,
+    "origin": str,
+    "connect_timeout": float,
+    "receive_timeout": float,
+    "auth": {
+        "transport": str,
+        "name": str,
+        "scheme": str,
+        "algorithm": str,
+        "secret": str,
+        "claims": dict,
+        "lifetime": int,
+    },
+    "accounts": {
+        "*": {"username": str, "email": str, "user_id": str, "token": str},
+    },
+    "rooms": {"main": str, "other": str, "missing": str},
+    "limits": {"max_length": int, "max_frame_bytes": int},
+    "expect": {"refusal": str},
+    "provision": {"command": str},
+    "restart": {"command": str},
+    "properties": {"examples": int},
+}
+
+
+def _fail(where: str, key: str, message: str) -> TargetError:
+    return TargetError(f"{where}: {key}: {message}" if key else f"{where}: {message}")
+
+
+def _type_name(kind: type) -> str:
+    return {str: "a string", float: "a number", int: "an integer", dict: "a table"}[kind]
+
+
+def _check(data: Mapping[str, Any], schema: Mapping[str, Any], prefix: str, where: str) -> None:
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if key in schema:
+            expected = schema[key]
+        elif "*" in schema:
+            expected = schema["*"]
+        else:
+            close = difflib.get_close_matches(key, [k for k in schema if k != "*"], n=1)
+            hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
+            raise _fail(where, path, f"unknown key{hint}")
+        if isinstance(expected, dict):
+            if not isinstance(value, dict):
+                raise _fail(where, path, f"must be a table, not {type(value).__name__}")
+            _check(value, expected, f"{path}.", where)
+        elif expected is float:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise _fail(where, path, f"must be a number, not {value!r}")
+            if value <= 0:
+                raise _fail(where, path, f"must be positive, not {value!r}")
+        elif expected is int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise _fail(where, path, f"must be an integer, not {value!r}")
+        elif not isinstance(value, expected):
+            raise _fail(where, path, f"must be {_type_name(expected)}, not {value!r}")
+
+
+def _expand_env(value: Any, path: str, where: str, env: Mapping[str, str]) -> Any:
+    if isinstance(value, str):
+
+        def sub(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in env:
+                raise _fail(where, path, f"environment variable {name} is not set")
+            return env[name]
+
+        return _ENV.sub(sub, value)
+    if isinstance(value, dict):
+        return {
+            k: _expand_env(v, f"{path}.{k}" if path else k, where, env) for k, v in value.items()
+        }
+    return value
+
+
+def parse(
+    data: Mapping[str, Any], where: str = "target", env: Mapping[str, str] | None = None
+) -> Target:
+    """Check and build a :class:`Target` from a parsed TOML document."""
+    _check(data, _SCHEMA, "", where)
+    data = _expand_env(dict(data), "", where, os.environ if env is None else env)
+    if "url" not in data:
+        raise _fail(
+            where, "url", "missing (the endpoint template, e.g. ws://host/ws/chat/{host}/{room})"
+        )
+    url = data["url"]
+    scheme = urlsplit(url).scheme
+    if scheme not in ("ws", "wss"):
+        raise _fail(where, "url", f"must start with ws:// or wss://, not {url!r}")
+    if "{room}" not in url:
+        raise _fail(where, "url", "must contain the {room} placeholder")
+
+    auth_data = dict(data.get("auth", {}))
+    transport = auth_data.get("transport", "query")
+    if transport not in TRANSPORTS:
+        raise _fail(
+            where, "auth.transport", f"must be one of {', '.join(TRANSPORTS)}, not {transport!r}"
+        )
+    claims = auth_data.get("claims", {"sub": "{user_id}", "exp": "{exp}", "iat": "{iat}"})
+    for claim, template in claims.items():
+        if isinstance(template, str):
+            for name in _PLACEHOLDER.findall(template):
+                if name not in PLACEHOLDERS:
+                    raise _fail(
+                        where,
+                        f"auth.claims.{claim}",
+                        f"unknown placeholder {{{name}}} (known: {', '.join(PLACEHOLDERS)})",
+                    )
+    lifetime = auth_data.get("lifetime", 600)
+    if lifetime <= 0:
+        raise _fail(where, "auth.lifetime", f"must be positive, not {lifetime}")
+    auth = Auth(
+        transport=transport,
+        name=auth_data.get("name", ""),
+        scheme=auth_data.get("scheme", "Bearer"),
+        algorithm=auth_data.get("algorithm", "HS256"),
+        secret=auth_data.get("secret") or None,
+        claims=claims,
+        lifetime=lifetime,
+    )
+    redact.register(auth.secret)
+
+    accounts: dict[str, Account] = {}
+    for role, acc in data.get("accounts", {}).items():
+        if "username" not in acc:
+            raise _fail(where, f"accounts.{role}.username", "missing")
+        accounts[role] = Account(role=role, **acc)
+        redact.register(acc.get("token"))
+    for role in ("host", "member"):
+        if role not in accounts:
+            raise _fail(
+                where,
+                f"accounts.{role}",
+                "missing (the room host and one participant are required)",
+            )
+
+    rooms = dict(data.get("rooms", {}))
+    if "main" not in rooms:
+        raise _fail(where, "rooms.main", "missing (the slug of a room of the host)")
+
+    refusal = data.get("expect", {}).get("refusal", "any")
+    if refusal not in REFUSALS:
+        raise _fail(
+            where, "expect.refusal", f"must be one of {', '.join(REFUSALS)}, not {refusal!r}"
+        )
+    limits = data.get("limits", {})
+    examples = data.get("properties", {}).get("examples", 25)
+    if examples < 1:
+        raise _fail(where, "properties.examples", "must be at least 1")
+    return Target(
+        url=url,
+        auth=auth,
+        accounts=accounts,
+        rooms=rooms,
+        origin=data.get("origin"),
+        connect_timeout=float(data.get("connect_timeout", 5.0)),
+        receive_timeout=float(data.get("receive_timeout", 5.0)),
+        max_length=limits.get("max_length", 500),
+        max_frame_bytes=limits.get("max_frame_bytes"),
+        refusal=refusal,
+        provision_command=data.get("provision", {}).get("command"),
+        restart_command=data.get("restart", {}).get("command"),
+        examples=examples,
+        source=where,
+    )
+
+
+def run_command(command: str, key: str, timeout: float) -> str:
+    """Run a target-file command (``provision.command``, ``restart.command``); its stdout."""
+    try:
+        done = subprocess.run(
+            shlex.split(command), capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except FileNotFoundError as exc:
+        raise TargetError(f"{key}: command not found: {exc.filename}") from None
+    except subprocess.TimeoutExpired:
+        raise TargetError(f"{key}: command did not finish within {timeout:.0f} s") from None
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise TargetError(f"{key}: command exited {done.returncode}: {redact.redact(last)}")
+    return done.stdout
+
+
+def apply_provision(target: Target, output: str) -> Target:
+    """Merge the JSON a provision command printed (``accounts`` and ``rooms``) into ``target``."""
+    try:
+        data = json.loads(output)
+    except json.JSONDecodeError as exc:
+        raise TargetError(f"provision.command: output is not JSON ({exc.msg})") from None
+    if not isinstance(data, dict):
+        raise TargetError("provision.command: output must be a JSON object")
+    accounts = dict(target.accounts)
+    for role, values in (data.get("accounts") or {}).items():
+        if not isinstance(values, dict):
+            raise TargetError(f"provision.command: accounts.{role} must be an object")
+        known = {"username", "email", "user_id", "token"}
+        values = {k: (str(v) if v is not None else None) for k, v in values.items() if k in known}
+        redact.register(values.get("token"))
+        base = accounts.get(role)
+        if base is None:
+            if "username" not in values:
+                raise TargetError(f"provision.command: accounts.{role}.username missing")
+            accounts[role] = Account(role=role, **values)
+        else:
+            accounts[role] = replace(base, **values)
+    rooms = dict(target.rooms)
+    for key, slug in (data.get("rooms") or {}).items():
+        rooms[key] = str(slug)
+    return replace(target, accounts=accounts, rooms=rooms)
+
+
+def load(path: str | Path, env: Mapping[str, str] | None = None) -> Target:
+    """Read, check and (with ``[provision]``) complete a target file."""
+    p = Path(path)
+    where = str(path)
+    if not p.is_file():
+        raise TargetError(f"{where}: no such target file")
+    try:
+        with p.open("rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise TargetError(f"{where}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise TargetError(f"{where}: cannot read: {exc.strerror}") from None
+    target = parse(data, where, env)
+    if target.provision_command:
+        out = run_command(target.provision_command, "provision.command", timeout=120.0)
+        target = apply_provision(target, out)
+    return target
+
+
+def refuse_bare_url(value: str) -> TargetError:
+    return TargetError(
+        f"--target {value}: a URL alone is not enough; write a target file naming the accounts, "
+        "rooms and token settings as well (see targets/example.toml)"
+    )

@@ -1,0 +1,152 @@
+"""JWT minting from the target's claims template.
+
+With ``auth.secret`` the harness mints valid, expired, wrongly signed, unsigned (``alg: none``),
+tampered and unknown-user tokens. Without it, only the tokens the target gives per account are
+available, and the checks that need forged tokens are *not tested*.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import time
+import uuid
+from typing import Any
+
+import jwt
+
+from harness import redact
+from harness.target import Account, Auth
+
+
+class NotTested(Exception):
+    """A check cannot run against this target; ``str()`` says why."""
+
+
+def _fill(template: Any, values: dict[str, Any], claim: str) -> Any:
+    if not isinstance(template, str):
+        return template
+    for name, value in values.items():
+        if template == "{" + name + "}":
+            if value is None:
+                raise NotTested(f"needs accounts.*.{name} for the claim {claim!r}")
+            return value
+    out = template
+    for name, value in values.items():
+        token = "{" + name + "}"
+        if token in out:
+            if value is None:
+                raise NotTested(f"needs accounts.*.{name} for the claim {claim!r}")
+            out = out.replace(token, str(value))
+    return out
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class Minter:
+    def __init__(self, auth: Auth) -> None:
+        self.auth = auth
+        self._wrong_key: Any = None
+
+    @property
+    def can_mint(self) -> bool:
+        return bool(self.auth.secret)
+
+    def _require_secret(self, what: str) -> str:
+        if not self.auth.secret:
+            raise NotTested(f"needs auth.secret to mint {what}")
+        return self.auth.secret
+
+    def claims(
+        self, account: Account, *, now: int | None = None, exp_offset: int | None = None
+    ) -> dict[str, Any]:
+        now = int(time.time()) if now is None else now
+        lifetime = self.auth.lifetime if exp_offset is None else exp_offset
+        values: dict[str, Any] = {
+            "username": account.username,
+            "email": account.email,
+            "user_id": account.user_id,
+            "iat": now,
+            "exp": now + lifetime,
+        }
+        return {k: _fill(v, values, k) for k, v in self.auth.claims.items()}
+
+    def _encode(self, claims: dict[str, Any], key: Any, algorithm: str | None = None) -> str:
+        token = jwt.encode(claims, key, algorithm=algorithm or self.auth.algorithm)
+        redact.register(token)
+        return token
+
+    def valid(self, account: Account) -> str:
+        """A token that authenticates ``account`` (minted, or the one the target gives)."""
+        if self.auth.secret:
+            return self._encode(self.claims(account), self.auth.secret)
+        if account.token:
+            return account.token
+        raise NotTested(f"needs auth.secret or accounts.{account.role}.token")
+
+    def expired(self, account: Account) -> str:
+        key = self._require_secret("an expired token")
+        now = int(time.time())
+        return self._encode(self.claims(account, now=now - 7200, exp_offset=3600), key)
+
+    def short_lived(self, account: Account, seconds: int) -> str:
+        """A valid token that expires ``seconds`` from now."""
+        key = self._require_secret("a short-lived token")
+        return self._encode(self.claims(account, exp_offset=seconds), key)
+
+    def wrong_key(self, account: Account) -> str:
+        self._require_secret("a token signed with the wrong key")
+        return self._encode(self.claims(account), self._other_key())
+
+    def alg_none(self, account: Account) -> str:
+        self._require_secret("an unsigned token")
+        token = jwt.encode(self.claims(account), None, algorithm="none")
+        redact.register(token)
+        return token
+
+    def tampered(self, account: Account, impostor: Account) -> str:
+        """``account``'s signed token with the payload rewritten to name ``impostor``."""
+        key = self._require_secret("a tampered token")
+        header, _payload, signature = self._encode(self.claims(account), key).split(".")
+        forged = _b64(json.dumps(self.claims(impostor), separators=(",", ":")).encode())
+        token = f"{header}.{forged}.{signature}"
+        redact.register(token)
+        return token
+
+    def unknown_user(self) -> str:
+        key = self._require_secret("a token for an unknown user")
+        tag = secrets.token_hex(6)
+        stranger = Account(
+            role="unknown",
+            username=f"nobody-{tag}",
+            email=f"nobody-{tag}@example.invalid",
+            user_id=str(uuid.uuid4()),
+        )
+        return self._encode(self.claims(stranger), key)
+
+    @staticmethod
+    def malformed() -> tuple[str, ...]:
+        """Strings that are not JWTs at all."""
+        return ("not-a-jwt", "eyJhbGciOiJIUzI1NiJ9.not base64!.x", "a.b.c", "")
+
+    def _other_key(self) -> Any:
+        if self._wrong_key is None:
+            alg = self.auth.algorithm.upper()
+            if alg.startswith("HS"):
+                self._wrong_key = secrets.token_urlsafe(48)
+            else:
+                from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+                if alg.startswith(("RS", "PS")):
+                    self._wrong_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+                elif alg.startswith("ES"):
+                    curve = {"ES256": ec.SECP256R1(), "ES384": ec.SECP384R1()}.get(
+                        alg, ec.SECP521R1()
+                    )
+                    self._wrong_key = ec.generate_private_key(curve)
+                else:
+                    raise NotTested(f"cannot make a wrong key for algorithm {alg}")
+        return self._wrong_key

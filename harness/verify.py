@@ -1,0 +1,152 @@
+"""Structured failures: every failed check names its requirement, what was expected and what came.
+
+Checks here do no I/O (style: "checks do no I/O; I/O does no checking"): they take frames that
+the recording client already parsed and raise :class:`ConformanceFailure`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from harness import catalogue
+
+Frame = Any
+Predicate = Callable[[Frame], bool]
+
+
+class ConformanceFailure(AssertionError):
+    """A requirement is not met. The report shows requirement, statement, expected, actual."""
+
+    kind = "wrong answer"
+
+    def __init__(self, requirement: str, expected: str, actual: str) -> None:
+        self.requirement = requirement
+        self.expected = expected
+        self.actual = actual
+        cat = catalogue.load()
+        self.statement = cat[requirement].statement if requirement in cat else ""
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        return (
+            f"[{self.requirement}] {self.statement}\n"
+            f"  expected: {self.expected}\n"
+            f"  actual:   {self.actual}"
+        )
+
+
+class ConformanceTimeout(ConformanceFailure):
+    """A bounded wait ran out: the server did not answer, as opposed to answering wrongly."""
+
+    kind = "timeout"
+
+
+class HarnessError(Exception):
+    """The harness cannot go on (target unreachable, bad configuration): one clear line."""
+
+
+def show(frame: Frame, limit: int = 300) -> str:
+    """A frame as compact text for a failure message."""
+    if isinstance(frame, bytes):
+        text = f"<binary {len(frame)} bytes>"
+    elif isinstance(frame, str):
+        text = frame
+    else:
+        text = json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# --- frame predicates (pure) ----------------------------------------------------------------
+
+
+def is_event(frame: Frame, action: str | None = None) -> bool:
+    return (
+        isinstance(frame, dict)
+        and frame.get("type") == "chat_message"
+        and (action is None or frame.get("action") == action)
+    )
+
+
+def is_error(frame: Frame) -> bool:
+    return isinstance(frame, dict) and "error" in frame and frame.get("type") != "chat_message"
+
+
+def event_matching(action: str, *, id: str | None = None, body: str | None = None) -> Predicate:
+    def match(frame: Frame) -> bool:
+        if not is_event(frame, action):
+            return False
+        if id is not None and frame.get("id") != id:
+            return False
+        return body is None or frame.get("body") == body
+
+    return match
+
+
+def mentions(*needles: str) -> Predicate:
+    """A frame that carries any of ``needles`` (nonces, ids) anywhere in its text."""
+
+    def match(frame: Frame) -> bool:
+        text = show(frame, limit=10**9)
+        return any(n and n in text for n in needles)
+
+    return match
+
+
+# --- value checks (pure) ------------------------------------------------------------------
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """An RFC 3339 date-time with a time zone, or None. Never compares strings."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if len(text) < 20 or text[10] not in "Tt":
+        return None
+    if text[-1] in "Zz":
+        text = text[:-1] + "+00:00"
+    # fromisoformat in 3.11 accepts any number of fraction digits only up to 6: trim the rest.
+    if "." in text:
+        head, _, rest = text.partition(".")
+        digits = ""
+        while rest and rest[0].isdigit():
+            digits, rest = digits + rest[0], rest[1:]
+        if not digits:
+            return None
+        text = f"{head}.{digits[:6].ljust(6, '0')}{rest}"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def check_equal(requirement: str, what: str, expected: Any, actual: Any) -> None:
+    if expected != actual:
+        raise ConformanceFailure(requirement, f"{what} = {expected!r}", f"{what} = {actual!r}")
+
+
+def check_error_text(requirement: str, expected: str, frame: Frame) -> None:
+    actual = frame.get("error") if isinstance(frame, dict) else None
+    if actual != expected:
+        raise ConformanceFailure(
+            requirement, f'error frame {{"error": "{expected}"}}', f"error frame {show(frame)}"
+        )
+
+
+def check_not_earlier(requirement: str, earlier: Any, later: Any, slack_s: float = 1.0) -> None:
+    first, second = parse_timestamp(earlier), parse_timestamp(later)
+    if first is None or second is None:
+        raise ConformanceFailure(
+            requirement,
+            "RFC 3339 date-times with a time zone",
+            f"created={earlier!r}, updated={later!r}",
+        )
+    if (first - second).total_seconds() > slack_s:
+        raise ConformanceFailure(
+            requirement,
+            f"updated ({later}) not earlier than created ({earlier})",
+            f"updated is {(first - second).total_seconds():.3f} s earlier",
+        )

@@ -1,0 +1,234 @@
+"""Command line: ``python -m reference_server serve | provision | faults``.
+
+Bad arguments give one line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+import jwt
+
+from reference_server.config import (
+    ALGORITHMS,
+    CLAIM_KINDS,
+    REFUSALS,
+    TIMESTAMP_STYLES,
+    TRAILING_SLASH,
+    TRANSPORTS,
+    ConfigError,
+    ServerConfig,
+)
+from reference_server.demo import DEMO_SECRET, demo_config
+from reference_server.faults import FAULTS, fault_table
+from reference_server.logs import configure
+from reference_server.server import serve
+from reference_server.store import Store, User
+
+PROG = "python -m reference_server"
+
+
+class UsageError(Exception):
+    """A bad argument: reported as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation and tests)."""
+    parser = _Parser(prog=PROG, description="EduSphere chat reference server")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    serve_cmd = commands.add_parser("serve", help="run the server until SIGINT / SIGTERM")
+    serve_cmd.add_argument("--host", default="127.0.0.1")
+    serve_cmd.add_argument("--port", type=int, default=0, help="0: any free port (default)")
+    serve_cmd.add_argument("--db", default="edusphere.sqlite3", help="SQLite file or :memory:")
+    serve_cmd.add_argument(
+        "--demo", action="store_true", help="seed the demo users and rooms; demo secret by default"
+    )
+    serve_cmd.add_argument(
+        "--fault", action="extend", nargs="+", default=[], metavar="NAME", help="see `faults`"
+    )
+    serve_cmd.add_argument("--refusal", choices=REFUSALS)
+    serve_cmd.add_argument("--refusal-status", type=int)
+    serve_cmd.add_argument("--refusal-close-code", type=int)
+    serve_cmd.add_argument("--algorithm", choices=ALGORITHMS)
+    serve_cmd.add_argument(
+        "--secret-env", metavar="VAR", help="environment variable holding the key (HS) or PEM"
+    )
+    serve_cmd.add_argument("--claim", help="claim naming the user (default sub)")
+    serve_cmd.add_argument("--claim-kind", choices=CLAIM_KINDS)
+    serve_cmd.add_argument("--transport", action="extend", nargs="+", choices=TRANSPORTS)
+    serve_cmd.add_argument("--token-name", help="cookie / query parameter name")
+    serve_cmd.add_argument("--subprotocol-name")
+    serve_cmd.add_argument("--timestamp-style", choices=TIMESTAMP_STYLES)
+    serve_cmd.add_argument("--trailing-slash", choices=TRAILING_SLASH)
+    serve_cmd.add_argument("--max-length", type=int)
+    serve_cmd.add_argument("--max-frame-bytes", type=int)
+    serve_cmd.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"])
+
+    provision = commands.add_parser(
+        "provision", help="create users, rooms and participants; print ids and tokens as JSON"
+    )
+    provision.add_argument("--db", required=True)
+    provision.add_argument(
+        "--user", action="append", default=[], metavar="NAME[:EMAIL]", help="repeatable"
+    )
+    provision.add_argument(
+        "--room", action="append", default=[], metavar="HOST/SLUG:MEMBER,MEMBER", help="repeatable"
+    )
+    provision.add_argument("--algorithm", choices=ALGORITHMS, default="HS256")
+    provision.add_argument(
+        "--secret-env", metavar="VAR", help="signing key (HS) or private PEM; demo secret if absent"
+    )
+    provision.add_argument("--claim", default="sub")
+    provision.add_argument("--claim-kind", choices=CLAIM_KINDS, default="id")
+    provision.add_argument("--lifetime", type=int, default=3600, help="token lifetime, seconds")
+
+    commands.add_parser("faults", help="list the fault switches")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "faults":
+            print(fault_table())
+            return 0
+        if args.command == "provision":
+            print(json.dumps(provision(args), indent=2))
+            return 0
+        config = serve_config(args)
+    except (UsageError, ConfigError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except SystemExit as exc:  # --help
+        return exc.code if isinstance(exc.code, int) else 0
+    configure(args.log_level)
+    try:
+        asyncio.run(run_server(config))
+    except OSError as exc:
+        print(
+            f"{PROG}: error: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr
+        )
+        return 1
+    return 0
+
+
+def _secret(var: str | None) -> str | None:
+    if var is None:
+        return None
+    value = os.environ.get(var)
+    if not value:
+        raise UsageError(f"environment variable {var} is not set")
+    return value
+
+
+def serve_config(args: argparse.Namespace) -> ServerConfig:
+    """The ServerConfig that ``serve`` arguments describe."""
+    unknown = [name for name in args.fault if name not in FAULTS]
+    if unknown:
+        raise UsageError(f"unknown fault: {', '.join(unknown)} (see `{PROG} faults`)")
+    secret = _secret(args.secret_env)
+    if secret is None and not args.demo:
+        raise UsageError("no signing key: pass --secret-env VAR, or --demo for the demo secret")
+    settings: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "database": args.db,
+        "faults": frozenset(args.fault),
+    }
+    if secret is not None:
+        settings["secret"] = secret
+    optional = {
+        "refusal": args.refusal,
+        "refusal_status": args.refusal_status,
+        "refusal_close_code": args.refusal_close_code,
+        "algorithm": args.algorithm,
+        "user_claim": args.claim,
+        "user_claim_kind": args.claim_kind,
+        "transports": frozenset(args.transport) if args.transport else None,
+        "token_name": args.token_name,
+        "subprotocol_name": args.subprotocol_name,
+        "timestamp_style": args.timestamp_style,
+        "trailing_slash": args.trailing_slash,
+        "max_length": args.max_length,
+        "max_frame_bytes": args.max_frame_bytes,
+    }
+    settings.update({key: value for key, value in optional.items() if value is not None})
+    return demo_config(**settings) if args.demo else ServerConfig(**settings)
+
+
+async def run_server(config: ServerConfig) -> None:
+    """Serve until SIGINT or SIGTERM, printing the URL template once listening."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with serve(config) as server:
+        print(f"listening on {server.url_template}", flush=True)
+        await stop.wait()
+
+
+def provision(args: argparse.Namespace) -> dict[str, Any]:
+    """Create users, rooms and participants; return accounts, rooms and a token per user."""
+    secret = _secret(args.secret_env) or DEMO_SECRET
+    store = Store(args.db)
+    try:
+        users: dict[str, User] = {}
+        for spec in args.user:
+            name, _, email = spec.partition(":")
+            if not name:
+                raise UsageError(f"--user {spec!r}: empty user name")
+            users[name] = store.add_user(name, email or None)
+        rooms: dict[str, Any] = {}
+        for spec in args.room:
+            rooms.update(_provision_room(store, users, spec))
+        now = int(time.time())
+        tokens = {}
+        for name, user in users.items():
+            subject = {"id": user.id, "username": user.username, "email": user.email}
+            claims = {args.claim: subject[args.claim_kind], "iat": now, "exp": now + args.lifetime}
+            tokens[name] = jwt.encode(claims, secret, algorithm=args.algorithm)
+    finally:
+        store.close()
+    accounts = {
+        name: {"username": u.username, "email": u.email, "user_id": u.id}
+        for name, u in users.items()
+    }
+    return {"accounts": accounts, "rooms": rooms, "tokens": tokens}
+
+
+def _provision_room(store: Store, users: dict[str, User], spec: str) -> dict[str, Any]:
+    path, _, members_text = spec.partition(":")
+    host_name, _, slug = path.partition("/")
+    if not host_name or not slug or "/" in slug:
+        raise UsageError(f"--room {spec!r}: expected HOST/SLUG:MEMBER,MEMBER")
+    members = [name for name in members_text.split(",") if name]
+    for name in (host_name, *members):
+        if name not in users:
+            found = store.user("username", name)
+            if found is None:
+                raise UsageError(f"--room {spec!r}: unknown user {name!r} (add --user {name})")
+            users[name] = found
+    room = store.add_room(users[host_name], slug, [users[name] for name in members])
+    return {
+        f"{host_name}/{slug}": {
+            "id": room.id,
+            "host": host_name,
+            "slug": slug,
+            "participants": store.participants(room.id),
+        }
+    }

@@ -1,0 +1,127 @@
+"""Server settings: one frozen dataclass, every knob a deployment may turn.
+
+The seed leaves several details open (protocol notes: "Where the seed is loose"): where the token
+travels, which claim names the user, how a refusal looks, the trailing slash, the timestamp style.
+Each is a setting here so that the reference server can play any reasonable deployment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final, Literal
+
+from reference_server.demo import DEMO_SECRET
+
+TRANSPORTS: Final = ("cookie", "query", "header", "subprotocol")
+CLAIM_KINDS: Final = ("id", "username", "email")
+REFUSALS: Final = ("http", "close")
+TRAILING_SLASH: Final = ("both", "with", "without")
+TIMESTAMP_STYLES: Final = ("z-micro", "z-milli", "z-seconds", "offset-micro", "offset-seconds")
+ALGORITHMS: Final = (
+    "HS256",
+    "HS384",
+    "HS512",
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "ES256",
+    "ES384",
+    "ES512",
+    "EdDSA",
+)
+
+Transport = Literal["cookie", "query", "header", "subprotocol"]
+ClaimKind = Literal["id", "username", "email"]
+Refusal = Literal["http", "close"]
+TrailingSlash = Literal["both", "with", "without"]
+TimestampStyle = Literal["z-micro", "z-milli", "z-seconds", "offset-micro", "offset-seconds"]
+
+
+class ConfigError(ValueError):
+    """A setting is out of range; the message is one line naming it."""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Every setting of the reference server (docs/design.md, "Reference server API").
+
+    ``demo`` seeds the demo users and rooms at start-up (see ``reference_server.demo``); the
+    default ``secret`` is the public demo secret, so never expose a server that keeps it.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    database: str = "edusphere.sqlite3"
+    algorithm: str = "HS256"
+    secret: str = DEMO_SECRET
+    user_claim: str = "sub"
+    user_claim_kind: ClaimKind = "id"
+    transports: frozenset[Transport] = frozenset(TRANSPORTS)
+    token_name: str = "JWT"
+    header_name: str = "Authorization"
+    header_scheme: str = "Bearer"
+    subprotocol_name: str | None = None
+    refusal: Refusal = "http"
+    refusal_status: int = 403
+    refusal_close_code: int = 4403
+    trailing_slash: TrailingSlash = "both"
+    timestamp_style: TimestampStyle = "z-micro"
+    max_length: int = 500
+    max_frame_bytes: int = 65536
+    faults: frozenset[str] = field(default_factory=frozenset)
+    demo: bool = False
+
+    def __post_init__(self) -> None:
+        # Accept any iterable for the set-valued fields, store frozensets.
+        object.__setattr__(self, "transports", frozenset(self.transports))
+        object.__setattr__(self, "faults", frozenset(self.faults))
+        _check(self)
+
+    @property
+    def url_path(self) -> str:
+        """The endpoint path template, in the trailing-slash form the server prefers."""
+        slash = "/" if self.trailing_slash == "with" else ""
+        return "/ws/chat/{host}/{room}" + slash
+
+
+def _check(config: ServerConfig) -> None:
+    from reference_server.faults import FAULTS  # local import: faults has no dependencies
+
+    def choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
+        if value not in allowed:
+            raise ConfigError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+
+    choice("algorithm", config.algorithm, ALGORITHMS)
+    choice("user_claim_kind", config.user_claim_kind, CLAIM_KINDS)
+    choice("refusal", config.refusal, REFUSALS)
+    choice("trailing_slash", config.trailing_slash, TRAILING_SLASH)
+    choice("timestamp_style", config.timestamp_style, TIMESTAMP_STYLES)
+    unknown = sorted(t for t in config.transports if t not in TRANSPORTS)
+    if unknown or not config.transports:
+        raise ConfigError(f"transports must be a non-empty subset of {', '.join(TRANSPORTS)}")
+    bad_faults = sorted(f for f in config.faults if f not in FAULTS)
+    if bad_faults:
+        raise ConfigError(f"unknown fault: {', '.join(bad_faults)}")
+    if not config.secret:
+        raise ConfigError("secret must not be empty")
+    if not config.user_claim:
+        raise ConfigError("user_claim must not be empty")
+    if not config.token_name:
+        raise ConfigError("token_name must not be empty")
+    if not 0 <= config.port <= 65535:
+        raise ConfigError(f"port must be within 0-65535; got {config.port}")
+    if not 400 <= config.refusal_status <= 599:
+        raise ConfigError(
+            f"refusal_status must be an HTTP error status; got {config.refusal_status}"
+        )
+    if not (config.refusal_close_code == 1008 or 3000 <= config.refusal_close_code <= 4999):
+        raise ConfigError(
+            f"refusal_close_code must be 1008 or within 3000-4999; got {config.refusal_close_code}"
+        )
+    if config.max_length < 1:
+        raise ConfigError(f"max_length must be at least 1; got {config.max_length}")
+    if config.max_frame_bytes < 1024:
+        raise ConfigError(f"max_frame_bytes must be at least 1024; got {config.max_frame_bytes}")

@@ -1,0 +1,485 @@
+"""The chat server: handshake checks, frame handling, fan-out.
+
+Seed, "Connection Protocol": the endpoint is ``/ws/chat/{username}/{room}/`` where ``username`` is
+the room host's username and ``room`` the room slug; the consumer checks the JWT, that the room
+exists for that host and slug, and that the user is a participant, then joins the room's group.
+Seed, "Event Types": "The server broadcasts events to all connected clients in the room group".
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import unquote
+
+from websockets.asyncio.server import Server, ServerConnection, broadcast
+from websockets.asyncio.server import serve as ws_serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
+
+from reference_server.auth import AuthError, Credentials, TokenVerifier, find_credentials
+from reference_server.config import ServerConfig
+from reference_server.demo import seed_demo
+from reference_server.logs import log
+from reference_server.protocol import (
+    DELETE_OWN,
+    EDIT_OWN,
+    GUEST,
+    INTERNAL,
+    STORAGE_FORMAT,
+    Delete,
+    Edit,
+    FrameParser,
+    Reject,
+    SendText,
+    encode,
+    error_frame,
+    format_timestamp,
+)
+from reference_server.store import Message, Room, Store, User
+
+logger = logging.getLogger("reference_server")
+
+PATH_PREFIX = "/ws/chat/"
+FANOUT_CAP = 5  # the fanout-cap fault
+RECONNECT_BLOCK_SECONDS = 2.0  # the reconnect-refused fault
+CHURN_LIMIT = 50  # the churn-leak fault
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """An admitted connection: who (None for a guest, see unknown-user-accepted) and where."""
+
+    user: User | None
+    room: Room
+    transport: str
+
+
+class ChatConnection(ServerConnection):
+    """A server connection that carries the outcome of its handshake checks."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.session: Session | None = None
+        self.refusal: str | None = None
+        self.subprotocol_choice: str | None = None
+
+
+class ChatServer:
+    """One listening server over one Store. Use ``serve(config)`` to run it."""
+
+    def __init__(self, config: ServerConfig, store: Store) -> None:
+        self.config = config
+        self.store = store
+        self.faults = config.faults
+        self.errors: list[BaseException] = []
+        """Unexpected exceptions raised while serving (each is also logged)."""
+        self.rooms: dict[str, dict[ChatConnection, None]] = {}
+        """Room id -> its open connections, in the order they joined."""
+        self._parser = FrameParser(config)
+        self._verifier = TokenVerifier(config)
+        self._closed_at: dict[str, float] = {}
+        self._lifetime: Counter[str] = Counter()
+        self._int_ids = itertools.count(store.max_message_rowid() + 1)
+        self._server: Server | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Listen on config.host / config.port (0: any free port)."""
+        self._server = await ws_serve(
+            self._handle,
+            self.config.host,
+            self.config.port,
+            process_request=self._process_request,
+            select_subprotocol=self._select_subprotocol,
+            create_connection=ChatConnection,
+            compression=None,
+            max_size=self.config.max_frame_bytes,
+        )
+        log(logger, logging.INFO, "listening", url=self.url_template)
+
+    async def stop(self) -> None:
+        """Close every connection (1001) and stop listening."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+            log(logger, logging.INFO, "stopped")
+
+    @property
+    def port(self) -> int:
+        """The port the server listens on."""
+        if self._server is None:
+            raise RuntimeError("server is not listening")
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
+
+    @property
+    def url_template(self) -> str:
+        """``ws://HOST:PORT/ws/chat/{host}/{room}`` (with a slash if only that form is served)."""
+        host = self.config.host
+        if host in ("", "0.0.0.0", "::"):
+            host = "127.0.0.1"
+        elif ":" in host:
+            host = f"[{host}]"
+        return f"ws://{host}:{self.port}{self.config.url_path}"
+
+    # -- handshake ---------------------------------------------------------------------------
+
+    def _match(self, path: str) -> tuple[str, str] | None:
+        """(host, slug) of an endpoint path, or None for any other path (404).
+
+        Protocol notes, "Trailing slash": the seed writes the path with a slash, the client code
+        without; ``trailing_slash`` says which forms are served.
+        """
+        if not path.startswith(PATH_PREFIX):
+            return None
+        rest = path[len(PATH_PREFIX) :]
+        slash = rest.endswith("/")
+        if slash:
+            rest = rest[:-1]
+        host, sep, slug = rest.partition("/")
+        if not sep or not host or not slug or "/" in slug:
+            return None
+        allowed = self.config.trailing_slash
+        if (slash and allowed == "without") or (not slash and allowed == "with"):
+            return None
+        return unquote(host), unquote(slug)
+
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        conn: ChatConnection = connection  # type: ignore[assignment]  # create_connection
+        path, _, query = request.path.partition("?")
+        target = self._match(path)
+        if target is None:
+            return conn.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
+        host, slug = target
+        credentials = find_credentials(self.config, request.headers, query)
+        if credentials is not None:
+            conn.subprotocol_choice = credentials.subprotocol
+        outcome = self._admit(host, slug, credentials)
+        if isinstance(outcome, Session):
+            conn.session = outcome
+            return None
+        log(logger, logging.INFO, "refused", room=f"{host}/{slug}", reason=outcome)
+        if "accept-then-silence" in self.faults or self.config.refusal == "close":
+            conn.refusal = outcome
+            return None
+        return conn.respond(HTTPStatus(self.config.refusal_status), "Forbidden\n")
+
+    def _admit(self, host: str, slug: str, credentials: Credentials | None) -> Session | str:
+        """A Session, or the reason for refusing (safe to log).
+
+        Seed, "Connection Authentication": "1. User is authenticated via JWT token 2. The target
+        room exists with the specified host and slug 3. The user is a participant in the room".
+        """
+        if credentials is None:
+            return "no token"
+        try:
+            claim = self._verifier.verify(credentials.token)
+        except AuthError as exc:
+            return str(exc)
+        user = self.store.user(self.config.user_claim_kind, claim)
+        if user is None and "unknown-user-accepted" not in self.faults:
+            return "unknown user"
+        room = self.store.room(host, slug)
+        if room is None:
+            return "no such room"
+        if user is None:  # a guest: the unknown-user-accepted fault
+            return Session(None, room, credentials.transport)
+        if "admit-outsider" not in self.faults and not self.store.is_participant(room.id, user.id):
+            return "not a participant"
+        if "reconnect-refused" in self.faults:
+            closed = self._closed_at.get(user.id, -math.inf)
+            if time.monotonic() - closed < RECONNECT_BLOCK_SECONDS:
+                return "reconnecting too soon"
+        if "churn-leak" in self.faults:
+            if self._lifetime[user.id] >= CHURN_LIMIT:
+                return "too many connections"
+            self._lifetime[user.id] += 1
+        return Session(user, room, credentials.transport)
+
+    def _select_subprotocol(
+        self, connection: ServerConnection, offered: Iterable[Subprotocol]
+    ) -> Subprotocol | None:
+        """Select the token's subprotocol (or the configured name); None when none is offered,
+        so that clients sending the token another way are not answered 400."""
+        if "subprotocol" not in self.config.transports:
+            return None
+        conn: ChatConnection = connection  # type: ignore[assignment]
+        offered = list(offered)
+        choice = conn.subprotocol_choice
+        if choice is not None and choice in offered:
+            return Subprotocol(choice)
+        name = self.config.subprotocol_name
+        if name is not None and name in offered:
+            return Subprotocol(name)
+        return None
+
+    # -- connection --------------------------------------------------------------------------
+
+    async def _handle(self, connection: ServerConnection) -> None:
+        conn: ChatConnection = connection  # type: ignore[assignment]
+        session = conn.session
+        if session is None:
+            if "accept-then-silence" in self.faults:
+                await self._drain(conn)
+            else:
+                # Protocol notes, "How a refusal looks": a close frame at once, before any event.
+                await conn.close(self.config.refusal_close_code, "Forbidden")
+            return
+        self._join(conn, session)
+        try:
+            async for data in conn:
+                try:
+                    await self._on_frame(conn, session, data)
+                except ConnectionClosed:
+                    raise
+                except Exception as exc:  # no frame may take the server down
+                    self.errors.append(exc)
+                    logger.exception("frame handling failed", extra={"fields": {}})
+                    await conn.send(error_frame(INTERNAL, self.faults))
+        except ConnectionClosed:
+            pass
+        finally:
+            self._leave(conn, session)
+
+    async def _drain(self, conn: ChatConnection) -> None:
+        try:
+            async for _ in conn:
+                pass
+        except ConnectionClosed:
+            pass
+
+    def _join(self, conn: ChatConnection, session: Session) -> None:
+        members = self.rooms.setdefault(session.room.id, {})
+        user = session.user
+        if (
+            "one-connection-per-user" in self.faults
+            and user is not None
+            and any(c.session is not None and c.session.user == user for c in members)
+        ):
+            pass  # the fault: a second connection of the account is never registered
+        else:
+            members[conn] = None
+        log(
+            logger,
+            logging.INFO,
+            "connected",
+            user=user.username if user else None,
+            room=f"{session.room.host}/{session.room.slug}",
+            transport=session.transport,
+        )
+
+    def _leave(self, conn: ChatConnection, session: Session) -> None:
+        if "fanout-stops-on-dead" not in self.faults:  # the fault keeps closed connections
+            members = self.rooms.get(session.room.id)
+            if members is not None:
+                members.pop(conn, None)
+                if not members:
+                    del self.rooms[session.room.id]
+        if session.user is not None and "reconnect-refused" in self.faults:
+            self._closed_at[session.user.id] = time.monotonic()
+        log(
+            logger,
+            logging.INFO,
+            "disconnected",
+            user=session.user.username if session.user else None,
+            room=f"{session.room.host}/{session.room.slug}",
+            code=conn.close_code,
+        )
+
+    # -- frames ------------------------------------------------------------------------------
+
+    async def _on_frame(self, conn: ChatConnection, session: Session, data: str | bytes) -> None:
+        command = self._parser.parse(data)
+        if isinstance(command, Reject):
+            await self._reply_error(conn, session.room, command.error, command.close_code)
+            return
+        user = session.user
+        if user is None:
+            await self._reply_error(conn, session.room, GUEST)
+        elif isinstance(command, SendText):
+            await self._send_text(conn, session.room, user, command)
+        elif isinstance(command, Edit):
+            await self._edit(conn, session.room, user, command)
+        elif isinstance(command, Delete):
+            await self._delete(conn, session.room, user, command)
+
+    async def _send_text(self, conn: ChatConnection, room: Room, user: User, cmd: SendText) -> None:
+        """Seed, "New Message Event": id, user, user_id, body, created, edited=false, updated,
+        userAvatar."""
+        now = datetime.now(UTC)
+        style = self.config.timestamp_style
+        stamp = format_timestamp(now, style)
+        stored = stamp if style == "z-micro" else now.strftime(STORAGE_FORMAT)
+        body = cmd.body
+        message_id = str(uuid.uuid4())
+        if "id-not-uuid" in self.faults:
+            message_id = str(next(self._int_ids))
+        text = body if isinstance(body, str) else encode(body)  # non-str: nonstring-body fault
+        self.store.add_message(Message(message_id, room.id, user.id, text, stored, stored, False))
+        created = stamp
+        if "created-no-tz" in self.faults:
+            created = now.strftime("%Y-%m-%dT%H:%M:%S.%f")
+        user_id = str(uuid.uuid4()) if "userid-per-message" in self.faults else user.id
+        event = {
+            "type": "chat_message",
+            "action": "new",
+            "id": message_id,
+            "user": user.username,
+            "user_id": user_id,
+            "body": body,
+            "created": created,
+            "edited": False,
+            "updated": stamp,
+            "userAvatar": user.avatar,
+        }
+        await self._fan_out(room.id, encode(event), conn)
+
+    def _find(self, room: Room, message_id: str, cross_room_fault: str) -> Message | None:
+        """The message, if it exists in this room. Protocol notes, "Room isolation": a frame on
+        a connection to room A never changes a message of room B."""
+        message = self.store.message(message_id)
+        if message is None:
+            return None
+        if message.room_id != room.id and cross_room_fault not in self.faults:
+            return None
+        return message
+
+    async def _edit(self, conn: ChatConnection, room: Room, user: User, cmd: Edit) -> None:
+        """Seed, "Update Message Event": id, body, edited=true, updated; only the author edits
+        ("You can only edit your own messages.")."""
+        message = self._find(room, cmd.message_id, "cross-room-edit")
+        if message is None:
+            await self._reply_error(conn, room, self._parser.not_found)
+            return
+        if message.user_id != user.id and not (
+            "edit-others" in self.faults
+            or ("host-can-edit" in self.faults and user.id == room.host_id)
+        ):
+            await self._reply_error(conn, room, EDIT_OWN)
+            return
+        now = datetime.now(UTC)
+        body = cmd.body
+        text = body if isinstance(body, str) else encode(body)
+        self.store.edit_message(message.id, text, now.strftime(STORAGE_FORMAT))
+        event: dict[str, Any] = {
+            "type": "chat_message",
+            "action": "update",
+            "id": message.id,
+            "body": body,
+            "edited": "edited-stays-false" not in self.faults,
+        }
+        if "updated-missing" not in self.faults:
+            event["updated"] = format_timestamp(now, self.config.timestamp_style)
+        await self._fan_out(message.room_id, encode(event), conn)
+
+    async def _delete(self, conn: ChatConnection, room: Room, user: User, cmd: Delete) -> None:
+        """Seed, "Delete Message Event": id; only the author deletes ("You can only delete your
+        own messages.")."""
+        message = self._find(room, cmd.message_id, "cross-room-delete")
+        if message is None:
+            await self._reply_error(conn, room, self._parser.not_found)
+            return
+        if message.user_id != user.id and not (
+            "delete-others" in self.faults
+            or ("host-can-delete" in self.faults and user.id == room.host_id)
+        ):
+            await self._reply_error(conn, room, DELETE_OWN)
+            return
+        self.store.delete_message(message.id)
+        text = encode({"type": "chat_message", "action": "delete", "id": message.id})
+        if "delete-not-broadcast" in self.faults:
+            await conn.send(text)
+        else:
+            await self._fan_out(message.room_id, text, conn)
+
+    async def _reply_error(
+        self, conn: ChatConnection, room: Room, error: str, close_code: int | None = None
+    ) -> None:
+        """Seed, "Error Handling": errors answer the connection that caused them, not the room."""
+        text = error_frame(error, self.faults)
+        if "errors-broadcast" in self.faults:
+            broadcast(self.rooms.get(room.id, ()), text)
+        else:
+            await conn.send(text)
+        if close_code is not None:
+            await conn.close(close_code, error)
+
+    # -- fan-out -----------------------------------------------------------------------------
+
+    async def _fan_out(self, room_id: str, text: str, sender: ChatConnection) -> None:
+        """Write one encoded event to every connection of the room, the sender's included.
+
+        ``websockets.broadcast`` writes to each transport without awaiting, so a slow or vanished
+        client cannot hold the others back (RECON-001, RECON-002); it skips closed connections.
+        """
+        faults = self.faults
+        targets: Iterable[ChatConnection] = self.rooms.get(room_id, ())
+        if faults:
+            targets = self._faulty_targets(room_id, targets, sender)
+            if "fanout-stops-on-dead" in faults:
+                await self._send_each(targets, text)
+                return
+        broadcast(targets, text)
+
+    def _faulty_targets(
+        self, room_id: str, targets: Iterable[ChatConnection], sender: ChatConnection
+    ) -> list[ChatConnection]:
+        faults = self.faults
+        chosen = list(targets)
+        if "leak-to-other-room" in faults:
+            for other in self.store.sibling_room_ids(room_id):
+                if other != room_id:
+                    chosen.extend(self.rooms.get(other, ()))
+        if "no-echo" in faults:
+            chosen = [conn for conn in chosen if conn is not sender]
+        if "fanout-cap" in faults:
+            chosen = chosen[:FANOUT_CAP]
+        return chosen
+
+    async def _send_each(self, targets: Iterable[ChatConnection], text: str) -> None:
+        """The fanout-stops-on-dead fault: await each send, newest connection first, no timeout,
+        and stop at the first failure."""
+        for conn in reversed(list(targets)):
+            try:
+                await conn.send(text)
+            except ConnectionClosed:
+                log(logger, logging.WARNING, "fan-out stopped at a closed connection")
+                return
+
+
+@asynccontextmanager
+async def serve(config: ServerConfig) -> AsyncIterator[ChatServer]:
+    """Run a server for the duration of an ``async with`` block::
+
+    async with serve(ServerConfig(database=":memory:")) as server:
+        print(server.url_template)
+    """
+    store = Store(config.database, persist_messages="no-persist" not in config.faults)
+    try:
+        if config.demo:
+            seed_demo(store)
+        server = ChatServer(config, store)
+        await server.start()
+        try:
+            yield server
+        finally:
+            await server.stop()
+    finally:
+        store.close()
+
+
+__all__ = ["ChatConnection", "ChatServer", "Session", "serve"]

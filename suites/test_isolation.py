@@ -1,0 +1,85 @@
+"""Room isolation (protocol notes: a frame sent on a connection to room A must never change a
+message of room B, nor make an event appear in room B, nor deliver room B's content to room A)."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.client import Chat, Conn
+from harness.verify import mentions
+
+requirement = pytest.mark.requirement
+
+NOT_FOUND = "Message not found."
+
+
+@requirement("ISO-001")
+async def test_message_stays_in_its_room(chat: Chat) -> None:
+    here = await chat.connect("member", "main")
+    there = await chat.connect("member2", "other")
+    there_host = await chat.connect("host", "other")
+    body = chat.nonce("private")
+    await chat.post(here, body)
+    await chat.sentinel(there_host, [there, there_host], "ISO-001", mentions(body), "event from the other room")
+
+
+async def _setup_cross(chat: Chat) -> tuple[Conn, Conn, Conn, dict[str, object]]:
+    """A message in room `other`, and a connection of its author to room `main`."""
+    author_there = await chat.connect("member", "other")
+    watcher_there = await chat.connect("member2", "other")
+    author_here = await chat.connect("member", "main")
+    message = await chat.post(author_there, observers=[watcher_there])
+    return author_here, author_there, watcher_there, message
+
+
+@requirement("ISO-002")
+async def test_cross_room_edit_changes_nothing(chat: Chat) -> None:
+    here, there, watcher, message = await _setup_cross(chat)
+    watcher_here = await chat.connect("member2", "main")
+    body = chat.nonce("cross-edit")
+    await here.send_update(message["id"], body)
+    touched = mentions(str(message["id"]), body)
+    await chat.sentinel(watcher_here, [here, watcher_here], "ISO-002", touched, "update event")
+    await chat.sentinel(there, [there, watcher], "ISO-002", touched, "event for the cross-room edit")
+
+
+@requirement("ISO-003")
+async def test_cross_room_edit_is_not_found(chat: Chat) -> None:
+    here, _, _, message = await _setup_cross(chat)
+    await here.send_update(message["id"], chat.nonce("cross-edit"))
+    await here.expect_error(NOT_FOUND, requirement="ISO-003")
+
+
+@requirement("ISO-004")
+async def test_cross_room_delete_removes_nothing(chat: Chat) -> None:
+    here, there, watcher, message = await _setup_cross(chat)
+    watcher_here = await chat.connect("member2", "main")
+    await here.send_delete(message["id"])
+    touched = mentions(str(message["id"]))
+    await chat.sentinel(watcher_here, [here, watcher_here], "ISO-004", touched, "delete event")
+    await chat.sentinel(there, [there, watcher], "ISO-004", touched, "event for the cross-room delete")
+    # The message survives in its own room: its author edits it there.
+    body = chat.nonce("still-here")
+    await there.send_update(message["id"], body)
+    await watcher.expect_event("update", id=str(message["id"]), body=body, requirement="ISO-004")
+
+
+@requirement("ISO-005")
+async def test_cross_room_delete_is_not_found(chat: Chat) -> None:
+    here, _, _, message = await _setup_cross(chat)
+    await here.send_delete(message["id"])
+    await here.expect_error(NOT_FOUND, requirement="ISO-005")
+
+
+@requirement("ISO-006")
+async def test_edits_and_deletes_stay_in_their_room(chat: Chat) -> None:
+    watcher_here = await chat.connect("member2", "main")
+    poster_here = await chat.connect("host", "main")
+    author_there = await chat.connect("member", "other")
+    message = await chat.post(author_there)
+    mid = str(message["id"])
+    await author_there.send_update(mid, chat.nonce("edit-there"))
+    await author_there.expect_event("update", id=mid, requirement="EDIT-003")
+    await author_there.send_delete(mid)
+    await author_there.expect_event("delete", id=mid, requirement="DEL-002")
+    await chat.sentinel(poster_here, [watcher_here], "ISO-006", mentions(mid), "event from the other room")

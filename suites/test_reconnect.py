@@ -1,0 +1,123 @@
+"""Reconnection, the server's side (seed: Reconnection Logic; protocol notes: a client that
+vanishes without a close handshake)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from harness.client import Chat, Refusal
+from harness.tokens import NotTested
+from harness.verify import ConformanceFailure
+
+requirement = pytest.mark.requirement
+
+
+@requirement("RECON-001")
+async def test_vanished_client_does_not_stop_the_fan_out(chat: Chat) -> None:
+    # The client that vanishes joins first, so a server that stops at the first failed write
+    # never reaches the others.
+    ghost = await chat.connect("member2", label="ghost")
+    watcher = await chat.connect("host")
+    sender = await chat.connect("member")
+    ghost.abort()
+    for _ in range(3):
+        await chat.post(sender, observers=[watcher], fanout_requirement="RECON-001")
+
+
+@requirement("RECON-002")
+async def test_half_open_client_does_not_stop_the_fan_out(chat: Chat) -> None:
+    account = chat.account("member2")
+    ghost = await chat.attempt(
+        chat.token("member2"), room=chat.slug("main"), label="half-open", account=account, receive_buffer=2048
+    )
+    if isinstance(ghost, Refusal):
+        raise ConformanceFailure("CONN-001", "member2 accepted", ghost.describe())
+    watcher = await chat.connect("host")
+    sender = await chat.connect("member")
+    ghost.stop_reading()
+    # Enough traffic to fill the half-open client's buffers many times over.
+    pad = "p" * max(0, min(chat.target.max_length, 500) - 40)
+    bodies = [f"{chat.nonce('flood')} {pad}" for _ in range(150)]
+    for body in bodies:
+        await sender.send_text(body)
+    for body in bodies:
+        await watcher.expect_event("new", body=body, requirement="RECON-002")
+
+
+@requirement("RECON-003")
+@pytest.mark.parametrize("how", ["clean-close", "tcp-reset"])
+async def test_same_token_reconnects_and_receives_events(chat: Chat, how: str) -> None:
+    account = chat.account("member")
+    token = chat.token("member")
+    slug = chat.slug("main")
+    first = await chat.attempt(token, room=slug, label="member", account=account)
+    if isinstance(first, Refusal):
+        raise ConformanceFailure("CONN-001", "member accepted", first.describe())
+    poster = await chat.connect("member2")
+    await chat.post(poster, observers=[first])
+    if how == "clean-close":
+        await first.close()
+    else:
+        first.abort()
+    again = await chat.attempt(token, room=slug, label="member-again", account=account)
+    if isinstance(again, Refusal):
+        raise ConformanceFailure("RECON-003", "the same token accepted again at once", again.describe())
+    await chat.post(poster, observers=[again], fanout_requirement="RECON-003")
+
+
+@requirement("RECON-004")
+async def test_messages_outlive_the_connection(chat: Chat) -> None:
+    account = chat.account("member")
+    token = chat.token("member")
+    slug = chat.slug("main")
+    first = await chat.attempt(token, room=slug, label="member", account=account)
+    assert not isinstance(first, Refusal), first.describe()
+    edit_me = await chat.post(first)
+    delete_me = await chat.post(first)
+    first.abort()
+    again = await chat.attempt(token, room=slug, label="member-again", account=account)
+    if isinstance(again, Refusal):
+        raise ConformanceFailure("RECON-003", "the same token accepted again at once", again.describe())
+    body = chat.nonce("after-drop")
+    await again.send_update(edit_me["id"], body)
+    await again.expect_event("update", id=edit_me["id"], body=body, requirement="RECON-004")
+    await again.send_delete(delete_me["id"])
+    await again.expect_event("delete", id=delete_me["id"], requirement="RECON-004")
+
+
+@requirement("RECON-005")
+@pytest.mark.test_timeout(120)
+async def test_rapid_reconnect_cycles_leave_the_server_serving(chat: Chat) -> None:
+    account = chat.account("member2")
+    token = chat.token("member2")
+    slug = chat.slug("main")
+    for cycle in range(100):
+        conn = await chat.attempt(token, room=slug, label="cycle", account=account)
+        if isinstance(conn, Refusal):
+            raise ConformanceFailure(
+                "RECON-005", "every cycle accepted", f"cycle {cycle + 1} refused: {conn.describe()}"
+            )
+        if cycle % 2:
+            await conn.close()
+        else:
+            conn.abort()
+        chat.conns.remove(conn)
+    chat.transcript.log("harness", "==", "100 connect/disconnect cycles done")
+    conns = await asyncio.gather(*(chat.connect(r, requirement="RECON-005") for r in ("member", "member2", "host")))
+    await chat.post(conns[0], observers=conns[1:], echo_requirement="RECON-005", fanout_requirement="RECON-005")
+
+
+@requirement("RECON-006")
+async def test_messages_survive_a_restart(chat: Chat) -> None:
+    if not chat.target.can_restart:
+        raise NotTested("needs restart.command in the target file")
+    author = await chat.connect("member")
+    message = await chat.post(author)
+    await chat.close_all()
+    await asyncio.to_thread(chat.target.restart)
+    again = await chat.connect("member", requirement="RECON-006")
+    body = chat.nonce("after-restart")
+    await again.send_update(message["id"], body)
+    await again.expect_event("update", id=message["id"], body=body, requirement="RECON-006")
