@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import socket
 import struct
 import time
@@ -50,6 +51,17 @@ SCHEMA_REQUIREMENT = {
     "server/delete": "EVT-004",
     "server/error": "EVT-005",
 }
+#: A schema violation at these fields breaks a more specific requirement as well.
+FIELD_REQUIREMENT = {
+    ("server/new", "edited"): "SEND-005",
+    ("server/new", "created"): "SEND-012",
+    ("server/new", "updated"): "SEND-012",
+    ("server/new", "user"): "SEND-004",
+    ("server/new", "user_id"): "SEND-004",
+    ("server/update", "edited"): "EDIT-002",
+    ("server/update", "updated"): "EDIT-004",
+}
+_REQUIRED = re.compile(r"^'([^']+)' is a required property")
 DOCUMENTED = {
     "new": {
         "type",
@@ -326,22 +338,35 @@ class Conn:
         return str(frame.get("error"))
 
     async def expect_nothing_before(
-        self, sentinel: str, forbidden: Predicate, *, requirement: str, what: str
+        self,
+        sentinel: str,
+        forbidden: Predicate,
+        *,
+        requirement: str,
+        what: str,
+        arrival_requirement: str | None = None,
     ) -> None:
         """Prove absence: the sentinel message (already sent in this room) arrives, and nothing
-        matching ``forbidden`` came before it (delivery on one connection is FIFO)."""
+        matching ``forbidden`` came before it (delivery on one connection is FIFO). A sentinel
+        that never arrives fails ``arrival_requirement`` (default: ``requirement``)."""
         await self.wait_for(
             event_matching("new", body=sentinel),
-            requirement=requirement,
+            requirement=arrival_requirement or requirement,
             expected=f"no {what} before the sentinel on {self.name}",
             forbidden=forbidden,
+            forbidden_requirement=requirement,
         )
 
     async def wait_closed(
-        self, timeout: float, until: Predicate | None = None
+        self,
+        timeout: float,
+        until: Predicate | None = None,
+        forbidden: Predicate | None = None,
+        forbidden_requirement: str = "",
     ) -> tuple[int | None, str] | None:
         """Drain until the connection closes; None if still open after ``timeout`` (or once a
-        frame matching ``until`` arrived). Frames seen stay in the buffer for the caller.
+        frame matching ``until`` arrived). Frames seen stay in the buffer for the caller; one
+        matching ``forbidden`` fails ``forbidden_requirement`` at once.
         """
         deadline = time.monotonic() + timeout
         while self.closed is None:
@@ -357,6 +382,10 @@ class Conn:
             except ConnectionClosed as exc:
                 self._note_closed(exc)
                 break
+            if forbidden is not None and forbidden(frame):
+                raise ConformanceFailure(
+                    forbidden_requirement, "nothing of the kind", f"{self.name} received {show(frame)}"
+                )
             if violation is not None:
                 raise violation
             self.buffer.append(frame)
@@ -447,10 +476,18 @@ class Chat:
             return None
         violations = schemas.validate(name, frame)
         if violations:
+            also = []
+            for v in violations:
+                missing = _REQUIRED.match(v.message)
+                field = missing.group(1) if missing else v.pointer.strip("/").split("/")[0]
+                specific = FIELD_REQUIREMENT.get((name, field))
+                if specific and specific not in also:
+                    also.append(specific)
             return ConformanceFailure(
                 SCHEMA_REQUIREMENT[name],
                 f"a frame valid against schemas/{name}.json",
                 "; ".join(str(v) for v in violations[:3]) + f" in {show(frame)}",
+                also=tuple(also),
             )
         action = frame.get("action")
         if isinstance(action, str) and action in DOCUMENTED:
@@ -524,6 +561,7 @@ class Chat:
                 max_size=None,
                 proxy=None,
                 ping_interval=None,
+                max_queue=None,  # never stop reading: a test client takes every frame
             )
         except InvalidStatus as exc:
             status = exc.response.status_code
@@ -602,16 +640,59 @@ class Chat:
         body: str | None = None,
         *,
         observers: Iterable[Conn] = (),
+        echo: bool = True,
         echo_requirement: str = "SEND-002",
         fanout_requirement: str = "SEND-003",
     ) -> dict[str, Any]:
-        """Send a text frame and wait for its ``new`` event on the sender and ``observers``."""
+        """Send a text frame and wait for its ``new`` event on ``observers``, then (with
+        ``echo``, or when there is no observer) on the sender itself."""
         body = body if body is not None else self.nonce("msg")
+        observers = list(observers)
         await conn.send_text(body)
-        event = await conn.expect_event("new", body=body, requirement=echo_requirement)
+        event: dict[str, Any] | None = None
         for other in observers:
-            await other.expect_event("new", body=body, requirement=fanout_requirement)
+            seen = await other.expect_event("new", body=body, requirement=fanout_requirement)
+            event = event or seen
+        if echo or event is None:
+            event = await conn.expect_event("new", body=body, requirement=echo_requirement)
         return event
+
+    async def settle(
+        self,
+        culprit: Conn,
+        watchers: Iterable[Conn],
+        requirement: str,
+        forbidden: Predicate,
+        what: str,
+    ) -> bool:
+        """After a frame on ``culprit``, prove that nothing ``forbidden`` reached ``watchers``.
+
+        The sentinel goes through the culprit itself, so the server handles it after the frame
+        under test (frames of one connection are handled in order): anything that frame caused
+        reaches every watcher before the sentinel. If the server closed the culprit (allowed for
+        bad frames) a watcher sends the sentinel instead. Returns whether the culprit still
+        serves frames.
+        """
+        watchers = list(watchers)
+        body = self.nonce("sentinel")
+        served = False
+        if culprit.closed is None:
+            await culprit.send_text(body)
+            closed = await culprit.wait_closed(
+                self.target.receive_timeout,
+                until=event_matching("new", body=body),
+                forbidden=forbidden,
+                forbidden_requirement=requirement,
+            )
+            served = closed is None and any(
+                event_matching("new", body=body)(f) for f in culprit.buffer
+            )
+        if not served:
+            await self.sentinel(watchers[0], watchers, requirement, forbidden, what)
+            return False
+        for obs in watchers:
+            await obs.expect_nothing_before(body, forbidden, requirement=requirement, what=what)
+        return True
 
     async def sentinel(
         self,
@@ -626,7 +707,14 @@ class Chat:
         body = self.nonce("sentinel")
         await sender.send_text(body)
         for obs in observers:
-            await obs.expect_nothing_before(body, forbidden, requirement=requirement, what=what)
+            # The sender's own copy of the sentinel is its echo (SEND-002).
+            await obs.expect_nothing_before(
+                body,
+                forbidden,
+                requirement=requirement,
+                what=what,
+                arrival_requirement="SEND-002" if obs is sender else None,
+            )
 
     async def expect_refused(
         self,
@@ -655,9 +743,10 @@ class Chat:
         events = [f for f in conn.buffer if is_event(f)]
         if events:
             raise ConformanceFailure(
-                "AUTH-008",
-                "no room event on a refused connection",
-                f"{conn.name} received {show(events[0])}",
+                requirement,
+                "refused, and no room event on the refused connection",
+                f"accepted; {conn.name} received {show(events[0])}",
+                also=("AUTH-008",),
             )
         if closed is None:
             raise ConformanceTimeout(

@@ -122,7 +122,7 @@ def require_formats(checker: Any, formats: Iterable[str] = REQUIRED_FORMATS) -> 
     missing = sorted(set(formats) - set(checker.checkers))
     if missing:
         raise RuntimeError(
-            f"jsonschema's format checker does not check {', '.join(missing)}: without it any "
+            f"jsonschema's format checker does not check {', '.join(missing)}: unchecked, any "
             "string passes. Install rfc3339-validator (needed for 'date-time'; a dependency of "
             "edusphere-conformance), e.g. `pip install rfc3339-validator`."
         )

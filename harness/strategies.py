@@ -67,6 +67,7 @@ __all__ = [
     "near_miss",
     "rfc3339_datetimes",
     "unicode_text",
+    "unicode_text_alphabet",
 ]
 
 # referencing's Resolver is not exported publicly; it is only passed around here.
@@ -477,7 +478,8 @@ class NearMiss:
 
     *value* is the parsed JSON that is sent (an object with one field wrong, or a non-object), or
     the raw ``bytes`` of a binary frame. *field* names the wrong or missing field, None for the
-    whole-frame kinds. *servable* is True when a conformant server may still act on the frame (see
+    whole-frame kinds. *servable* (client frames only) is True when a conformant server may still
+    act on the frame (see
     :data:`SERVABLE_KINDS`, :data:`SERVABLE_FIELDS`, and a ``type`` that is null or blank, which
     servers commonly read as absent): a check that nothing is broadcast must skip those.
     """
@@ -517,6 +519,7 @@ class _NearMisses:
 
     def __init__(self, name: str, alphabet: SearchStrategy[str]) -> None:
         self.name = name
+        self.client = name.startswith("client/")
         self.alphabet = alphabet
         top = schemas.schema(name)
         self.resolver = _resolver_for(name)
@@ -625,7 +628,7 @@ class _NearMisses:
     def _nm(
         self, kind: str, field: str | None, value: object, description: str, servable: bool = False
     ) -> NearMiss:
-        servable = servable or _servable(kind, field)
+        servable = _servable(self.name, kind, field) or (self.client and servable)
         return NearMiss(self.name, kind, field, value, description, servable)
 
     def candidates(self) -> list[tuple[str, str | None, SearchStrategy[NearMiss]]]:
@@ -745,9 +748,11 @@ class _NearMisses:
         )
 
 
-def _servable(kind: str, field: str | None) -> bool:
-    """Whether every near miss of *kind* on *field* may be served by a conformant server."""
-    return kind in SERVABLE_KINDS or field in SERVABLE_FIELDS
+def _servable(name: str, kind: str, field: str | None) -> bool:
+    """Whether every near miss of *kind* on *field* of the client frame *name* may be served by
+    a conformant server. (Servability is about what servers do with client frames: near misses
+    of server frames are never servable.)"""
+    return name.startswith("client/") and (kind in SERVABLE_KINDS or field in SERVABLE_FIELDS)
 
 
 def _utf8_json(frame: object) -> bytes:
@@ -802,7 +807,7 @@ def near_miss(
     chosen = [
         strategy
         for kind, field, strategy in _NearMisses(schema_name, chars).candidates()
-        if kind in wanted and (include_servable or not _servable(kind, field))
+        if kind in wanted and (include_servable or not _servable(schema_name, kind, field))
     ]
     if not chosen:
         raise SchemaStrategyError(f"{schema_name}: no near miss of kinds {sorted(wanted)}")

@@ -22,17 +22,27 @@ class ConformanceFailure(AssertionError):
 
     kind = "wrong answer"
 
-    def __init__(self, requirement: str, expected: str, actual: str) -> None:
+    def __init__(
+        self, requirement: str, expected: str, actual: str, also: tuple[str, ...] = ()
+    ) -> None:
         self.requirement = requirement
         self.expected = expected
         self.actual = actual
+        #: Further requirements the same observation breaks (e.g. a schema violation at
+        #: ``/edited`` of an update event breaks EVT-003 and EDIT-002).
+        self.also = tuple(r for r in also if r != requirement)
         cat = catalogue.load()
         self.statement = cat[requirement].statement if requirement in cat else ""
         super().__init__(self.describe())
 
+    @property
+    def requirements(self) -> tuple[str, ...]:
+        return (self.requirement, *self.also)
+
     def describe(self) -> str:
+        also = f" (also {', '.join(self.also)})" if self.also else ""
         return (
-            f"[{self.requirement}] {self.statement}\n"
+            f"[{self.requirement}]{also} {self.statement}\n"
             f"  expected: {self.expected}\n"
             f"  actual:   {self.actual}"
         )

@@ -8,7 +8,10 @@ Each is a setting here so that the reference server can play any reasonable depl
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Final, Literal
+
+import jwt
 
 from reference_server.demo import DEMO_SECRET
 
@@ -38,6 +41,9 @@ ClaimKind = Literal["id", "username", "email"]
 Refusal = Literal["http", "close"]
 TrailingSlash = Literal["both", "with", "without"]
 TimestampStyle = Literal["z-micro", "z-milli", "z-seconds", "offset-micro", "offset-seconds"]
+
+
+_STATUSES: Final = frozenset(status.value for status in HTTPStatus)
 
 
 class ConfigError(ValueError):
@@ -80,12 +86,6 @@ class ServerConfig:
         object.__setattr__(self, "faults", frozenset(self.faults))
         _check(self)
 
-    @property
-    def url_path(self) -> str:
-        """The endpoint path template, in the trailing-slash form the server prefers."""
-        slash = "/" if self.trailing_slash == "with" else ""
-        return "/ws/chat/{host}/{room}" + slash
-
 
 def _check(config: ServerConfig) -> None:
     from reference_server.faults import FAULTS  # local import: faults has no dependencies
@@ -113,7 +113,7 @@ def _check(config: ServerConfig) -> None:
         raise ConfigError("token_name must not be empty")
     if not 0 <= config.port <= 65535:
         raise ConfigError(f"port must be within 0-65535; got {config.port}")
-    if not 400 <= config.refusal_status <= 599:
+    if not 400 <= config.refusal_status <= 599 or config.refusal_status not in _STATUSES:
         raise ConfigError(
             f"refusal_status must be an HTTP error status; got {config.refusal_status}"
         )
@@ -121,7 +121,23 @@ def _check(config: ServerConfig) -> None:
         raise ConfigError(
             f"refusal_close_code must be 1008 or within 3000-4999; got {config.refusal_close_code}"
         )
+    _check_key(config.algorithm, config.secret)
     if config.max_length < 1:
         raise ConfigError(f"max_length must be at least 1; got {config.max_length}")
     if config.max_frame_bytes < 1024:
         raise ConfigError(f"max_frame_bytes must be at least 1024; got {config.max_frame_bytes}")
+
+
+def _check_key(algorithm_name: str, secret: str) -> None:
+    """The key must suit the algorithm: RFC 7518 3.2, "A key of the same size as the hash output
+    (for instance, 256 bits for "HS256") or larger MUST be used"; a PEM key for RS/ES/PS/EdDSA."""
+    try:
+        algorithm = jwt.PyJWS().get_algorithm_by_name(algorithm_name)
+        key = algorithm.prepare_key(secret)
+    except NotImplementedError:
+        raise ConfigError(f"algorithm {algorithm_name} needs pyjwt[crypto]") from None
+    except (jwt.InvalidKeyError, ValueError, TypeError) as exc:
+        raise ConfigError(f"secret is not a usable {algorithm_name} key: {exc}") from None
+    problem = algorithm.check_key_length(key)
+    if problem:
+        raise ConfigError(f"secret too weak for {algorithm_name}: {problem}")

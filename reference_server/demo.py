@@ -14,7 +14,8 @@ if TYPE_CHECKING:
     from reference_server.config import ServerConfig
     from reference_server.store import Store
 
-DEMO_SECRET: Final = "edusphere-demo-secret-0123456789abcdef-not-for-production"
+# 64+ bytes: long enough for HS512 too (RFC 7518 3.2). Public: never use it in production.
+DEMO_SECRET: Final = "edusphere-demo-secret-not-for-production-0123456789abcdef0123456789abcdef"
 DEMO_ALGORITHM: Final = "HS256"
 DEMO_TOKEN_NAME: Final = "token"
 DEMO_HOST: Final = "alice"

@@ -174,8 +174,9 @@ FAULTS: dict[str, Fault] = _faults(
     ),
     Fault(
         "fanout-stops-on-dead",
-        "Fan-out awaits each send in turn, newest connection first, and keeps closed connections;"
-        " the first failure (or a client that stops reading) stops it.",
+        "Fan-out awaits each send in join order; a client that vanished without a close"
+        " handshake stays registered until a send to it fails, which stops that fan-out, and a"
+        " client that stops reading blocks it.",
         ("RECON-001", "RECON-002"),
         "MUST",
     ),

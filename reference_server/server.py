@@ -8,6 +8,7 @@ Seed, "Event Types": "The server broadcasts events to all connected clients in t
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import math
@@ -53,6 +54,7 @@ logger = logging.getLogger("reference_server")
 
 PATH_PREFIX = "/ws/chat/"
 FANOUT_CAP = 5  # the fanout-cap fault
+STOP_GRACE_SECONDS = 2.0
 RECONNECT_BLOCK_SECONDS = 2.0  # the reconnect-refused fault
 CHURN_LIMIT = 50  # the churn-leak fault
 
@@ -110,13 +112,21 @@ class ChatServer:
         )
         log(logger, logging.INFO, "listening", url=self.url_template)
 
-    async def stop(self) -> None:
-        """Close every connection (1001) and stop listening."""
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
-            log(logger, logging.INFO, "stopped")
+    async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        """Close every connection (1001) and stop listening; connections whose client does not
+        complete the closing handshake within ``grace`` seconds are aborted."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.close()
+        try:
+            async with asyncio.timeout(grace):
+                await server.wait_closed()
+        except TimeoutError:
+            for connection in server.all_connections:
+                connection.transport.abort()
+            await server.wait_closed()
+        log(logger, logging.INFO, "stopped")
 
     @property
     def port(self) -> int:
@@ -128,13 +138,14 @@ class ChatServer:
 
     @property
     def url_template(self) -> str:
-        """``ws://HOST:PORT/ws/chat/{host}/{room}`` (with a slash if only that form is served)."""
+        """``ws://HOST:PORT/ws/chat/{host}/{room}``, always without the trailing slash (append
+        one when ``trailing_slash`` is "with")."""
         host = self.config.host
         if host in ("", "0.0.0.0", "::"):
             host = "127.0.0.1"
         elif ":" in host:
             host = f"[{host}]"
-        return f"ws://{host}:{self.port}{self.config.url_path}"
+        return f"ws://{host}:{self.port}/ws/chat/{{host}}/{{room}}"
 
     # -- handshake ---------------------------------------------------------------------------
 
@@ -168,7 +179,12 @@ class ChatServer:
         credentials = find_credentials(self.config, request.headers, query)
         if credentials is not None:
             conn.subprotocol_choice = credentials.subprotocol
-        outcome = self._admit(host, slug, credentials)
+        try:
+            outcome = self._admit(host, slug, credentials)
+        except Exception as exc:  # a library surprise refuses the client; it never answers 500
+            self.errors.append(exc)
+            logger.exception("handshake check failed", extra={"fields": {}})
+            outcome = "handshake check failed"
         if isinstance(outcome, Session):
             conn.session = outcome
             return None
@@ -255,6 +271,13 @@ class ChatServer:
         finally:
             self._leave(conn, session)
 
+    def _forget(self, conn: ChatConnection, room_id: str) -> None:
+        members = self.rooms.get(room_id)
+        if members is not None:
+            members.pop(conn, None)
+            if not members:
+                del self.rooms[room_id]
+
     async def _drain(self, conn: ChatConnection) -> None:
         try:
             async for _ in conn:
@@ -283,12 +306,10 @@ class ChatServer:
         )
 
     def _leave(self, conn: ChatConnection, session: Session) -> None:
-        if "fanout-stops-on-dead" not in self.faults:  # the fault keeps closed connections
-            members = self.rooms.get(session.room.id)
-            if members is not None:
-                members.pop(conn, None)
-                if not members:
-                    del self.rooms[session.room.id]
+        # The fanout-stops-on-dead fault keeps a connection that vanished without a closing
+        # handshake (1006) until a fan-out fails on it.
+        if not ("fanout-stops-on-dead" in self.faults and conn.close_code == 1006):
+            self._forget(conn, session.room.id)
         if session.user is not None and "reconnect-refused" in self.faults:
             self._closed_at[session.user.id] = time.monotonic()
         log(
@@ -348,20 +369,20 @@ class ChatServer:
         }
         await self._fan_out(room.id, encode(event), conn)
 
-    def _find(self, room: Room, message_id: str, cross_room_fault: str) -> Message | None:
+    def _find(self, room: Room, message_id: str, any_room: bool) -> Message | None:
         """The message, if it exists in this room. Protocol notes, "Room isolation": a frame on
         a connection to room A never changes a message of room B."""
         message = self.store.message(message_id)
         if message is None:
             return None
-        if message.room_id != room.id and cross_room_fault not in self.faults:
+        if message.room_id != room.id and not any_room:
             return None
         return message
 
     async def _edit(self, conn: ChatConnection, room: Room, user: User, cmd: Edit) -> None:
         """Seed, "Update Message Event": id, body, edited=true, updated; only the author edits
         ("You can only edit your own messages.")."""
-        message = self._find(room, cmd.message_id, "cross-room-edit")
+        message = self._find(room, cmd.message_id, "cross-room-edit" in self.faults)
         if message is None:
             await self._reply_error(conn, room, self._parser.not_found)
             return
@@ -389,7 +410,7 @@ class ChatServer:
     async def _delete(self, conn: ChatConnection, room: Room, user: User, cmd: Delete) -> None:
         """Seed, "Delete Message Event": id; only the author deletes ("You can only delete your
         own messages.")."""
-        message = self._find(room, cmd.message_id, "cross-room-delete")
+        message = self._find(room, cmd.message_id, "cross-room-delete" in self.faults)
         if message is None:
             await self._reply_error(conn, room, self._parser.not_found)
             return
@@ -431,7 +452,7 @@ class ChatServer:
         if faults:
             targets = self._faulty_targets(room_id, targets, sender)
             if "fanout-stops-on-dead" in faults:
-                await self._send_each(targets, text)
+                await self._send_each(room_id, targets, text)
                 return
         broadcast(targets, text)
 
@@ -450,14 +471,15 @@ class ChatServer:
             chosen = chosen[:FANOUT_CAP]
         return chosen
 
-    async def _send_each(self, targets: Iterable[ChatConnection], text: str) -> None:
-        """The fanout-stops-on-dead fault: await each send, newest connection first, no timeout,
-        and stop at the first failure."""
-        for conn in reversed(list(targets)):
+    async def _send_each(self, room_id: str, targets: Iterable[ChatConnection], text: str) -> None:
+        """The fanout-stops-on-dead fault: await each send in join order, no timeout, and stop
+        at the first failure (dropping the dead connection only then)."""
+        for conn in list(targets):
             try:
                 await conn.send(text)
             except ConnectionClosed:
                 log(logger, logging.WARNING, "fan-out stopped at a closed connection")
+                self._forget(conn, room_id)
                 return
 
 

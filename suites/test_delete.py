@@ -18,7 +18,7 @@ async def test_author_delete_is_broadcast(chat: Chat) -> None:
     author = await chat.connect("member")
     other = await chat.connect("member2")
     host = await chat.connect("host")
-    original = await chat.post(author, observers=[other, host])
+    original = await chat.post(author, observers=[other, host], echo=False)
     await author.send_delete(original["id"])
     await author.expect_event("delete", id=original["id"], requirement="DEL-002")
     await other.expect_event("delete", id=original["id"], requirement="DEL-002")
@@ -28,15 +28,15 @@ async def test_author_delete_is_broadcast(chat: Chat) -> None:
 async def _refused_delete(chat: Chat, deleter_role: str, requirement_id: str) -> None:
     author = await chat.connect("member")
     deleter = await chat.connect(deleter_role)
-    original = await chat.post(author, observers=[deleter])
+    original = await chat.post(author, observers=[deleter], echo=False)
     deleted = event_matching("delete", id=original["id"])
     await deleter.send_delete(original["id"])
     await deleter.expect_error(NOT_YOURS, requirement=requirement_id, forbidden=deleted)
-    await chat.sentinel(author, [author], requirement_id, deleted, "delete event")
+    await chat.sentinel(deleter, [author], requirement_id, deleted, "delete event")
     # The message survives: its author can still edit it.
     body = chat.nonce("survived")
     await author.send_update(original["id"], body)
-    await author.expect_event("update", id=original["id"], body=body, requirement=requirement_id)
+    await deleter.expect_event("update", id=original["id"], body=body, requirement=requirement_id)
 
 
 @requirement("DEL-003")
@@ -58,9 +58,10 @@ async def test_delete_of_unknown_message_is_not_found(chat: Chat) -> None:
 
 @requirement("DEL-006")
 async def test_second_delete_is_not_found(chat: Chat) -> None:
-    author = await chat.connect("member")
-    original = await chat.post(author)
+    author, other = await chat.connect("member"), await chat.connect("member2")
+    original = await chat.post(author, observers=[other], echo=False)
     await author.send_delete(original["id"])
+    await other.expect_event("delete", id=original["id"], requirement="DEL-002")
     await author.expect_event("delete", id=original["id"], requirement="DEL-002")
     await author.send_delete(original["id"])
     await author.expect_error(

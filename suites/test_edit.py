@@ -17,7 +17,7 @@ NOT_YOURS = "You can only edit your own messages."
 async def test_author_edit_is_broadcast(chat: Chat) -> None:
     author = await chat.connect("member")
     other = await chat.connect("member2")
-    original = await chat.post(author, observers=[other])
+    original = await chat.post(author, observers=[other], echo=False)
     body = chat.nonce("edited")
     await author.send_update(original["id"], body)
     mine = await author.expect_event("update", id=original["id"], requirement="EDIT-003")
@@ -32,13 +32,13 @@ async def test_author_edit_is_broadcast(chat: Chat) -> None:
 async def _refused_edit(chat: Chat, editor_role: str, requirement_id: str) -> None:
     author = await chat.connect("member")
     editor = await chat.connect(editor_role)
-    original = await chat.post(author, observers=[editor])
+    original = await chat.post(author, observers=[editor], echo=False)
     body = chat.nonce("hijack")
     await editor.send_update(original["id"], body)
     changed = event_matching("update", id=original["id"])
     await editor.expect_error(NOT_YOURS, requirement=requirement_id, forbidden=changed)
     # Nothing changed: no update event reached the author before a later sentinel.
-    await chat.sentinel(author, [author], requirement_id, changed, "update event")
+    await chat.sentinel(editor, [author], requirement_id, changed, "update event")
 
 
 @requirement("EDIT-005")
@@ -61,8 +61,8 @@ async def test_edit_of_unknown_message_is_not_found(chat: Chat) -> None:
 @requirement("EDIT-008")
 async def test_edit_length_limit(chat: Chat) -> None:
     limit = chat.target.max_length
-    author = await chat.connect("member")
-    original = await chat.post(author)
+    author, other = await chat.connect("member"), await chat.connect("member2")
+    original = await chat.post(author, observers=[other], echo=False)
     head = chat.nonce("long") + " "
     too_long = head + "y" * (limit + 1 - len(head))
     await author.send_update(original["id"], too_long)
@@ -73,15 +73,15 @@ async def test_edit_length_limit(chat: Chat) -> None:
     )
     exact = head + "z" * (limit - len(head))
     await author.send_update(original["id"], exact)
-    await author.expect_event("update", id=original["id"], body=exact, requirement="EDIT-008")
+    await other.expect_event("update", id=original["id"], body=exact, requirement="EDIT-008")
 
 
 @requirement("EDIT-009")
 async def test_edit_of_deleted_message_is_not_found(chat: Chat) -> None:
-    author = await chat.connect("member")
-    original = await chat.post(author)
+    author, other = await chat.connect("member"), await chat.connect("member2")
+    original = await chat.post(author, observers=[other], echo=False)
     await author.send_delete(original["id"])
-    await author.expect_event("delete", id=original["id"], requirement="DEL-002")
+    await other.expect_event("delete", id=original["id"], requirement="DEL-002")
     await author.send_update(original["id"], chat.nonce("late"))
     await author.expect_error(
         NOT_FOUND, requirement="EDIT-009", forbidden=event_matching("update", id=original["id"])
@@ -92,7 +92,7 @@ async def test_edit_of_deleted_message_is_not_found(chat: Chat) -> None:
 async def test_message_can_be_edited_twice(chat: Chat) -> None:
     author = await chat.connect("member")
     other = await chat.connect("host")
-    original = await chat.post(author, observers=[other])
+    original = await chat.post(author, observers=[other], echo=False)
     for label in ("first", "second"):
         body = chat.nonce(label)
         await author.send_update(original["id"], body)

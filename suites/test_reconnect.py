@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from harness.client import Chat, Refusal
+from harness.client import Chat, Conn, Refusal
 from harness.tokens import NotTested
 from harness.verify import ConformanceFailure
 
@@ -16,30 +16,42 @@ requirement = pytest.mark.requirement
 
 @requirement("RECON-001")
 async def test_vanished_client_does_not_stop_the_fan_out(chat: Chat) -> None:
-    # The client that vanishes joins first, so a server that stops at the first failed write
-    # never reaches the others.
-    ghost = await chat.connect("member2", label="ghost")
+    # Vanished clients join both before and after the watcher, so a server that stops at the
+    # first failed write stops before reaching the watcher, whichever order it writes in.
+    first_ghost = await chat.connect("member2", label="ghost")
     watcher = await chat.connect("host")
+    last_ghost = await chat.connect("member2", label="ghost")
     sender = await chat.connect("member")
-    ghost.abort()
+    first_ghost.abort()
+    last_ghost.abort()
     for _ in range(3):
-        await chat.post(sender, observers=[watcher], fanout_requirement="RECON-001")
+        await chat.post(sender, observers=[watcher], echo=False, fanout_requirement="RECON-001")
+
+
+async def _half_open(chat: Chat) -> Conn:
+    conn = await chat.attempt(
+        chat.token("member2"),
+        room=chat.slug("main"),
+        label="half-open",
+        account=chat.account("member2"),
+        receive_buffer=2048,
+    )
+    if isinstance(conn, Refusal):
+        raise ConformanceFailure("CONN-001", "member2 accepted", conn.describe())
+    return conn
 
 
 @requirement("RECON-002")
 async def test_half_open_client_does_not_stop_the_fan_out(chat: Chat) -> None:
-    account = chat.account("member2")
-    ghost = await chat.attempt(
-        chat.token("member2"), room=chat.slug("main"), label="half-open", account=account, receive_buffer=2048
-    )
-    if isinstance(ghost, Refusal):
-        raise ConformanceFailure("CONN-001", "member2 accepted", ghost.describe())
+    first_ghost = await _half_open(chat)
     watcher = await chat.connect("host")
+    last_ghost = await _half_open(chat)
     sender = await chat.connect("member")
-    ghost.stop_reading()
-    # Enough traffic to fill the half-open client's buffers many times over.
+    first_ghost.stop_reading()
+    last_ghost.stop_reading()
+    # Enough traffic to fill the half-open clients' buffers many times over.
     pad = "p" * max(0, min(chat.target.max_length, 500) - 40)
-    bodies = [f"{chat.nonce('flood')} {pad}" for _ in range(150)]
+    bodies = [f"{chat.nonce('flood')} {pad}" for _ in range(300)]
     for body in bodies:
         await sender.send_text(body)
     for body in bodies:

@@ -21,13 +21,13 @@ NOT_FOUND = "Message not found."
 
 
 async def _others_unaffected(chat: Chat, culprit: Conn, watcher: Conn, nonce: str, req: str) -> None:
-    """The watcher still gets events and got nothing the culprit's frame caused."""
-    await chat.sentinel(watcher, [watcher], req, mentions(nonce), "event caused by the bad frame")
-    if culprit.closed is None:
-        # The culprit's own connection must not have seen a broadcast either.
-        for frame in culprit.buffer:
-            if mentions(nonce)(frame) and is_event(frame):
-                raise ConformanceFailure(req, "nothing broadcast", f"{culprit.name} received {frame}")
+    """The watcher still gets events and got nothing the culprit's frame caused; neither did
+    the culprit's own connection."""
+    forbidden = mentions(nonce)
+    await chat.settle(culprit, [watcher], req, forbidden, "event caused by the bad frame")
+    for frame in culprit.buffer:
+        if forbidden(frame) and is_event(frame):
+            raise ConformanceFailure(req, "nothing broadcast", f"{culprit.name} received {frame}")
 
 
 async def _answered_and_open(culprit: Conn, req: str, *, text: str | None = None) -> None:
@@ -140,7 +140,7 @@ async def test_non_string_message_never_becomes_a_body(chat: Chat, case: str) ->
     frame = dict(BAD_MESSAGES[[c for c, _ in BAD_MESSAGES].index(case)][1])
     frame["nonce"] = chat.nonce("bad-message")
     await culprit.send_json(frame)
-    await chat.sentinel(watcher, [watcher], "ROBUST-010", _non_string_body, "event with a non-string body")
+    await chat.settle(culprit, [watcher], "ROBUST-010", _non_string_body, "event with a non-string body")
 
 
 @requirement("ROBUST-010")
@@ -148,7 +148,7 @@ async def test_non_string_edit_never_becomes_a_body(chat: Chat) -> None:
     author, watcher = await chat.connect("member"), await chat.connect("member2")
     message = await chat.post(author, observers=[watcher])
     await author.send_json({"type": "update", "messageId": message["id"], "message": 12345})
-    await chat.sentinel(watcher, [watcher], "ROBUST-010", _non_string_body, "event with a non-string body")
+    await chat.settle(author, [watcher], "ROBUST-010", _non_string_body, "event with a non-string body")
 
 
 @requirement("ROBUST-011")
@@ -178,7 +178,7 @@ async def test_bad_message_id_broadcasts_nothing(chat: Chat, kind: str) -> None:
     touched = lambda f: is_event(f) and f.get("action") in ("update", "delete") and (  # noqa: E731
         f.get("id") in [b for _, b in BAD_IDS] or mentions(nonce)(f)
     )
-    await chat.sentinel(watcher, [watcher], "ROBUST-012", touched, "event for a bad messageId")
+    await chat.settle(culprit, [watcher], "ROBUST-012", touched, "event for a bad messageId")
 
 
 @requirement("ROBUST-013")
@@ -202,7 +202,13 @@ def _oversized(chat: Chat) -> str:
 async def test_oversized_frame_leaves_the_room_unaffected(chat: Chat) -> None:
     culprit, watcher = await chat.connect("member"), await chat.connect("member2")
     await culprit.send_raw(_oversized(chat))
-    await chat.sentinel(watcher, [watcher], "ROBUST-014", lambda f: is_event(f) and len(str(f.get("body"))) > 100_000, "event for the oversized frame")
+    await chat.settle(
+        culprit,
+        [watcher],
+        "ROBUST-014",
+        lambda f: is_event(f) and len(str(f.get("body"))) > 100_000,
+        "event for the oversized frame",
+    )
     await watcher.is_served("ROBUST-014")
 
 

@@ -11,7 +11,10 @@ from urllib.parse import unquote, urljoin
 
 import pytest
 import yaml
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import (  # type: ignore[import-untyped, unused-ignore]
+    Draft202012Validator,
+    FormatChecker,
+)
 
 from harness import schemas
 from harness.schemas import (

@@ -155,9 +155,13 @@ def test_default_alphabet_excludes_surrogates_and_nul() -> None:
 # --- the builder refuses what it does not cover -----------------------------------------------
 
 
+# Test schemas live beside the real ones, so "common.json#/$defs/..." resolves.
+TEST_ID = "https://edusphere.example/schemas/test.json"
+
+
 def build(contents: dict[str, Any]) -> Any:
     options = _Options(text_limit=None, extra_fields=True, alphabet=unicode_text_alphabet())
-    resolver = schemas.registry().resolver(base_uri=schemas.schema_id("common"))
+    resolver = schemas.registry().resolver(base_uri=TEST_ID)
     return _Builder(options).build(contents, resolver)
 
 
@@ -168,7 +172,7 @@ def build(contents: dict[str, Any]) -> Any:
         {"type": "array", "prefixItems": [{"type": "string"}]},
         {"type": "object", "unevaluatedProperties": False},
         {"type": "string", "format": "email"},
-        {"$ref": "#/$defs/uuid", "minLength": 3},
+        {"$ref": "common.json#/$defs/uuid", "minLength": 3},
         {"anyOf": [{"type": "string"}], "allOf": [{"minLength": 1}]},
     ],
 )
@@ -178,28 +182,47 @@ def test_builder_refuses_keywords_it_does_not_cover(contents: dict[str, Any]) ->
 
 
 @pytest.mark.parametrize(
-    "contents",
+    ("contents", "exact"),
     [
-        {"enum": ["a", 1, None]},
-        {"type": ["integer", "null"], "minimum": 3, "maximum": 5},
-        {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
-        {"type": "array", "items": {"$ref": "#/$defs/uuid"}, "minItems": 1, "maxItems": 2},
-        {"oneOf": [{"type": "string", "maxLength": 3}, {"type": "boolean"}]},
-        {"allOf": [{"type": "string"}, {"minLength": 2, "maxLength": 4}]},
-        {"type": "string", "pattern": "^[a-z]{2,4}$"},
-        {"$ref": "#/$defs/userId"},
+        ({"enum": ["a", 1, None]}, True),
+        ({"type": ["integer", "null"], "minimum": 3, "maximum": 5}, True),
+        ({"type": "number", "exclusiveMinimum": 0, "maximum": 1}, True),
+        ({"type": "integer", "exclusiveMinimum": 0, "exclusiveMaximum": 3}, True),
+        (
+            {
+                "type": "array",
+                "items": {"$ref": "common.json#/$defs/uuid"},
+                "minItems": 1,
+                "maxItems": 2,
+            },
+            True,
+        ),
+        ({"allOf": [{"type": "string"}, {"minLength": 2, "maxLength": 4}]}, True),
+        ({"type": "string", "pattern": "^[a-z]{2,4}$"}, True),
+        ({"$ref": "common.json#/$defs/userId"}, True),
+        ({"properties": {"a": {"const": 1}}, "required": ["a"]}, True),
+        ({"type": "object", "additionalProperties": {"type": "integer"}}, True),
+        ({"type": "object", "additionalProperties": False}, True),
+        # oneOf: a value may match two branches, so from_schema filters these
+        (
+            {"oneOf": [{"type": "string", "maxLength": 3}, {"type": "string", "minLength": 2}]},
+            False,
+        ),
     ],
 )
-def test_builder_covers_the_keywords_it_claims(contents: dict[str, Any]) -> None:
-    from jsonschema import Draft202012Validator
+def test_builder_covers_the_keywords_it_claims(contents: dict[str, Any], exact: bool) -> None:
+    from jsonschema import Draft202012Validator  # type: ignore[import-untyped, unused-ignore]
 
     validator = Draft202012Validator(
-        {"$id": schemas.schema_id("common"), **contents},
+        {"$id": TEST_ID, **contents},
         registry=schemas.registry(),
         format_checker=Draft202012Validator.FORMAT_CHECKER,
     )
-    strategy = build(contents).filter(validator.is_valid)
-    assert len(sample(strategy, BOUNDED)) > 0
+    values = sample(build(contents), BOUNDED)
+    valid = [value for value in values if validator.is_valid(value)]
+    assert valid
+    if exact:
+        assert valid == values
 
 
 # --- near misses ------------------------------------------------------------------------------
@@ -225,12 +248,21 @@ def test_every_near_miss_fails_validation(name: str, include_servable: bool) -> 
     check()
 
 
-@pytest.mark.parametrize("name", CLIENT)
-def test_near_misses_cover_every_kind(name: str) -> None:
-    kinds = {near.kind for near in sample(near_miss(name, include_servable=True), SAMPLED)}
-    # a text frame has no required field with a format (its only format is the optional timestamp)
-    expected = set(NEAR_MISS_KINDS) - ({"bad-format"} if name == "client/text" else set())
-    assert kinds == expected
+# A text frame has no required field with a format (its only format is the optional timestamp).
+COVERED = [
+    (name, kind)
+    for name in CLIENT
+    for kind in NEAR_MISS_KINDS
+    if not (name == "client/text" and kind == "bad-format")
+]
+
+
+@pytest.mark.parametrize(("name", "kind"), COVERED)
+def test_near_misses_cover_every_kind(name: str, kind: str) -> None:
+    few = settings(max_examples=5, deadline=None)
+    nears = sample(near_miss(name, kinds=[kind], include_servable=True), few)
+    assert nears
+    assert {near.kind for near in nears} == {kind}
 
 
 def test_default_near_misses_are_the_ones_no_server_may_serve() -> None:
@@ -247,6 +279,13 @@ def test_servable_near_misses_are_tagged() -> None:
             assert near.servable, near
     assert any(near.servable for near in nears)
     assert any(not near.servable for near in nears)
+
+
+def test_server_frame_near_misses_are_never_servable() -> None:
+    nears = sample(near_miss("server/new", include_servable=True))
+    assert not any(near.servable for near in nears)
+    missing_type = near_miss("server/new", kinds=["missing-type"])  # not filtered out
+    assert sample(missing_type, settings(max_examples=3, deadline=None))
 
 
 def test_one_field_is_wrong_in_each_near_miss() -> None:

@@ -39,6 +39,7 @@ from typing import Literal
 __all__ = [
     "CLIENT_REQUIREMENTS",
     "AttemptObs",
+    "End",
     "ExpectedAttempt",
     "Finding",
     "FrameObs",
@@ -345,7 +346,8 @@ def analyse_timeline(
                         "CLIENT-001",
                         "failed",
                         f"no reconnection after the unclean loss at {_fmt(trig.at_ms)} "
-                        f"(expected at {_fmt(exp_ms)}; watched until {_fmt(observed_until_ms)})",
+                        f"(expected at {_fmt(exp_ms)}; watched until {_fmt(observed_until_ms)}"
+                        f"{_exit_note(client_exited_ms)})",
                     )
                 )
             else:
@@ -353,9 +355,11 @@ def analyse_timeline(
                     Finding(
                         "CLIENT-004",
                         "failed",
-                        f"gave up after {counter - 1} failed attempts (no attempt after the "
-                        f"{what} at {_fmt(trig.at_ms)}; expected at {_fmt(exp_ms)}); "
-                        f"the policy allows {params.max_attempts}",
+                        f"no attempt {counter} after the {what} at {_fmt(trig.at_ms)} "
+                        f"(expected at {_fmt(exp_ms)}; watched until {_fmt(observed_until_ms)}"
+                        f"{_exit_note(client_exited_ms)}): the client gave up after "
+                        f"{counter - 1} failed attempt(s), or waits far longer than "
+                        f"{counter} x base; the policy makes {params.max_attempts} attempts",
                     )
                 )
             continue
@@ -423,6 +427,10 @@ def analyse_timeline(
             counter = 0  # Seed: Success -> Reset reconnectAttempts = 0
 
     return TimelineAnalysis(tuple(triggers), tuple(expected), tuple(quiet), tuple(findings))
+
+
+def _exit_note(exited: float | None) -> str:
+    return "" if exited is None else f"; the client exited at {_fmt(exited)}"
 
 
 def _quiet_evidence(start: float, observed_until: float, exited: float | None) -> str:

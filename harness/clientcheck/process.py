@@ -110,7 +110,7 @@ class ClientProcess:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self._proc.pid, signum)
 
-    async def kill(self, grace_s: float = 2.0) -> None:
+    async def kill(self, grace_s: float = 1.0) -> None:
         """End the process and its group: SIGTERM, then SIGKILL after ``grace_s``."""
         if self._proc.returncode is None:
             self._signal_group(signal.SIGTERM)

@@ -182,7 +182,7 @@ def evaluate(
         title=scenario.title,
         summary=scenario.summary,
         focus=scenario.focus,
-        url=run.url,
+        url=redact.redact(run.url),
         plan=run.plan,
         default_action=scenario.default,
         quiet_ms=scenario.quiet(settings),
@@ -205,7 +205,11 @@ def summarise(
     incomplete: str | None,
 ) -> RunResult:
     """Fold every scenario's findings into one verdict per client requirement."""
-    all_findings = [f for s in scenarios for f in s.findings]
+    all_findings = [
+        Finding(f.requirement, f.verdict, f"[{s.name}] {f.detail}", f.attempt)
+        for s in scenarios
+        for f in s.findings
+    ]
     verdicts = fold_verdicts(all_findings, catalogue.ids)
     for rid, verdict in list(verdicts.items()):
         if verdict.verdict == "not_tested" and not [
@@ -230,7 +234,7 @@ def settings_json(settings: Settings) -> dict[str, Any]:
         "max_attempts": settings.max_attempts,
         "tolerance_ms": settings.tolerance,
         "tolerance_is_default": settings.tolerance_ms is None,
-        "room_path": settings.path,
+        "room_path": redact.redact(settings.path),
         "frame_wait_ms": settings.frame_wait_ms,
         "connect_timeout_s": settings.connect_timeout_s,
         "timeout_s": settings.timeout_s,

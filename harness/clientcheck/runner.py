@@ -1,9 +1,9 @@
 """Running the scenarios: start the fake server, launch the client, follow the plan, clean up.
 
 This is the I/O side; it records and never judges (see :mod:`harness.clientcheck.policy`).
-Every wait is bounded: by the plan's own bound (``2 x n x base + 2 x tolerance`` for attempt
-n, the frame wait for an action, the quiet period) and by the run's overall deadline. The client
-process is always ended when its scenario ends, whatever happened.
+Every wait is bounded: by the plan's own bound (``2 x n x base + 2 x tolerance + 500 ms`` after
+the trigger for attempt n, the frame wait for an action, the quiet period) and by the run's
+overall deadline. The client process is always ended when its scenario ends, whatever happened.
 """
 
 from __future__ import annotations
@@ -18,6 +18,10 @@ from harness.clientcheck.scenarios import Scenario, Settings, worst_case_s
 from harness.clientcheck.server import AttemptRecord, FakeServer, Signal
 
 __all__ = ["ScenarioRun", "SetupError", "run_scenario", "run_scenarios"]
+
+
+_SLACK_MS = 500.0
+"""Added to the wait for attempt n, so a late attempt is recorded as late, not as missing."""
 
 
 class SetupError(Exception):
@@ -137,7 +141,7 @@ async def run_scenario(
         missing = False
         for k, action in enumerate(plan):
             if k > 0:
-                bound = last_event_ms + 2 * base * max(counter, 1) + 2 * tol
+                bound = last_event_ms + 2 * base * max(counter, 1) + 2 * tol + _SLACK_MS
                 await wait(_arrived(attempts, k, exited), bound)
                 if len(attempts) <= k:
                     missing = True  # the policy says which requirement that fails

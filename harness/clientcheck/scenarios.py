@@ -206,7 +206,7 @@ def worst_case_s(scenario: Scenario, settings: Settings) -> float:
     """An upper bound of the scenario's duration when every wait runs to its bound."""
     base, tol = settings.base_ms, settings.tolerance
     plan = scenario.plan(settings.max_attempts)
-    per_attempt_ms = 2 * base * max(1, settings.max_attempts) + 2 * tol
+    per_attempt_ms = 2 * base * max(1, settings.max_attempts) + 2 * tol + 500
     per_action_ms = settings.frame_wait_ms + 6000
     total_ms = (
         settings.connect_timeout_s * 1000

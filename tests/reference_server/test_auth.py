@@ -12,6 +12,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from refserver_support import client, make_token, refusal, room_url, run
 from websockets.asyncio.client import connect
 from websockets.datastructures import Headers
 
@@ -19,8 +20,6 @@ from reference_server.auth import AuthError, TokenVerifier, find_credentials
 from reference_server.config import ServerConfig
 from reference_server.demo import DEMO_SECRET, demo_user_id
 from reference_server.runner import ServerThread
-
-from support import client, make_token, refusal, room_url, run
 
 BOB = demo_user_id("bob")
 OTHER_SECRET = "another-secret-that-is-long-enough-0123456789"
@@ -98,7 +97,16 @@ def test_valid_token_yields_the_user_claim() -> None:
         ("not-a-jwt", "malformed"),
         (make_token(claims={"user": BOB, "exp": int(time.time()) + 60}), "sub"),
     ],
-    ids=["wrong-key", "expired", "alg-none", "other-alg", "no-exp", "tampered", "garbage", "no-sub"],
+    ids=[
+        "wrong-key",
+        "expired",
+        "alg-none",
+        "other-alg",
+        "no-exp",
+        "tampered",
+        "garbage",
+        "no-sub",
+    ],
 )
 def test_bad_tokens_are_rejected(token: str, reason: str) -> None:
     with pytest.raises(AuthError, match=reason):
@@ -135,7 +143,9 @@ def test_fault_switches_relax_exactly_one_check() -> None:
         _verify(unsigned, faults={"skip-signature"})
     with pytest.raises(AuthError, match="bad signature"):
         _verify(forged, faults={"accept-alg-none", "accept-expired"})
-    unsigned_expired = jwt.encode({"sub": BOB, "exp": int(time.time()) - 10}, None, algorithm="none")
+    unsigned_expired = jwt.encode(
+        {"sub": BOB, "exp": int(time.time()) - 10}, None, algorithm="none"
+    )
     with pytest.raises(AuthError, match="expired"):
         _verify(unsigned_expired, faults={"accept-alg-none"})
 

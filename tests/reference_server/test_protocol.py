@@ -154,5 +154,5 @@ def test_error_frames_are_json_objects_unless_faulty() -> None:
 def test_parser_never_raises_on_odd_input() -> None:
     parser = FrameParser(ServerConfig())
     odd = ["", " ", "\ud800", "1e999999", "9" * 5000, '{"type": "text", "message": "\\ud800"}']
-    for frame in odd + [str(uuid.uuid4())]:
+    for frame in [*odd, str(uuid.uuid4())]:
         assert isinstance(parser.parse(frame), SendText | Reject)

@@ -6,18 +6,18 @@ import asyncio
 import json
 import uuid
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from refserver_support import TIMEOUT, client, is_error, is_new, refusal, room_url, run
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from reference_server.demo import demo_config, demo_user_id
 from reference_server.runner import ServerThread
-
-from support import TIMEOUT, Client, client, is_error, is_new, refusal, room_url, run
 
 EMOJI = "\U0001f600"
 NEW_KEYS = {"type", "action", "id", "user", "user_id", "body", "created", "edited", "updated"}
@@ -74,9 +74,9 @@ def test_trailing_slash_setting_decides_which_forms_are_served(
 ) -> None:
     srv = make_server(trailing_slash=setting)
     for suffix in served:
-        assert run(refusal(client(srv.url_template.rstrip("/"), suffix=suffix))) == "open"
+        assert run(refusal(client(srv.url_template, suffix=suffix))) == "open"
     for suffix in refused:
-        assert run(refusal(client(srv.url_template.rstrip("/"), suffix=suffix))) == "http 404"
+        assert run(refusal(client(srv.url_template, suffix=suffix))) == "http 404"
 
 
 # -- sending --------------------------------------------------------------------------------------
@@ -124,7 +124,11 @@ def test_every_connection_of_the_same_account_gets_events(server: ServerThread) 
 def test_unicode_bodies_and_the_limit_in_code_points(server: ServerThread) -> None:
     async def scenario() -> None:
         async with client(server.url_template, "bob") as bob:
-            for body in [EMOJI * 500, "a" * 500, "  Привет <b>&amp;</b> e\u0301 \u05e9\u05dc\u05d5\u05dd  "]:
+            for body in [
+                EMOJI * 500,
+                "a" * 500,
+                "  Привет <b>&amp;</b> e\u0301 \u05e9\u05dc\u05d5\u05dd  ",
+            ]:
                 assert (await bob.say(body))["body"] == body
             await bob.send({"type": "text", "message": EMOJI * 501})
             assert await bob.error() == {"error": "Message exceeds 500 characters."}
@@ -348,17 +352,14 @@ def test_closed_connections_are_dropped_from_the_room(server: ServerThread) -> N
 def test_many_connections_of_one_room_all_receive(server: ServerThread) -> None:
     async def scenario() -> None:
         url = server.url_template
-        clients: list[Client] = []
-        managers = [client(url, "carol", "random") for _ in range(12)]
-        try:
-            clients = [await manager.__aenter__() for manager in managers]
+        async with AsyncExitStack() as stack:
+            clients = [
+                await stack.enter_async_context(client(url, "carol", "random")) for _ in range(12)
+            ]
             body = nonce()
             event = await clients[0].say(body)
             got = await asyncio.gather(*(c.expect(lambda f: is_new(f, body)) for c in clients[1:]))
             assert all(frame == event for frame in got)
-        finally:
-            for manager in managers[: len(clients)]:
-                await manager.__aexit__(None, None, None)
 
     run(scenario())
 
@@ -393,7 +394,11 @@ def test_messages_survive_a_restart(tmp_path: Path) -> None:
                 return frame
 
         update = run(edit())
-        assert (update["action"], update["id"], update["body"]) == ("update", created["id"], "edited")
+        assert (update["action"], update["id"], update["body"]) == (
+            "update",
+            created["id"],
+            "edited",
+        )
     finally:
         srv.stop()
     srv.raise_errors()

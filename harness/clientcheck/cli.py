@@ -1,0 +1,268 @@
+"""``edusphere-conformance client-check``: command-line front end of the client conformance mode.
+
+Exit status: 0 when every MUST requirement exercised passed (and every scenario ran to its end),
+1 when one failed (or the overall timeout cut the run short), 2 on a usage error or when the
+client cannot be run at all (command not found, exits before connecting, never connects).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness import redact
+from harness.clientcheck.check import check_client
+from harness.clientcheck.policy import default_tolerance_ms
+from harness.clientcheck.report import write_reports
+from harness.clientcheck.results import RunResult
+from harness.clientcheck.runner import SetupError
+from harness.clientcheck.scenarios import DEFAULT_PATH, SCENARIO_NAMES, SCENARIOS, Settings
+
+__all__ = ["build_parser", "main", "settings_from_args"]
+
+PROG = "edusphere-conformance client-check"
+
+
+class UsageError(Exception):
+    pass
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description=(
+            "Check a chat client's reconnection policy against the seed (CLIENT-001..008). "
+            "The harness plays the server on 127.0.0.1 and launches the client once per "
+            "scenario with the URL in EDUSPHERE_WS_URL (also set: EDUSPHERE_RECONNECT_DELAY_MS, "
+            "EDUSPHERE_MAX_RECONNECT_ATTEMPTS, and EDUSPHERE_TOKEN with --token)."
+        ),
+    )
+    who = parser.add_mutually_exclusive_group()
+    who.add_argument(
+        "--command",
+        metavar="CMD",
+        help='the client command, split like a shell would (e.g. "python -m harness.refclient")',
+    )
+    who.add_argument(
+        "--listen-only",
+        action="store_true",
+        help="launch nothing: print the address and wait for an external client per scenario",
+    )
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        choices=SCENARIO_NAMES,
+        metavar="NAME",
+        help=f"run only this scenario (repeatable; default all): {', '.join(SCENARIO_NAMES)}",
+    )
+    parser.add_argument(
+        "--base-delay-ms",
+        type=float,
+        default=3000.0,
+        metavar="MS",
+        help="RECONNECT_DELAY the client uses (default 3000)",
+    )
+    parser.add_argument(
+        "--max-attempts",
+        type=int,
+        default=5,
+        metavar="N",
+        help="MAX_RECONNECT_ATTEMPTS the client uses (default 5)",
+    )
+    parser.add_argument(
+        "--tolerance-ms",
+        type=float,
+        default=None,
+        metavar="MS",
+        help="allowed deviation of an attempt from its expected time "
+        "(default max(250, 20%% of the base delay))",
+    )
+    parser.add_argument(
+        "--report-dir",
+        type=Path,
+        default=Path("reports"),
+        metavar="DIR",
+        help="where client-compliance.html and client-results.json go (default reports/)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="overall bound of the run in seconds (default: the sum of every scenario's "
+        "worst case)",
+    )
+    parser.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="how long to wait for the client's first connection in each scenario "
+        "(default 10 s, 120 s with --listen-only)",
+    )
+    parser.add_argument(
+        "--frame-wait-ms",
+        type=float,
+        default=2000.0,
+        metavar="MS",
+        help="how long to wait for the client's first frame before dropping or closing "
+        "(default 2000)",
+    )
+    parser.add_argument(
+        "--path",
+        default=DEFAULT_PATH,
+        help=f"the room path in the URL given to the client (default {DEFAULT_PATH})",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=0,
+        help="port to listen on (default: a free one; with --listen-only it is kept for "
+        "every scenario)",
+    )
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment variable for the client command (repeatable)",
+    )
+    parser.add_argument(
+        "--token",
+        default=None,
+        help="token passed to the client as EDUSPHERE_TOKEN (redacted from reports)",
+    )
+    parser.add_argument("--list-scenarios", action="store_true", help="list the scenarios and exit")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only the summary line")
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Validate the parsed options; raises :class:`UsageError` with one line."""
+    if args.command is None and not args.listen_only:
+        raise UsageError("give the client to check with --command CMD, or use --listen-only")
+    command: tuple[str, ...] | None = None
+    if args.command is not None:
+        try:
+            command = tuple(shlex.split(args.command))
+        except ValueError as exc:
+            raise UsageError(f"--command: {exc}") from None
+        if not command:
+            raise UsageError("--command is empty")
+    if args.base_delay_ms <= 0:
+        raise UsageError("--base-delay-ms must be positive")
+    if args.max_attempts < 1:
+        raise UsageError("--max-attempts must be at least 1")
+    if args.tolerance_ms is not None and args.tolerance_ms < 0:
+        raise UsageError("--tolerance-ms must not be negative")
+    if args.timeout is not None and args.timeout <= 0:
+        raise UsageError("--timeout must be positive")
+    if args.connect_timeout is not None and args.connect_timeout <= 0:
+        raise UsageError("--connect-timeout must be positive")
+    if args.frame_wait_ms < 0:
+        raise UsageError("--frame-wait-ms must not be negative")
+    if not 0 <= args.port <= 65535:
+        raise UsageError("--port must be between 0 and 65535")
+    if not args.path.startswith("/"):
+        raise UsageError("--path must start with '/'")
+    env: dict[str, str] = {}
+    for item in args.env:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--env expects KEY=VALUE, got {item!r}")
+        env[key] = value
+    connect_timeout = args.connect_timeout
+    if connect_timeout is None:
+        connect_timeout = 120.0 if args.listen_only else 10.0
+    return Settings(
+        base_ms=args.base_delay_ms,
+        max_attempts=args.max_attempts,
+        tolerance_ms=args.tolerance_ms,
+        command=command,
+        env=env,
+        token=args.token,
+        path=args.path,
+        host=args.host,
+        port=args.port,
+        connect_timeout_s=connect_timeout,
+        frame_wait_ms=args.frame_wait_ms,
+        timeout_s=args.timeout,
+        scenarios=tuple(args.scenario or ()),
+    )
+
+
+def _say(line: str) -> None:
+    print(redact.redact(line), flush=True)
+
+
+def _print_summary(result: RunResult, quiet: bool) -> None:
+    if not quiet:
+        for scenario in result.scenarios:
+            marks = ", ".join(
+                f"{rid} {scenario.verdicts[rid].verdict.replace('_', ' ')}"
+                for rid in scenario.focus
+            )
+            _say(f"  {scenario.name}: {marks}")
+        for req in result.catalogue.requirements:
+            verdict = result.verdicts[req.id]
+            _say(f"{req.id} {req.level} {verdict.verdict.replace('_', ' ').upper()}")
+            if verdict.verdict == "failed":
+                for detail in verdict.details[:5]:
+                    _say(f"    {detail}")
+    if result.incomplete:
+        _say(f"client-check: incomplete: {result.incomplete}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``client-check``; returns the exit status (0 pass, 1 fail, 2 usage error)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return int(exc.code) if isinstance(exc.code, int) else 2
+    if args.list_scenarios:
+        for scenario in SCENARIOS:
+            print(f"{scenario.name:20} {scenario.title}")
+        return 0
+    try:
+        settings = settings_from_args(args)
+    except UsageError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    if os.environ.get("EDUSPHERE_TOKEN"):
+        redact.register(os.environ["EDUSPHERE_TOKEN"])
+    if not args.quiet:
+        tolerance = settings.tolerance
+        how = "default" if args.tolerance_ms is None else "given"
+        _say(
+            f"client-check: base delay {settings.base_ms:g} ms, max attempts "
+            f"{settings.max_attempts}, tolerance {tolerance:g} ms ({how}; default is "
+            f"{default_tolerance_ms(settings.base_ms):g} ms), scenarios: "
+            + ", ".join(s.name for s in settings.selected())
+        )
+    try:
+        result = asyncio.run(check_client(settings, _say))
+    except SetupError as exc:
+        print(f"{PROG}: error: {redact.redact(str(exc))}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    _print_summary(result, args.quiet)
+    try:
+        html_path, json_path = write_reports(result, args.report_dir)
+    except OSError as exc:
+        print(f"{PROG}: error: cannot write the reports: {exc}", file=sys.stderr)
+        return 2
+    failed = result.failed_musts
+    verdict = "FAILED (" + ", ".join(failed) + ")" if failed else "passed"
+    if result.incomplete and not failed:
+        verdict = "incomplete"
+    _say(f"client-check: {verdict}; report {html_path}, results {json_path}")
+    return result.exit_status

@@ -1,0 +1,653 @@
+"""The HTML compliance report: pytest-html hooks that render the results model.
+
+Registered by :mod:`harness.plugin` when pytest-html is active. It renders, and never decides:
+verdicts come from :class:`~harness.results.RunResult` (``current_result``) and per-test records
+(``record_of``). What it adds to pytest-html's file:
+
+- above pytest-html's own summary: a header (target, date, versions, duration, the verdict in one
+  word), a per-level summary, and the requirement matrix grouped by area, with filters and, for
+  every failed requirement, its failure detail (expected, actual, the transcript);
+- on each conformance test's row: a sortable "Requirement" column, and the failure detail or the
+  transcript as an HTML extra (collapsed for passing tests).
+
+Frames come from servers nobody here wrote, so every text is redacted
+(:func:`harness.redact.redact`) and then HTML-escaped before it is written. The page needs no
+external asset; the small script below moves the conformance section to the top and runs the
+matrix filters.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Generator, Iterable, Mapping, Sequence
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import pytest
+
+from harness import redact
+from harness.catalogue import LEVELS, Catalogue
+from harness.plugin import current_result, record_of
+from harness.results import VERDICTS, RequirementResult, RunResult, TestRecord
+
+VERDICT_LABEL = {
+    "passed": "passed",
+    "failed": "failed",
+    "not_tested": "not tested",
+    "known": "known",
+}
+LEVEL_NOTE = {
+    "MUST": "a failure fails the run",
+    "SHOULD": "a failure fails the run with --strict only",
+    "INFO": "observations: never fails the run",
+}
+OPEN_TRANSCRIPT = 40  # failure transcripts up to this many entries are shown open in the matrix
+PASSED_HEAD, PASSED_TAIL = 300, 100  # a passing test's transcript is cut to its first and last
+_DIRECTION = {"->": ("s", "→"), "<-": ("r", "←"), "==": ("n", "•")}
+_CODE = re.compile(r"`([^`\n]+)`")
+_PLACEHOLDER = re.compile(r"\{[A-Za-z_]+\}")
+
+
+# --- escaping -----------------------------------------------------------------------------
+
+
+def esc(text: object) -> str:
+    """Redact secrets, then escape for HTML text and attribute values."""
+    return html.escape(redact.redact(str(text)), quote=True)
+
+
+def esc_code(text: object) -> str:
+    """Like :func:`esc`, with the catalogue's `backticks` shown as code."""
+    return _CODE.sub(r"<code>\1</code>", esc(text))
+
+
+def display_target(url: str) -> str:
+    """The target's URL template without credentials or query values (then redacted)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return redact.redact(url)
+    if not parts.scheme or not parts.netloc:
+        return redact.redact(url)
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    query = parts.query
+    if query:
+        pairs = []
+        for pair in query.split("&"):
+            key, sep, value = pair.partition("=")
+            keep = not value or _PLACEHOLDER.fullmatch(value)
+            pairs.append(f"{key}{sep}{value if keep else redact.MASK}")
+        query = "&".join(pairs)
+    return redact.redact(urlunsplit((parts.scheme, netloc, parts.path, query, "")))
+
+
+# --- pieces shared by the matrix and the per-test extras -----------------------------------
+
+
+def _float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def render_transcript(entries: Sequence[Mapping[str, Any]], *, omitted_at: int = -1) -> str:
+    """A transcript as a monospaced block: time, connection, direction, frame or event.
+
+    Each entry is one line (a hanging indent wraps long frames under the text). The markup is
+    kept short on purpose: pytest-html stores every extra JSON-encoded inside an attribute.
+    ``omitted_at``: the index before which a line says how many entries were left out.
+    """
+    if not entries:
+        return '<p class="es-muted">No transcript: the test opened no connection.</p>'
+    width = max(len(str(e.get("conn", ""))) for e in entries)
+    indent = 9 + 3 + 2 + width + 2 + 1 + 2
+    lines = []
+    for i, entry in enumerate(entries):
+        if i == omitted_at:
+            lines.append(f"<p class=o>{esc(entry.get('omitted', ''))}</p>")
+            continue
+        cls, arrow = _DIRECTION.get(str(entry.get("dir", "")), ("n", "•"))
+        conn = str(entry.get("conn", "")).ljust(width)
+        lines.append(
+            f"<p class={cls}><i>{_float(entry.get('t_ms')):9.1f} ms</i>  <b>{esc(conn)}</b>  "
+            f"<u>{arrow}</u>  {esc(entry.get('text', ''))}</p>"
+        )
+    return f'<div class="es-transcript" style="--es-indent:{indent}ch">' + "".join(lines) + "</div>"
+
+
+def _transcript_block(record: TestRecord, *, open_: bool, cut: bool = False) -> str:
+    entries: Sequence[Mapping[str, Any]] = record.transcript
+    conns = len({str(e.get("conn", "")) for e in entries})
+    span = _float(entries[-1].get("t_ms")) if entries else 0.0
+    what = (
+        f"{len(entries)} entries, {conns} connection{'s' if conns != 1 else ''}, {span:.0f} ms"
+        if entries
+        else "empty"
+    )
+    omitted_at = -1
+    if cut and len(entries) > PASSED_HEAD + PASSED_TAIL + 1:
+        left_out = len(entries) - PASSED_HEAD - PASSED_TAIL
+        note = {"omitted": f"… {left_out} entries left out (the test passed) …"}
+        entries = [*entries[:PASSED_HEAD], note, *entries[-PASSED_TAIL:]]
+        omitted_at = PASSED_HEAD
+    return (
+        f'<details class="es-exchange"{" open" if open_ else ""}>'
+        f"<summary>Transcript ({what})</summary>"
+        '<div class="es-legend">→ sent by the harness &nbsp; ← received from the server &nbsp; '
+        "• handshake, close, note &nbsp; (milliseconds since the test's first event)</div>"
+        f"{render_transcript(entries, omitted_at=omitted_at)}</details>"
+    )
+
+
+def _test_name(nodeid: str) -> str:
+    return nodeid.rsplit("/", 1)[-1]
+
+
+def _test_link(nodeid: str) -> str:
+    name = esc(_test_name(nodeid)).replace("_", "_<wbr>").replace("::", "::<wbr>")
+    return (
+        f'<a class="es-test" href="#{esc(quote(nodeid, safe=""))}" title="{esc(nodeid)}">{name}</a>'
+    )
+
+
+def failure_html(record: TestRecord, catalogue: Catalogue | None, *, open_transcript: bool) -> str:
+    """One test's failure: requirement(s) (given a catalogue), expected, actual, transcript."""
+    parts = ['<div class="es-failure">']
+    if catalogue is not None:
+        for rid in record.failed_requirements or record.requirements:
+            req = catalogue.by_id.get(rid)
+            level = req.level if req else ""
+            statement = esc_code(req.statement) if req else ""
+            parts.append(
+                f'<div class="es-failure-head"><span class="es-badge es-v-failed">failed</span> '
+                f'<b class="es-rid">{esc(rid)}</b> <span class="es-level es-l-{esc(level)}">'
+                f"{esc(level)}</span> {statement}</div>"
+            )
+    kind = f" &middot; {esc(record.kind)}" if record.kind else ""
+    parts.append(f'<div class="es-failure-test">test {_test_link(record.nodeid)}{kind}</div>')
+    if record.expected or record.actual:
+        parts.append(
+            '<dl class="es-ea">'
+            f"<dt>expected</dt><dd>{esc(record.expected)}</dd>"
+            f"<dt>actual</dt><dd>{esc(record.actual)}</dd></dl>"
+        )
+    if record.message:
+        parts.append(f'<p class="es-message">{esc(record.message)}</p>')
+    parts.append(_transcript_block(record, open_=open_transcript))
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def _observations(record: TestRecord) -> str:
+    items = [
+        f"<li><b class=es-rid>{esc(rid)}</b> {esc(text)}</li>"
+        for rid, texts in record.observations.items()
+        for text in texts
+    ]
+    return f'<ul class="es-obs">{"".join(items)}</ul>' if items else ""
+
+
+def row_extra_html(record: TestRecord, catalogue: Catalogue) -> str:
+    """The HTML extra on a test's row in pytest-html's table."""
+    if record.outcome == "failed":
+        body = failure_html(record, catalogue, open_transcript=True)
+    elif record.outcome == "skipped":
+        reason = record.message or "skipped"
+        body = (
+            f'<div class="es-skip"><span class="es-badge es-v-not_tested">not tested</span> '
+            f"{esc(reason)}</div>" + _transcript_block(record, open_=False, cut=True)
+        )
+    else:
+        body = _transcript_block(record, open_=False, cut=True)
+    return f'<div class="es-extra">{_observations(record)}{body}</div>'
+
+
+def _html_extra(content: str) -> dict[str, str | None]:
+    try:
+        from pytest_html import extras
+    except ImportError:  # pragma: no cover - the module is registered only with pytest-html
+        return {"name": None, "format_type": "html", "content": content}
+    made: dict[str, str | None] = extras.html(content)
+    return made
+
+
+# --- the conformance section --------------------------------------------------------------
+
+
+def _date(started: str) -> str:
+    return started.replace("T", " ").replace("Z", " UTC") if started else "unknown"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes} min {secs:02d} s"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _verdict_lines(result: RunResult) -> list[str]:
+    summary = result.summary()
+    lines = []
+    must_failed = summary["MUST"]["failed"]
+    should_failed = summary["SHOULD"]["failed"]
+    if must_failed:
+        lines.append(f"{_plural(must_failed, 'MUST requirement')} failed.")
+    if should_failed:
+        effect = (
+            "fail the run (--strict)" if result.strict else "do not fail the run without --strict"
+        )
+        lines.append(f"{_plural(should_failed, 'SHOULD requirement')} failed: they {effect}.")
+    if not lines:
+        lines.append(
+            "No MUST requirement failed"
+            + (" and no SHOULD requirement failed (--strict)." if result.strict else ".")
+        )
+    untested = summary["MUST"]["not_tested"] + summary["SHOULD"]["not_tested"]
+    if untested:
+        lines.append(
+            f"{_plural(untested, 'MUST/SHOULD requirement')} not tested: the verdict covers "
+            "the requirements that were tested; a skip never counts as a pass."
+        )
+    known = sum(summary[lvl]["known"] for lvl in LEVELS)
+    if known:
+        lines.append(f"{_plural(known, 'known failure')} (baseline) did not count.")
+    return lines
+
+
+def _header(result: RunResult) -> str:
+    word = result.verdict_word
+    cls = "es-ok" if result.conformant else "es-bad"
+    strict = "on: SHOULD failures fail the run" if result.strict else "off"
+    rows = [
+        ("target", f"<code>{esc(display_target(result.target))}</code>"),
+        ("date", esc(_date(result.started))),
+        ("duration", esc(_duration(result.duration_s))),
+        (
+            "versions",
+            f"harness {esc(result.harness_version)} &middot; "
+            f"catalogue {esc(result.catalogue.version)}",
+        ),
+        ("--strict", esc(strict)),
+    ]
+    meta = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows)
+    return (
+        f'<header class="es-header {cls}">'
+        f'<div class="es-verdict" id="es-verdict" data-verdict="{esc(word)}">{esc(word)}</div>'
+        '<div class="es-heading"><h1>EduSphere chat conformance report</h1>'
+        f'<dl class="es-meta">{meta}</dl></div></header>'
+    )
+
+
+def _summary(result: RunResult) -> str:
+    summary = result.summary()
+    head = "".join(f'<th class="es-v-{v}">{VERDICT_LABEL[v]}</th>' for v in VERDICTS)
+    body = []
+    for lvl in LEVELS:
+        cells = "".join(
+            f'<td class="es-n{" es-zero" if not summary[lvl][v] else ""} es-v-{v}" '
+            f'data-level="{lvl}" data-verdict="{v}">{summary[lvl][v]}</td>'
+            for v in VERDICTS
+        )
+        body.append(
+            f'<tr><th scope="row"><span class="es-level es-l-{lvl}">{lvl}</span>'
+            f'<span class="es-muted es-level-note">{LEVEL_NOTE[lvl]}</span></th>{cells}</tr>'
+        )
+    verdict = "".join(f"<li>{esc(line)}</li>" for line in _verdict_lines(result))
+    cls = "es-ok" if result.conformant else "es-bad"
+    strict_word = "on" if result.strict else "off"
+    return (
+        '<section class="es-summary"><h2>Summary</h2><div class="es-summary-grid">'
+        '<table class="es-counts"><thead><tr><th>level</th>'
+        f"{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        f'<div class="es-verdict-box {cls}"><p><b>{esc(result.verdict_word)}</b> '
+        f'<span class="es-muted">(--strict {strict_word})</span></p>'
+        f"<ul>{verdict}</ul></div></div></section>"
+    )
+
+
+def _failed_list(result: RunResult) -> str:
+    failed = [r for r in result.requirements if r.verdict == "failed"]
+    if not failed:
+        return ""
+    order = {lvl: i for i, lvl in enumerate(LEVELS)}
+    failed.sort(key=lambda r: order[r.requirement.level])
+    items = []
+    for r in failed:
+        req = r.requirement
+        items.append(
+            f'<li><a class="es-jump" href="#req-{esc(req.id)}" data-open="{esc(req.id)}">'
+            f'<b class="es-rid">{esc(req.id)}</b></a> <span class="es-level es-l-{req.level}">'
+            f"{req.level}</span> {esc_code(req.statement)}"
+            f'<div class="es-reason">{esc(r.reason or "")}</div></li>'
+        )
+    return (
+        '<section class="es-failed"><h2>Failed requirements</h2>'
+        f'<ul class="es-failed-list">{"".join(items)}</ul></section>'
+    )
+
+
+def _notes(r: RequirementResult) -> str:
+    parts = []
+    if r.observations:
+        parts.append(
+            '<ul class="es-obs">' + "".join(f"<li>{esc(o)}</li>" for o in r.observations) + "</ul>"
+        )
+    if r.verdict == "failed" and r.failures:
+        kinds = sorted({f.kind or "error" for f in r.failures})
+        parts.append(f'<div class="es-reason">{esc(", ".join(kinds))}: detail below</div>')
+    elif r.reason:
+        parts.append(f'<div class="es-reason">{esc(r.reason)}</div>')
+    return "".join(parts)
+
+
+def _requirement_rows(r: RequirementResult) -> str:
+    req = r.requirement
+    tests = "".join(f"<li>{_test_link(t)}</li>" for t in r.tests)
+    verdict = (
+        f'<a class="es-badge es-v-{r.verdict}" href="#detail-{esc(req.id)}" '
+        f'data-open="{esc(req.id)}">{VERDICT_LABEL[r.verdict]}</a>'
+        if r.verdict in ("failed", "known") and r.failures
+        else f'<span class="es-badge es-v-{r.verdict}">{VERDICT_LABEL[r.verdict]}</span>'
+    )
+    if r.fixed:
+        verdict += ' <span class="es-badge es-v-fixed">fixed</span>'
+    row = (
+        f'<tr class="es-req" id="req-{esc(req.id)}" data-requirement="{esc(req.id)}" '
+        f'data-level="{req.level}" data-verdict="{r.verdict}">'
+        f'<td class="es-rid">{esc(req.id)}</td>'
+        f'<td><span class="es-level es-l-{req.level}">{req.level}</span></td>'
+        f'<td class="es-statement" title="source: {esc(req.source)}">{esc_code(req.statement)}</td>'
+        f"<td>{verdict}</td>"
+        f'<td><ul class="es-tests">{tests}</ul></td>'
+        f'<td class="es-notes">{_notes(r)}</td></tr>'
+    )
+    if r.verdict not in ("failed", "known") or not r.failures:
+        return row
+    failed = r.verdict == "failed"
+    cards = "".join(
+        failure_html(f, None, open_transcript=failed and len(f.transcript) <= OPEN_TRANSCRIPT)
+        for f in r.failures
+    )
+    what = "Failure detail" if failed else "Known failure (baseline)"
+    return row + (
+        f'<tr class="es-detail" id="detail-{esc(req.id)}" data-requirement="{esc(req.id)}" '
+        f'data-level="{req.level}" data-verdict="{r.verdict}"><td colspan="6">'
+        f'<details class="es-detail-box" data-detail="{esc(req.id)}"{" open" if failed else ""}>'
+        f"<summary>{what} for {esc(req.id)}: expected, actual, transcript</summary>"
+        f"{cards}</details></td></tr>"
+    )
+
+
+_COLS = "".join(f'<col class="es-c-{c}">' for c in ("id", "lvl", "st", "v", "tests", "notes"))
+
+
+def _matrix(result: RunResult) -> str:
+    counts = dict.fromkeys(VERDICTS, 0)
+    for r in result.requirements:
+        counts[r.verdict] += 1
+    buttons = [
+        f'<button type="button" class="es-filter es-on" data-filter="all">all '
+        f"({len(result.requirements)})</button>"
+    ]
+    for v in ("failed", "not_tested", "known", "passed"):
+        disabled = " disabled" if not counts[v] else ""
+        buttons.append(
+            f'<button type="button" class="es-filter es-fv-{v}" data-filter="{v}"{disabled}>'
+            f"only {VERDICT_LABEL[v]} ({counts[v]})</button>"
+        )
+    areas: dict[str, list[RequirementResult]] = {}
+    for r in result.requirements:
+        areas.setdefault(r.requirement.area, []).append(r)
+    ordered = [a for a in result.catalogue.areas if a in areas]
+    ordered += [a for a in areas if a not in ordered]
+    sections = []
+    for area in ordered:
+        rows = areas[area]
+        tally = ", ".join(
+            f'<span class="es-t-{v}">{n} {VERDICT_LABEL[v]}</span>'
+            for v in VERDICTS
+            if (n := sum(1 for r in rows if r.verdict == v))
+        )
+        name = result.catalogue.areas.get(area, area)
+        # An area where no test ran at all (e.g. left out by --only) starts folded.
+        ran = any(r.tests for r in rows)
+        why = "" if ran else "; ".join(sorted({r.reason or "" for r in rows} - {""}))
+        sections.append(
+            f'<details class="es-area" data-area="{esc(area)}" data-open="{int(ran)}"'
+            f"{' open' if ran else ''}><summary>"
+            f'<h3>{esc(name)} <span class="es-muted">({esc(area)})</span> '
+            f'<span class="es-tally">{tally}</span>'
+            f"{f' <span class=es-muted>&mdash; {esc(why)}</span>' if why else ''}</h3></summary>"
+            f'<table class="es-matrix-table"><colgroup>{_COLS}</colgroup>'
+            "<thead><tr><th>id</th><th>level</th><th>requirement</th><th>verdict</th>"
+            "<th>tests</th><th>reason / observations</th></tr></thead><tbody>"
+            + "".join(_requirement_rows(r) for r in rows)
+            + "</tbody></table></details>"
+        )
+    return (
+        '<section class="es-matrix" id="es-matrix"><h2>Requirements</h2>'
+        f'<div class="es-filters" role="group" aria-label="filter">{"".join(buttons)}</div>'
+        + "".join(sections)
+        + "</section>"
+    )
+
+
+def render_section(result: RunResult) -> str:
+    """The whole conformance section: header, summary, failed list, requirement matrix."""
+    return (
+        f'<style type="text/css">{CSS}</style>'
+        '<section id="es-report">'
+        + _header(result)
+        + _summary(result)
+        + _failed_list(result)
+        + _matrix(result)
+        + '<h2 class="es-divider">Tests (pytest-html)</h2></section>'
+        + f"<script>{SCRIPT}</script>"
+    )
+
+
+# --- pytest-html hooks --------------------------------------------------------------------
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Attach the failure detail or the transcript to the test's row (runs on xdist workers).
+
+    ``tryfirst`` makes this the outermost wrapper, so harness.plugin's wrapper has already
+    recorded the conformance property when this one reads it.
+    """
+    report = yield
+    option = item.config.option
+    if not (getattr(option, "htmlpath", None) or getattr(option, "report_dir", None)):
+        return report  # no HTML report is written
+    record = record_of(report)
+    if record is not None:
+        from harness import catalogue as cat_mod
+
+        extra = _html_extra(row_extra_html(record, cat_mod.load()))
+        report.extras = [*getattr(report, "extras", []), extra]  # type: ignore[attr-defined]
+    return report
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_html_results_summary(
+    prefix: list[str], summary: list[str], postfix: list[str], session: pytest.Session
+) -> None:
+    result = current_result(session.config)
+    if result is not None:
+        prefix.append(render_section(result))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_html_results_table_header(cells: list[str]) -> None:
+    cells.insert(1, '<th class="sortable" data-column-type="requirement">Requirement</th>')
+
+
+def _requirement_cell(ids: Iterable[str], failed: Iterable[str], title: str) -> str:
+    shown = list(dict.fromkeys([*ids, *failed]))
+    return f'<td class="col-requirement" title="{esc(title)}">{esc(", ".join(shown))}</td>'
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_html_results_table_row(report: pytest.TestReport, cells: list[str]) -> None:
+    record = record_of(report) if hasattr(report, "user_properties") else None
+    if record is None:
+        cells.insert(1, '<td class="col-requirement"></td>')
+        return
+    failed = record.failed_requirements if record.outcome == "failed" else ()
+    title = "failed: " + ", ".join(failed) if failed else ""
+    cells.insert(1, _requirement_cell(record.requirements, failed, title))
+
+
+# --- style and behaviour ------------------------------------------------------------------
+
+CSS = """
+#es-report{color:#1f2328;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,
+Arial,sans-serif;max-width:1500px;margin:0 0 24px}
+#es-report h2{font-size:19px;margin:22px 0 8px;color:#1f2328}
+#es-report h3{font-size:15px;margin:18px 0 6px;color:#1f2328}
+#es-report code,.es-extra code{font:12.5px ui-monospace,SFMono-Regular,Menlo,Consolas,
+"DejaVu Sans Mono",monospace;background:#f1f3f5;padding:0 3px;border-radius:3px}
+.es-muted{color:#656d76;font-weight:normal}
+.es-header{display:flex;align-items:center;gap:22px;padding:16px 20px;border-radius:8px;
+border:2px solid;margin-top:6px}
+.es-header.es-ok{background:#e9f7ee;border-color:#1a7f37}
+.es-header.es-bad{background:#fdecec;border-color:#cf222e}
+.es-verdict{font-size:30px;font-weight:800;letter-spacing:.5px;color:#fff;padding:10px 18px;
+border-radius:6px;white-space:nowrap}
+.es-ok .es-verdict{background:#1a7f37}.es-bad .es-verdict{background:#cf222e}
+.es-heading h1{font-size:22px;margin:0 0 6px;color:#1f2328}
+.es-meta{display:grid;grid-template-columns:max-content 1fr;gap:2px 14px;margin:0}
+.es-meta dt{color:#656d76}.es-meta dd{margin:0}
+.es-summary-grid{display:flex;gap:24px;align-items:flex-start;flex-wrap:wrap}
+.es-counts{border-collapse:collapse}
+.es-counts th,.es-counts td{border:1px solid #d0d7de;padding:5px 12px}
+.es-counts thead th{background:#f6f8fa;font-weight:600}
+.es-counts td.es-n{text-align:right;font-size:17px;font-weight:700;min-width:64px}
+.es-counts td.es-zero{color:#afb8c1;font-weight:400}
+.es-counts td.es-v-passed:not(.es-zero){color:#1a7f37}
+.es-counts td.es-v-failed:not(.es-zero){color:#fff;background:#cf222e}
+.es-counts td.es-v-not_tested:not(.es-zero){color:#7d4e00}
+.es-counts td.es-v-known:not(.es-zero){color:#8250df}
+.es-counts th[scope=row]{text-align:left;font-weight:400}
+.es-level-note{display:block;font-size:11.5px}
+.es-verdict-box{border-left:5px solid;padding:4px 14px;max-width:620px}
+.es-verdict-box.es-ok{border-color:#1a7f37}.es-verdict-box.es-bad{border-color:#cf222e}
+.es-verdict-box p{margin:4px 0;font-size:16px;color:#1f2328}
+.es-verdict-box ul{margin:4px 0;padding-left:18px}
+.es-badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;
+font-weight:600;white-space:nowrap;text-decoration:none;border:1px solid transparent}
+.es-v-passed.es-badge{background:#dafbe1;color:#116329;border-color:#a7e3b6}
+.es-v-failed.es-badge{background:#cf222e;color:#fff}
+a.es-v-failed.es-badge:hover{background:#a40e26}
+.es-v-not_tested.es-badge{background:#fff8c5;color:#7d4e00;border-color:#eed888}
+.es-v-known.es-badge{background:#fbefff;color:#8250df;border-color:#d8b9ff}
+.es-v-fixed.es-badge{background:#ddf4ff;color:#0969da}
+.es-level{display:inline-block;font:600 11px ui-monospace,Menlo,Consolas,monospace;
+padding:1px 5px;border-radius:4px;border:1px solid #d0d7de;color:#57606a;min-width:44px;
+text-align:center}
+.es-l-MUST{color:#fff;background:#57606a;border-color:#57606a}
+.es-l-SHOULD{color:#24292f;background:#eaeef2}
+.es-l-INFO{color:#0969da;border-color:#b6d4f5;background:#f3f9ff}
+.es-failed-list{margin:0;padding-left:0;list-style:none}
+.es-failed-list li{padding:6px 10px;border-left:4px solid #cf222e;background:#fff5f5;
+margin-bottom:6px}
+.es-rid{font-family:ui-monospace,Menlo,Consolas,monospace;white-space:nowrap}
+.es-jump{color:#cf222e}
+.es-reason{color:#57606a;font-size:13px}
+.es-filters{display:flex;gap:6px;flex-wrap:wrap;margin:4px 0 8px}
+.es-filter{font:inherit;font-size:13px;padding:4px 12px;border:1px solid #d0d7de;
+border-radius:16px;background:#f6f8fa;color:#24292f;cursor:pointer}
+.es-filter.es-on{background:#24292f;color:#fff;border-color:#24292f}
+.es-filter:disabled{opacity:.45;cursor:default}
+.es-area>summary{cursor:pointer;margin:14px 0 6px}
+.es-area>summary>h3{display:inline;margin:0}
+.es-area:not([open])>summary>h3{color:#57606a}
+.es-tally{font-size:12.5px;font-weight:400;margin-left:8px}
+.es-t-passed{color:#1a7f37}.es-t-failed{color:#cf222e;font-weight:700}
+.es-t-not_tested{color:#7d4e00}.es-t-known{color:#8250df}
+.es-matrix-table{border-collapse:collapse;width:100%;table-layout:fixed}
+.es-matrix-table th{background:#f6f8fa;text-align:left;font-weight:600;font-size:12.5px}
+.es-matrix-table th,.es-matrix-table td{border:1px solid #d8dee4;padding:5px 8px;
+vertical-align:top;overflow-wrap:anywhere}
+.es-c-id{width:92px}.es-c-lvl{width:70px}.es-c-st{width:38%}.es-c-v{width:96px}
+.es-c-tests{width:24%}
+tr.es-req[data-verdict=failed]>td{background:#fff5f5}
+tr.es-req[data-verdict=failed]>td:first-child{box-shadow:inset 4px 0 #cf222e}
+tr.es-req[data-verdict=not_tested]>td{background:#fffdf0}
+.es-tests{margin:0;padding:0;list-style:none;font-size:12px}
+.es-test{color:#0969da;text-decoration:none;font-family:ui-monospace,Menlo,Consolas,monospace}
+.es-test:hover{text-decoration:underline}
+.es-obs{margin:0;padding-left:16px;color:#0550ae}
+tr.es-detail>td{background:#fff;padding:4px 10px 10px 24px;border-left:4px solid #cf222e}
+tr.es-detail[data-verdict=known]>td{border-left-color:#8250df}
+.es-detail-box>summary,.es-exchange>summary{cursor:pointer;color:#57606a;font-size:13px;
+margin:2px 0}
+.es-failure{margin:6px 0 10px}
+.es-failure-head{font-size:14px;margin-bottom:4px;color:#1f2328}
+.es-failure-test{font-size:13px;color:#57606a}
+.es-ea{display:grid;grid-template-columns:max-content 1fr;gap:3px 12px;margin:6px 0;
+font:12.5px/1.45 ui-monospace,Menlo,Consolas,"DejaVu Sans Mono",monospace}
+.es-ea dt{font-weight:700;color:#57606a}
+.es-ea dd{margin:0;white-space:pre-wrap;overflow-wrap:anywhere;color:#1f2328}
+.es-ea dt:nth-of-type(1)+dd{color:#116329}.es-ea dt:nth-of-type(2)+dd{color:#a40e26}
+.es-message{margin:4px 0;color:#a40e26;font-family:ui-monospace,Menlo,Consolas,monospace;
+font-size:12.5px;white-space:pre-wrap}
+.es-legend{font-size:11.5px;color:#656d76;margin:2px 0}
+.es-transcript{font:12px/1.5 ui-monospace,Menlo,Consolas,"DejaVu Sans Mono",monospace;
+background:#f6f8fa;border:1px solid #d0d7de;border-radius:6px;padding:6px 10px;margin:2px 0;
+white-space:pre-wrap;overflow-wrap:anywhere;max-height:480px;overflow:auto;color:#1f2328}
+.es-transcript p{margin:0;padding-left:var(--es-indent);text-indent:calc(-1 * var(--es-indent))}
+.es-transcript i{font-style:normal;color:#8c959f}.es-transcript b{color:#6e40c9}
+.es-transcript u{text-decoration:none;font-weight:700}
+.es-transcript .s u{color:#0969da}.es-transcript .r u{color:#1a7f37}
+.es-transcript .n{color:#7d4e00}.es-transcript .o{color:#656d76;font-style:italic}
+.es-extra{color:#1f2328;font-size:13px;padding:4px 0}
+.es-skip{margin:4px 0}
+.es-divider{border-top:1px solid #d0d7de;padding-top:14px;margin-top:30px}
+""".replace("\n", "")
+
+SCRIPT = """
+(function(){
+var sec=document.getElementById('es-report');
+if(!sec||!document.body)return;
+var style=sec.previousElementSibling;
+document.body.insertBefore(sec,document.body.firstChild);
+if(style&&style.tagName==='STYLE')document.head.appendChild(style);
+var title=document.getElementById('title');
+if(title)title.style.display='none';
+var v=document.getElementById('es-verdict');
+if(v)document.title=v.textContent+' \\u00b7 EduSphere chat conformance report';
+function show(f){
+  sec.querySelectorAll('.es-filter').forEach(function(b){
+    b.classList.toggle('es-on',b.getAttribute('data-filter')===f);});
+  sec.querySelectorAll('.es-area').forEach(function(area){
+    var any=false;
+    area.querySelectorAll('tr[data-verdict]').forEach(function(tr){
+      var on=f==='all'||tr.getAttribute('data-verdict')===f;
+      tr.hidden=!on;if(on)any=true;});
+    area.hidden=!any;
+    area.open=f==='all'?area.getAttribute('data-open')==='1':any;});
+}
+sec.querySelectorAll('.es-filter').forEach(function(b){
+  b.addEventListener('click',function(){show(b.getAttribute('data-filter'));});});
+function open(id){
+  var d=sec.querySelector('details[data-detail="'+id+'"]');
+  if(d){d.open=true;d.querySelectorAll('details').forEach(function(x){x.open=true;});}
+}
+sec.querySelectorAll('[data-open]').forEach(function(a){
+  a.addEventListener('click',function(){
+    var f=sec.querySelector('.es-filter.es-on');
+    if(f&&f.getAttribute('data-filter')!=='all'&&f.getAttribute('data-filter')!=='failed')
+      show('all');
+    open(a.getAttribute('data-open'));});});
+})();
+"""

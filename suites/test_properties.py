@@ -1,0 +1,274 @@
+"""Property-based robustness: client frames generated from schemas/client (ROBUST-016, -017).
+
+hypothesis draws frames from the schema files through :mod:`harness.strategies` (why not
+hypothesis-jsonschema: see that module). The number of examples comes from ``--examples`` or the
+target's ``[properties] examples``; a failure is shrunk to the smallest frame, which the failure
+message (and so the report) shows.
+
+The oracle only asserts what the catalogue states: an error where the seed names one must say
+exactly that; where the seed is silent (empty or blank text, control characters, extra fields a
+server may refuse) any error frame passes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import unicodedata
+from collections.abc import Coroutine
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from harness.client import Chat, Conn
+from harness.strategies import NearMiss, from_schema, near_miss
+from harness.verify import ConformanceFailure, is_error, is_event, show
+
+requirement = pytest.mark.requirement
+
+DOCUMENTED_FIELDS = {"type", "message", "messageId", "timestamp"}
+NOT_FOUND = "Message not found."
+NOT_YOURS = {
+    "update": "You can only edit your own messages.",
+    "delete": "You can only delete your own messages.",
+}
+
+
+def _unusual(text: str) -> bool:
+    """Text a server may refuse without contradicting the seed: blank, or with control
+    characters (other than tab and newline), or noncharacters."""
+    if not text.strip():
+        return True
+    for ch in text:
+        cat = unicodedata.category(ch)
+        if (cat == "Cc" and ch not in "\t\n") or cat == "Cn" or ch in "\ufffe\uffff":
+            return True
+    return False
+
+
+class Session:
+    """The connections and messages a property run keeps between examples (one event loop)."""
+
+    def __init__(self, chat: Chat) -> None:
+        self.chat = chat
+        self.loop = asyncio.new_event_loop()
+        self.culprit: Conn | None = None
+        self.watcher: Conn | None = None
+        self.other: Conn | None = None
+        self.own: list[str] = []
+        self.theirs: str | None = None
+        self.gone: set[str] = set()
+
+    def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        bound = max(30.0, 6 * self.chat.target.receive_timeout)
+        return self.loop.run_until_complete(asyncio.wait_for(coro, bound))
+
+    def close(self) -> None:
+        try:
+            self.loop.run_until_complete(self.chat.close_all())
+        finally:
+            self.loop.close()
+
+    async def ready(self) -> tuple[Conn, Conn]:
+        if self.culprit is None or self.culprit.closed is not None:
+            self.culprit = await self.chat.connect("member", label="culprit")
+        if self.watcher is None or self.watcher.closed is not None:
+            self.watcher = await self.chat.connect("member2", label="watcher")
+        if self.theirs is None:
+            self.theirs = str((await self.chat.post(self.watcher))["id"])
+        if not self.own:
+            self.own.append(str((await self.chat.post(self.culprit))["id"]))
+        return self.culprit, self.watcher
+
+    async def flush(self, conn: Conn) -> None:
+        """Drain ``conn`` up to a fresh echo, so no answer of one example leaks into the next."""
+        if conn.closed is not None:
+            return
+        body = self.chat.nonce("flush")
+        await conn.send_text(body)
+        closed = await conn.wait_closed(
+            self.chat.target.receive_timeout,
+            until=lambda f: is_event(f, "new") and f.get("body") == body,
+        )
+        if closed is None:
+            conn.buffer.clear()
+
+
+# --- ROBUST-016: valid frames --------------------------------------------------------------
+
+
+def _valid_frames(limit: int) -> st.SearchStrategy[tuple[dict[str, Any], str]]:
+    frames = st.one_of(
+        from_schema("client/text", text_limit=limit),
+        from_schema("client/update", text_limit=limit),
+        from_schema("client/delete"),
+    )
+    return st.tuples(frames, st.sampled_from(["own", "theirs", "unknown"]))
+
+
+async def _check_valid(s: Session, frame: dict[str, Any], pick: str) -> None:
+    culprit, _ = await s.ready()
+    limit = s.chat.target.max_length
+    kind = frame["type"]
+    frame = dict(frame)
+    extra = bool(set(frame) - DOCUMENTED_FIELDS)
+    target: str | None = None
+    if kind in ("update", "delete"):
+        if pick == "own":
+            target = s.own[-1]
+        elif pick == "theirs" and s.theirs is not None:
+            target = s.theirs
+        else:
+            target = str(frame["messageId"])
+        frame["messageId"] = target
+    message = frame.get("message")
+    text = message if isinstance(message, str) else ""
+    too_long = kind != "delete" and len(text) > limit
+    lenient = extra or (kind != "delete" and _unusual(text))
+
+    def answers(f: Any) -> bool:
+        if is_error(f):
+            return True
+        if kind == "text":
+            return is_event(f, "new") and f.get("body") in (text, text.strip())
+        return is_event(f, kind) and f.get("id") == target
+
+    shown = show(frame, 160)
+    try:
+        await culprit.send_json(frame)
+        answer = await culprit.wait_for(
+            answers, requirement="ROBUST-016", expected=f"an answer to {shown}"
+        )
+    except ConformanceFailure as exc:
+        raise ConformanceFailure(
+            "ROBUST-016", f"an answer to {shown}", f"{exc.actual} [{exc.requirement}]"
+        ) from None
+
+    def fail(expected: str) -> None:
+        raise ConformanceFailure("ROBUST-016", f"{expected} for {shown}", f"answer {show(answer)}")
+
+    exceeds = f"Message exceeds {limit} characters."
+    if is_error(answer):
+        said = answer.get("error")
+        if kind == "text" or pick == "own" or target in s.gone:
+            if too_long:
+                if said != exceeds:
+                    fail(f'{{"error": "{exceeds}"}}')
+            elif target in s.gone:
+                if said != NOT_FOUND and not lenient:
+                    fail(f'{{"error": "{NOT_FOUND}"}}')
+            elif not lenient:
+                fail("an event (the frame is valid and within the limit)")
+        else:
+            named = NOT_YOURS[kind] if pick == "theirs" else NOT_FOUND
+            allowed = {named, exceeds} if too_long else {named}
+            if said not in allowed and not lenient:
+                fail(" or ".join(f'{{"error": "{a}"}}' for a in sorted(allowed)))
+    else:
+        if too_long:
+            fail(f'{{"error": "{exceeds}"}}, not an event')
+        if kind != "text" and (pick != "own" or target in s.gone):
+            fail("an error (not the author, or no such message), not an event")
+        if kind == "delete" and target is not None:
+            s.own.remove(target)
+            s.gone.add(target)
+    await s.flush(culprit)
+
+
+@requirement("ROBUST-016")
+def test_valid_frames_get_consistent_answers(chat: Chat, examples: int) -> None:
+    session = Session(chat)
+    limit = chat.target.max_length
+
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+        phases=(Phase.explicit, Phase.generate, Phase.shrink),
+        print_blob=False,
+    )
+    @given(case=_valid_frames(limit))
+    def prop(case: tuple[dict[str, Any], str]) -> None:
+        session.run(_check_valid(session, *case))
+
+    try:
+        prop()
+    finally:
+        session.close()
+
+
+# --- ROBUST-017: near misses ---------------------------------------------------------------
+
+
+def _caused_by(near: NearMiss) -> Any:
+    """Events a broadcast of this near miss would produce: matched by its own content. For a
+    near miss a server may serve (``near.servable``), only a non-string body is forbidden."""
+    value = near.value
+    bodies: set[str] = set()
+    ids: set[str] = set()
+    if isinstance(value, dict):
+        if isinstance(value.get("message"), str):
+            bodies.add(value["message"])
+        if isinstance(value.get("messageId"), str):
+            ids.add(value["messageId"])
+    elif isinstance(value, str):
+        bodies.add(value)
+    elif not isinstance(value, bytes):
+        bodies.add(near.wire if isinstance(near.wire, str) else "")
+
+    def match(f: Any) -> bool:
+        if not is_event(f):
+            return False
+        body = f.get("body")
+        if "body" in f and not isinstance(body, str):
+            return True  # ROBUST-010: never a non-string body
+        if near.servable:
+            return False
+        return body in bodies or (f.get("action") in ("update", "delete") and f.get("id") in ids)
+
+    return match
+
+
+async def _check_near_miss(s: Session, near: NearMiss) -> None:
+    culprit, watcher = await s.ready()
+    shown = f"{near} ({show(near.value if not isinstance(near.value, bytes) else near.wire, 120)})"
+    try:
+        await culprit.send_raw(near.wire)
+        served = await s.chat.settle(
+            culprit, [watcher], "ROBUST-017", _caused_by(near), f"broadcast caused by {shown}"
+        )
+    except ConformanceFailure as exc:
+        raise ConformanceFailure(
+            "ROBUST-017", f"nothing broadcast, the room served, after {shown}", exc.actual
+        ) from None
+    if served:
+        culprit.buffer.clear()
+    else:
+        s.culprit = None  # closed or stuck: the SHOULD checks judge that; start afresh
+
+
+@requirement("ROBUST-017")
+def test_near_miss_frames_never_broadcast(chat: Chat, examples: int) -> None:
+    session = Session(chat)
+    strategy = st.one_of(
+        *(near_miss(f"client/{kind}", include_servable=True) for kind in ("text", "update", "delete"))
+    )
+
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+        phases=(Phase.explicit, Phase.generate, Phase.shrink),
+        print_blob=False,
+    )
+    @given(near=strategy)
+    def prop(near: NearMiss) -> None:
+        session.run(_check_near_miss(session, near))
+
+    try:
+        prop()
+    finally:
+        session.close()

@@ -1,0 +1,1 @@
+"""Tests of client-check (the client conformance mode) and of the reference client."""

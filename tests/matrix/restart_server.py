@@ -1,0 +1,71 @@
+"""A `[restart] command` for a reference server running as its own process.
+
+    python tests/matrix/restart_server.py STATE.json
+
+STATE.json holds {"pid": ..., "argv": [...], "port": ...}. The script stops that process
+(SIGTERM, then SIGKILL after 10 s), starts the same command again on the same port in a new
+session (so it outlives this script), waits for its "listening on" line, and writes the new pid.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def start(argv: list[str]) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()  # "listening on ws://127.0.0.1:PORT/ws/chat/{host}/{room}"
+    if not line.startswith("listening on "):
+        proc.kill()
+        raise SystemExit(f"restart: the server did not start: {line.strip()!r}")
+    return proc, line.removeprefix("listening on ").strip()
+
+
+def stop(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        time.sleep(0.02)
+    os.kill(pid, signal.SIGKILL)
+
+
+def main(state_path: str) -> int:
+    path = Path(state_path)
+    state = json.loads(path.read_text())
+    stop(state["pid"])
+    argv = [a if a != "--port=0" else f"--port={state['port']}" for a in state["argv"]]
+    for _ in range(50):  # the port may linger a moment after the old process exits
+        try:
+            proc, _url = start(argv)
+            break
+        except SystemExit:
+            time.sleep(0.05)
+    else:
+        raise SystemExit("restart: could not start the server again")
+    state["pid"] = proc.pid
+    path.write_text(json.dumps(state))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

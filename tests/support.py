@@ -1,0 +1,83 @@
+"""Helpers shared by the harness's own tests: target files and suite runs in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SUITES = ROOT / "suites"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, Mapping):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {value!r} as TOML")
+
+
+def to_toml(data: Mapping[str, Any]) -> str:
+    """A small TOML writer for target files (tables of scalars, nested one level deeper)."""
+    lines: list[str] = []
+    tables: list[tuple[str, Mapping[str, Any]]] = []
+    for key, value in data.items():
+        if isinstance(value, Mapping) and key != "claims":
+            tables.append((key, value))
+        else:
+            lines.append(f"{key} = {_toml_value(value)}")
+    for name, table in tables:
+        subtables = [(k, v) for k, v in table.items() if isinstance(v, Mapping) and k != "claims"]
+        scalars = [(k, v) for k, v in table.items() if not (isinstance(v, Mapping) and k != "claims")]
+        if scalars or not subtables:
+            lines.append(f"\n[{name}]")
+            lines.extend(f"{k} = {_toml_value(v)}" for k, v in scalars)
+        for sub, values in subtables:
+            lines.append(f"\n[{name}.{sub}]")
+            lines.extend(f"{k} = {_toml_value(v)}" for k, v in values.items())
+    return "\n".join(lines) + "\n"
+
+
+def write_target(path: Path, data: Mapping[str, Any]) -> Path:
+    path.write_text(to_toml(data), encoding="utf-8")
+    return path
+
+
+def run_suites(
+    target: Path | None,
+    report_dir: Path,
+    *extra: str,
+    only: str | None = None,
+    timeout: float = 300,
+    env: Mapping[str, str] | None = None,
+) -> tuple[int, dict[str, Any] | None, str]:
+    """Run ``pytest suites`` in a subprocess; (exit code, results.json or None, output)."""
+    cmd: list[str] = [sys.executable, "-m", "pytest", str(SUITES), "-q", "-p", "no:cacheprovider",
+                      "--report-dir", str(report_dir), "-o", "addopts=", "--no-header", "-rN"]
+    if target is not None:
+        cmd += ["--target", str(target)]
+    if only:
+        cmd += ["--only", only]
+    cmd += list(extra)
+    done = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+        env={**os.environ, **(env or {})}, check=False,
+    )
+    results_path = report_dir / "results.json"
+    results = json.loads(results_path.read_text()) if results_path.is_file() else None
+    return done.returncode, results, done.stdout + done.stderr
+
+
+def verdicts(results: Mapping[str, Any], verdict: str, levels: Sequence[str] = ("MUST", "SHOULD")) -> list[str]:
+    return [r["id"] for r in results["requirements"] if r["verdict"] == verdict and r["level"] in levels]

@@ -1,0 +1,399 @@
+"""The HTML compliance report (harness/report.py), checked end to end through the CLI.
+
+Two runs, each once per module: the main job against the bundled server (``--only AUTH,SEND``),
+and a run against a reference server started with the ``not-found-typo`` fault
+(``--only EDIT,DEL``). The HTML is read back with :mod:`html.parser` and compared with
+results.json; Debian's chromium renders it (screenshot, DOM dump) when it is installed.
+"""
+
+from __future__ import annotations
+
+import html as html_mod
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness import redact
+from harness import report as report_mod
+from harness import results as results_mod
+from harness.report import display_target, esc, render_section, render_transcript, row_extra_html
+from reference_server.demo import DEMO_SECRET, demo_config, demo_target_dict
+from reference_server.runner import ServerThread
+
+CLI = Path(sys.executable).with_name("edusphere-conformance")
+CHROMIUM = "/usr/bin/chromium"
+RUN_TIMEOUT = 120.0
+BROWSER_TIMEOUT = 60.0
+JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]*\.")
+SECRET_ENV = "EDUSPHERE_REPORT_TEST_SECRET"
+
+
+# --- running the CLI ------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    dir: Path
+    seconds: float
+
+    @property
+    def html(self) -> str:
+        return (self.dir / "compliance.html").read_text(encoding="utf-8")
+
+    @property
+    def results(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads((self.dir / "results.json").read_text("utf-8"))
+        return data
+
+
+def run_cli(report_dir: Path, *args: str, env: dict[str, str] | None = None) -> Run:
+    started = time.monotonic()
+    proc = subprocess.run(
+        [str(CLI), "run", "--report-dir", str(report_dir), *args],
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        env={**os.environ, **(env or {})},
+        cwd=report_dir.parent,
+    )
+    return Run(proc.returncode, proc.stdout + proc.stderr, report_dir, time.monotonic() - started)
+
+
+def toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # JSON's escapes are valid in a TOML basic string
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)} = {toml_value(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"no TOML for {value!r}")
+
+
+def to_toml(data: dict[str, Any]) -> str:
+    """Top-level tables as [sections], anything deeper as inline tables."""
+    lines = [f"{k} = {toml_value(v)}" for k, v in data.items() if not isinstance(v, dict)]
+    for key, table in data.items():
+        if isinstance(table, dict):
+            lines.append(f"\n[{key}]")
+            lines.extend(f"{json.dumps(k)} = {toml_value(v)}" for k, v in table.items())
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="module")
+def clean_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """The main job against the bundled reference server, two areas."""
+    return run_cli(tmp_path_factory.mktemp("clean") / "reports", "--only", "AUTH,SEND")
+
+
+@pytest.fixture(scope="module")
+def faulty_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+    """A run against a reference server whose not-found error lacks its period."""
+    base = tmp_path_factory.mktemp("faulty")
+    config = demo_config(database=str(base / "db.sqlite3"), faults=frozenset({"not-found-typo"}))
+    with ServerThread(config) as srv:
+        target = demo_target_dict(srv.url_template)
+        target["auth"]["secret"] = "${" + SECRET_ENV + "}"
+        (base / "target.toml").write_text(to_toml(target), encoding="utf-8")
+        yield run_cli(
+            base / "reports",
+            "--target",
+            str(base / "target.toml"),
+            "--only",
+            "EDIT,DEL",
+            env={SECRET_ENV: DEMO_SECRET},
+        )
+
+
+# --- reading the HTML back ------------------------------------------------------------------
+
+
+class Page(HTMLParser):
+    """The conformance section's data attributes, read back from the HTML."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.summary: dict[str, dict[str, int]] = {}
+        self.rows: dict[str, dict[str, str]] = {}
+        self.details: dict[str, str] = {}
+        self.verdict = ""
+        self._cell: tuple[str, str] | None = None
+        self._detail: str | None = None
+        self._depth = 0
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "td" and "data-level" in a and "data-verdict" in a:
+            self._cell = (a["data-level"], a["data-verdict"])
+            self._text = []
+        elif tag == "tr" and "es-req" in a.get("class", "").split():
+            self.rows[a["data-requirement"]] = a
+        elif tag == "tr" and "es-detail" in a.get("class", "").split():
+            self._detail, self._depth, self._text = a["data-requirement"], 0, []
+        elif tag == "div" and a.get("id") == "es-verdict":
+            self.verdict = a["data-verdict"]
+        if self._detail is not None and tag == "tr":
+            self._depth += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "td" and self._cell is not None:
+            level, verdict = self._cell
+            self.summary.setdefault(level, {})[verdict] = int("".join(self._text).strip())
+            self._cell = None
+        if tag == "tr" and self._detail is not None:
+            self._depth -= 1
+            if self._depth == 0:
+                self.details[self._detail] = "".join(self._text)
+                self._detail = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None or self._detail is not None:
+            self._text.append(data)
+
+
+def parse(text: str) -> Page:
+    page = Page()
+    page.feed(text)
+    page.close()
+    return page
+
+
+def expected_summary(results: dict[str, Any]) -> dict[str, dict[str, int]]:
+    return {lvl: dict(counts) for lvl, counts in results["summary"].items()}
+
+
+# --- the main job ---------------------------------------------------------------------------
+
+
+def test_main_job_writes_a_report_whose_summary_matches_results_json(clean_run: Run) -> None:
+    assert clean_run.code == 0, clean_run.out
+    assert (clean_run.dir / "compliance.html").is_file()
+    results = clean_run.results
+    page = parse(clean_run.html)
+    assert page.summary == expected_summary(results)
+    assert page.verdict == "CONFORMANT"
+    verdicts = {r["id"]: r["verdict"] for r in results["requirements"]}
+    assert {rid: row["data-verdict"] for rid, row in page.rows.items()} == verdicts
+
+
+def test_report_has_a_requirement_column_and_transcript_extras(clean_run: Run) -> None:
+    text = clean_run.html
+    assert '<th class="sortable" data-column-type="requirement">Requirement</th>' in text
+    blob = re.search(r'data-jsonblob="([^"]*)"', text)
+    assert blob is not None
+    data = json.loads(html_mod.unescape(blob.group(1)))
+    rows = [row for tests in data["tests"].values() for row in tests]
+    assert rows and all(row["resultsTableRow"][1].startswith("<td") for row in rows)
+    auth = next(row for row in rows if "test_missing_token_is_refused" in row["testId"])
+    assert auth["requirement"] == "AUTH-001"
+    extra = "".join(e["content"] for e in auth["extras"] if e["format_type"] == "html")
+    assert "Transcript" in extra and "handshake refused" in extra
+
+
+def test_report_is_self_contained(clean_run: Run) -> None:
+    text = clean_run.html
+    assert not re.search(r'<(?:script|link|img)[^>]+(?:src|href)="(?:https?:)?//', text)
+
+
+# --- a faulty server ------------------------------------------------------------------------
+
+
+def test_faulty_server_report_shows_the_broken_requirement(faulty_run: Run) -> None:
+    assert faulty_run.code == 1, faulty_run.out
+    results = faulty_run.results
+    page = parse(faulty_run.html)
+    assert page.summary == expected_summary(results)
+    assert page.verdict == "NON-CONFORMANT"
+    assert page.rows["EDIT-007"]["data-verdict"] == "failed"
+    detail = page.details["EDIT-007"]
+    assert "expected" in detail and "actual" in detail
+    assert "Message not found." in detail  # what the seed says
+    assert re.search(r"Message not found\b(?!\.)", detail)  # what the server said
+    assert "handshake accepted: HTTP 101" in detail  # the transcript
+    assert re.search(r"\d+\.\d ms", detail)
+
+
+def test_failure_detail_is_also_an_extra_on_the_test_row(faulty_run: Run) -> None:
+    blob = re.search(r'data-jsonblob="([^"]*)"', faulty_run.html)
+    assert blob is not None
+    data = json.loads(html_mod.unescape(blob.group(1)))
+    failed = [
+        row
+        for tests in data["tests"].values()
+        for row in tests
+        if row["result"] == "Failed" and "EDIT-007" in row["requirement"]
+    ]
+    assert failed
+    extra = "".join(e["content"] for e in failed[0]["extras"] if e["format_type"] == "html")
+    assert "EDIT-007" in extra and "expected" in extra and "handshake accepted" in extra
+
+
+# --- no secret anywhere -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("which", ["clean_run", "faulty_run"])
+def test_no_token_or_secret_in_any_report(which: str, request: pytest.FixtureRequest) -> None:
+    run: Run = request.getfixturevalue(which)
+    for name in ("compliance.html", "junit.xml", "results.json"):
+        text = (run.dir / name).read_text(encoding="utf-8")
+        assert DEMO_SECRET not in text, name
+        assert not JWT.search(text), f"{name}: {JWT.search(text)}"
+    assert DEMO_SECRET not in run.out and not JWT.search(run.out)
+    # Tokens were on the wire (in the query string) and are shown masked.
+    assert re.search(r"token=(?:<|&lt;|&amp;lt;)redacted", run.html)
+
+
+# --- rendering, in a browser -------------------------------------------------------------------
+
+
+def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        pytest.skip("not tested: chromium not installed")
+    return subprocess.run(
+        [
+            CHROMIUM if Path(CHROMIUM).exists() else str(shutil.which("chromium")),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'chromium'}",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=BROWSER_TIMEOUT,
+    )
+
+
+def test_rendered_report_screenshot_and_dom(faulty_run: Run, tmp_path: Path) -> None:
+    url = (faulty_run.dir / "compliance.html").as_uri()
+    png = tmp_path / "report.png"
+    shot = chromium(tmp_path, "--window-size=1400,2000", f"--screenshot={png}", url)
+    assert png.is_file(), shot.stderr[-2000:]
+    assert png.stat().st_size > 20_000
+    dom = chromium(tmp_path, "--virtual-time-budget=5000", "--dump-dom", url)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    page = parse(dom.stdout)
+    assert page.summary == expected_summary(faulty_run.results)
+    # The script moved the conformance section above pytest-html's own table, and the table
+    # was rendered, with the Requirement column.
+    assert dom.stdout.index('id="es-report"') < dom.stdout.index('id="results-table"')
+    assert re.search(r'<td class="col-requirement"[^>]*>EDIT-007', dom.stdout)
+
+
+# --- units ------------------------------------------------------------------------------------
+
+
+def test_frames_are_escaped_and_redacted() -> None:
+    redact.register("s3cret-value-for-the-report-test")
+    token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
+    text = render_transcript(
+        [
+            {"t_ms": 1.25, "conn": "bob", "dir": "<-", "text": '<script>alert("x")</script>'},
+            {
+                "t_ms": 2,
+                "conn": "a",
+                "dir": "->",
+                "text": f"token={token} s3cret-value-for-the-report-test",
+            },
+        ]
+    )
+    assert "<script>" not in text and "&lt;script&gt;" in text
+    assert token not in text and "s3cret-value" not in text
+    assert "1.2 ms" in text or "1.3 ms" in text
+    assert esc('"<&>"') == "&quot;&lt;&amp;&gt;&quot;"
+
+
+def test_target_is_shown_without_credentials() -> None:
+    shown = display_target("wss://user:pw@chat.example.com/ws/chat/{host}/{room}?k=abc&t={token}")
+    assert shown == "wss://chat.example.com/ws/chat/{host}/{room}?k=<redacted>&t={token}"
+    assert display_target("<bundled reference server>") == "<bundled reference server>"
+
+
+HOSTILE = "<script>alert(1)</script><img src=x onerror=alert(2)>\"' &amp;"
+
+
+def hostile_records() -> list[results_mod.TestRecord]:
+    frame = {"t_ms": 3.5, "conn": "<b>bob</b>", "dir": "<-", "text": HOSTILE}
+    return [
+        results_mod.TestRecord(
+            nodeid="suites/test_edit.py::test_x[<i>]",
+            requirements=("EDIT-007",),
+            outcome="failed",
+            failed_requirements=("EDIT-007",),
+            kind="wrong answer",
+            expected=HOSTILE,
+            actual=HOSTILE,
+            transcript=[frame],
+        ),
+        results_mod.TestRecord(
+            nodeid="suites/test_connection.py::test_y",
+            requirements=("CONN-005",),
+            outcome="passed",
+            observations={"CONN-005": [HOSTILE]},
+            transcript=[frame],
+        ),
+        results_mod.TestRecord(
+            nodeid="suites/test_send.py::test_z",
+            requirements=("SEND-001",),
+            outcome="skipped",
+            message="not tested: " + HOSTILE,
+        ),
+    ]
+
+
+def test_hostile_server_text_is_escaped_everywhere() -> None:
+    records = hostile_records()
+    result = results_mod.aggregate(
+        records, target="ws://x/<script>/{host}/{room}", started="2026-01-01T00:00:00Z"
+    )
+    section = render_section(result)
+    assert section.count("<script") == 1  # the report's own script, nothing from the server
+    assert "<img" not in section and "[<i>]" not in section and "<b>bob" not in section
+    assert "test_x[&lt;i&gt;]" in section and "&lt;b&gt;bob" in section
+    assert "&lt;img src=x onerror=alert(2)&gt;" in section
+    for record in records:
+        extra = row_extra_html(record, result.catalogue)
+        assert "<script" not in extra and "<img" not in extra
+
+
+def test_requirement_column_header_and_cells() -> None:
+    header = ["<th>Result</th>", "<th>Test</th>"]
+    report_mod.pytest_html_results_table_header(header)
+    assert header[1] == '<th class="sortable" data-column-type="requirement">Requirement</th>'
+    record = json.dumps({"requirements": ["SEND-001"], "failed": ["EVT-002"], "kind": "x"})
+    report = pytest.TestReport(
+        "suites/test_send.py::test_a",
+        ("f", 1, "t"),
+        {},
+        "failed",
+        None,
+        "call",
+        user_properties=[("conformance", record)],
+    )
+    cells = ["<td>Failed</td>", "<td>id</td>"]
+    report_mod.pytest_html_results_table_row(report, cells)
+    assert re.fullmatch(r'<td class="col-requirement"[^>]*>SEND-001, EVT-002</td>', cells[1])
+    plain = pytest.TestReport("tests/test_b.py::t", ("f", 1, "t"), {}, "passed", None, "call")
+    cells = ["<td>Passed</td>", "<td>id</td>"]
+    report_mod.pytest_html_results_table_row(plain, cells)
+    assert cells[1] == '<td class="col-requirement"></td>'
