@@ -9,9 +9,12 @@ checked against its schema as it arrives. Tests talk to the server through :clas
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
+import os
 import re
+import ssl
 import socket
 import struct
 import time
@@ -101,15 +104,15 @@ class Entry:
 class Transcript:
     t0: float = field(default_factory=time.monotonic)
     entries: list[Entry] = field(default_factory=list)
-    limit: int = 2000
+    limit: int = 1000
 
     def log(self, conn: str, direction: str, text: str) -> None:
         if len(self.entries) >= self.limit:
             if len(self.entries) == self.limit:
                 self.entries.append(Entry(self._ms(), conn, "==", "(transcript truncated)"))
             return
-        if len(text) > 2000:
-            text = text[:1000] + f" …({len(text) - 1500} characters)… " + text[-500:]
+        if len(text) > 1200:
+            text = text[:800] + f" …({len(text) - 1100} characters)… " + text[-300:]
         self.entries.append(Entry(self._ms(), conn, direction, redact.redact(text)))
 
     def _ms(self) -> float:
@@ -425,6 +428,17 @@ class Conn:
             self.chat.transcript.log(self.name, "==", "close 1000 (by the harness)")
 
 
+class HalfOpen:
+    """A raw connection that stopped reading after its handshake (see :meth:`Chat.half_open`)."""
+
+    def __init__(self, name: str, writer: asyncio.StreamWriter) -> None:
+        self.name = name
+        self.writer = writer
+
+    def close(self) -> None:
+        self.writer.transport.abort()
+
+
 # --- the per-test session -----------------------------------------------------------------
 
 
@@ -437,6 +451,7 @@ class Chat:
         self.transcript = Transcript()
         self.observations: dict[str, list[str]] = {}
         self.conns: list[Conn] = []
+        self.half_opens: list[HalfOpen] = []
         self._names: dict[str, int] = {}
         self.extra_fields: set[str] = set()
 
@@ -605,6 +620,53 @@ class Chat:
             raise
         return sock
 
+    async def half_open(self, role: str, room: str = "main", label: str = "half-open") -> HalfOpen:
+        """A client that completes the handshake, then never reads again (raw TCP, a tiny
+        receive window): the server's writes to it pile up until they block."""
+        account = self.account(role)
+        url, headers, subprotocols = self._request(self.target.url_for(self.slug(room)), self.token(role))
+        parts = urlsplit(url)
+        host = parts.hostname or "localhost"
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        name = self._conn_name(label)
+        sock = await self._small_socket(2048)
+        secure = parts.scheme == "wss"
+        try:
+            async with asyncio.timeout(self.target.connect_timeout):
+                reader, writer = await asyncio.open_connection(
+                    sock=sock,
+                    ssl=ssl.create_default_context() if secure else None,
+                    server_hostname=host if secure else None,
+                    limit=2**16,
+                )
+                lines = [
+                    f"GET {path} HTTP/1.1",
+                    f"Host: {parts.netloc}",
+                    "Upgrade: websocket",
+                    "Connection: Upgrade",
+                    f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}",
+                    "Sec-WebSocket-Version: 13",
+                ]
+                if self.target.origin:
+                    lines.append(f"Origin: {self.target.origin}")
+                if subprotocols:
+                    lines.append(f"Sec-WebSocket-Protocol: {', '.join(subprotocols)}")
+                lines += [f"{k}: {v}" for k, v in headers.items()]
+                self.transcript.log(name, "==", f"GET {path} (raw; token via {self.target.auth.transport})")
+                writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+                head = await reader.readuntil(b"\r\n\r\n")
+        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError) as exc:
+            sock.close()
+            raise ConformanceFailure("CONN-001", f"{role} accepted", f"raw handshake failed: {exc!r}") from None
+        status = head.split(b"\r\n", 1)[0].decode("latin-1")
+        self.transcript.log(name, "==", f"handshake: {status}; stops reading (half-open)")
+        if " 101 " not in f"{status} ":
+            writer.transport.abort()
+            raise ConformanceFailure("CONN-001", f"{role} ({account.username}) accepted", status)
+        ghost = HalfOpen(name, writer)
+        self.half_opens.append(ghost)
+        return ghost
+
     async def connect(
         self,
         role: str = "member",
@@ -767,6 +829,8 @@ class Chat:
             )
 
     async def close_all(self) -> None:
+        for ghost in self.half_opens:
+            ghost.close()
         await asyncio.gather(*(c.close() for c in self.conns), return_exceptions=True)
 
 

@@ -218,7 +218,9 @@ _PROGRESS = pytest.StashKey[Progress]()
 @pytest.hookimpl(trylast=True)
 def pytest_collectreport(report: pytest.CollectReport) -> None:
     if report.failed and _CURRENT and _PROGRESS in _CURRENT[-1].config.stash:
-        Progress.write(f"error collecting {report.nodeid}: {redact.redact(str(report.longrepr))[-800:]}")
+        Progress.write(
+            f"error collecting {report.nodeid}: {redact.redact(str(report.longrepr))[-800:]}"
+        )
 
 
 def pytest_collection_modifyitems(
@@ -410,7 +412,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             record["message"] = str(
                 call.excinfo.value.msg if hasattr(call.excinfo.value, "msg") else call.excinfo.value
             )
-        report.user_properties.append(("conformance", json.dumps(record, ensure_ascii=False)))
+        # The record rides on the report as a plain attribute: pytest serialises it for xdist
+        # workers, and it stays out of junit.xml, which gets the short properties below.
+        report.conformance = record  # type: ignore[attr-defined]
+        report.user_properties.append(("requirements", " ".join(ids)))
+        if report.failed and record.get("failed"):
+            report.user_properties.append(("failed_requirements", " ".join(record["failed"])))
         if report.failed and report.longrepr is not None and call.excinfo is not None:
             exc = call.excinfo.value
             if isinstance(exc, ConformanceFailure) and chat is not None:
@@ -418,25 +425,26 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 def _record_from(report: pytest.TestReport) -> TestRecord | None:
-    for key, value in report.user_properties:
-        if key == "conformance":
-            data = json.loads(str(value))
-            message = data.get("message", "")
-            if report.skipped and not message and isinstance(report.longrepr, tuple):
-                message = str(report.longrepr[2]).removeprefix("Skipped: ")
-            return TestRecord(
-                nodeid=report.nodeid,
-                requirements=tuple(data["requirements"]),
-                outcome=report.outcome,
-                failed_requirements=tuple(data.get("failed", ())),
-                kind=data.get("kind", ""),
-                expected=data.get("expected", ""),
-                actual=data.get("actual", ""),
-                message=message,
-                transcript=data.get("transcript", []),
-                observations=data.get("observations", {}),
-                duration_s=report.duration,
-            )
+    data = getattr(report, "conformance", None)
+    if isinstance(data, str):
+        data = json.loads(data)
+    if isinstance(data, dict):
+        message = data.get("message", "")
+        if report.skipped and not message and isinstance(report.longrepr, tuple):
+            message = str(report.longrepr[2]).removeprefix("Skipped: ")
+        return TestRecord(
+            nodeid=report.nodeid,
+            requirements=tuple(data["requirements"]),
+            outcome=report.outcome,
+            failed_requirements=tuple(data.get("failed", ())),
+            kind=data.get("kind", ""),
+            expected=data.get("expected", ""),
+            actual=data.get("actual", ""),
+            message=message,
+            transcript=data.get("transcript", []),
+            observations=data.get("observations", {}),
+            duration_s=report.duration,
+        )
     return None
 
 
@@ -467,7 +475,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         if reporter is not None:
             config.pluginmanager.unregister(reporter)
         config.stash[_PROGRESS] = Progress(config)
-        target = config.stash[_TARGET].source if _TARGET in config.stash else "the bundled reference server"
+        target = (
+            config.stash[_TARGET].source
+            if _TARGET in config.stash
+            else "the bundled reference server"
+        )
         Progress.write(f"edusphere-conformance {__version__}: running the suites against {target}")
 
 

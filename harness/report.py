@@ -498,7 +498,7 @@ def _requirement_cell(ids: Iterable[str], failed: Iterable[str], title: str) -> 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_html_results_table_row(report: pytest.TestReport, cells: list[str]) -> None:
-    record = record_of(report) if hasattr(report, "user_properties") else None
+    record = record_of(report) if hasattr(report, "conformance") else None
     if record is None:
         cells.insert(1, '<td class="col-requirement"></td>')
         return
@@ -509,6 +509,8 @@ def pytest_html_results_table_row(report: pytest.TestReport, cells: list[str]) -
 
 # --- style and behaviour ------------------------------------------------------------------
 
+# Everything is scoped to es-* classes, except one rule for pytest-html's log: it wraps at spaces
+# only, so a long frame in a failure's traceback would make its whole table thousands of px wide.
 CSS = """
 #es-report{color:#1f2328;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,
 Arial,sans-serif;max-width:1500px;margin:0 0 24px}
@@ -612,6 +614,7 @@ white-space:pre-wrap;overflow-wrap:anywhere;max-height:480px;overflow:auto;color
 .es-transcript .n{color:#7d4e00}.es-transcript .o{color:#656d76;font-style:italic}
 .es-extra{color:#1f2328;font-size:13px;padding:4px 0}
 .es-skip{margin:4px 0}
+#results-table .log{overflow-wrap:anywhere}
 .es-divider{border-top:1px solid #d0d7de;padding-top:14px;margin-top:30px}
 """.replace("\n", "")
 

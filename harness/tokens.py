@@ -47,9 +47,23 @@ def _b64(data: bytes) -> str:
 
 
 class Minter:
+    # Two tokens minted for one account in the same second would be the same string; a server
+    # may legitimately tie state to a token (revocation, single use), so each mint in a second
+    # takes an ``iat`` one second further back (never in the future, which servers refuse).
+    _second = 0
+    _count = 0
+
     def __init__(self, auth: Auth) -> None:
         self.auth = auth
         self._wrong_key: Any = None
+
+    @classmethod
+    def _serial(cls, now: int) -> int:
+        if now != cls._second:
+            cls._second, cls._count = now, 0
+        else:
+            cls._count = (cls._count + 1) % 300
+        return cls._count
 
     @property
     def can_mint(self) -> bool:
@@ -63,13 +77,16 @@ class Minter:
     def claims(
         self, account: Account, *, now: int | None = None, exp_offset: int | None = None
     ) -> dict[str, Any]:
-        now = int(time.time()) if now is None else now
+        iat = now
+        if now is None:
+            now = int(time.time())
+            iat = now - self._serial(now)
         lifetime = self.auth.lifetime if exp_offset is None else exp_offset
         values: dict[str, Any] = {
             "username": account.username,
             "email": account.email,
             "user_id": account.user_id,
-            "iat": now,
+            "iat": iat,
             "exp": now + lifetime,
         }
         return {k: _fill(v, values, k) for k, v in self.auth.claims.items()}
@@ -142,6 +159,10 @@ class Minter:
 
                 if alg.startswith(("RS", "PS")):
                     self._wrong_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+                elif alg == "EDDSA":
+                    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+                    self._wrong_key = ed25519.Ed25519PrivateKey.generate()
                 elif alg.startswith("ES"):
                     curve = {"ES256": ec.SECP256R1(), "ES384": ec.SECP384R1()}.get(
                         alg, ec.SECP521R1()

@@ -95,6 +95,9 @@ def _from_subprotocols(offered: list[str], name: str | None) -> Credentials | No
     return Credentials(offered[0], "subprotocol", offered[0]) if offered else None
 
 
+_HEADER_FAULTS: frozenset[str] = frozenset({"accept-alg-none", "skip-signature"})
+
+
 class TokenVerifier:
     """Verifies tokens against one algorithm and key, prepared once."""
 
@@ -117,31 +120,31 @@ class TokenVerifier:
     def verify(self, token: str) -> str:
         """Return the value of the user claim, as a string, or raise AuthError."""
         try:
-            header = jwt.get_unverified_header(token)
-        except jwt.InvalidTokenError:
-            raise AuthError("malformed token") from None
-        alg = header.get("alg")
-        try:
-            if alg == "none" and "accept-alg-none" in self._faults:
-                claims = jwt.decode(token, options=self._unsigned_options)  # type: ignore[arg-type]
-            elif alg != self.algorithm:
-                raise AuthError(f"algorithm {str(alg)[:16]!r} not accepted")
-            else:
-                claims = jwt.decode(
-                    token,
-                    self._key,
-                    algorithms=[self.algorithm],
-                    options=self._options,  # type: ignore[arg-type]
-                )
+            claims = self._decode(token)
         except jwt.ExpiredSignatureError:
             raise AuthError("token expired") from None
         except jwt.InvalidSignatureError:
             raise AuthError("bad signature") from None
+        except jwt.InvalidAlgorithmError:
+            raise AuthError("algorithm not accepted") from None
         except jwt.MissingRequiredClaimError as exc:
             raise AuthError(f"token lacks {exc.claim}") from None
+        except jwt.DecodeError:
+            raise AuthError("malformed token") from None
         except jwt.InvalidTokenError as exc:
             raise AuthError(f"invalid token ({type(exc).__name__})") from None
         value = claims.get(self.claim)
         if isinstance(value, bool) or not isinstance(value, str | int):
             raise AuthError(f"token lacks a usable {self.claim!r} claim")
         return str(value)
+
+    def _decode(self, token: str) -> dict[str, Any]:
+        if not self._faults & _HEADER_FAULTS:
+            # One parse: PyJWT rejects every algorithm but the listed one, ``none`` included.
+            return jwt.decode(token, self._key, algorithms=[self.algorithm], options=self._options)  # type: ignore[arg-type]
+        alg = jwt.get_unverified_header(token).get("alg")
+        if alg == "none" and "accept-alg-none" in self._faults:
+            return jwt.decode(token, options=self._unsigned_options)  # type: ignore[arg-type]
+        if alg != self.algorithm:  # skip-signature still checks the algorithm
+            raise jwt.InvalidAlgorithmError(alg)
+        return jwt.decode(token, self._key, algorithms=[self.algorithm], options=self._options)  # type: ignore[arg-type]

@@ -109,37 +109,37 @@ FAULTS: dict[str, Fault] = _faults(
     Fault(
         "id-not-uuid",
         'Message ids are integers written as strings ("17").',
-        ("EVT-002", "EVT-003", "EVT-004"),
+        ("EVT-002",),
         "MUST",
     ),
     Fault(
         "admit-outsider",
         "Users who are not participants of the room are accepted.",
-        ("ROOM-004",),
+        ("ROOM-004", "AUTH-008"),
         "MUST",
     ),
     Fault(
         "accept-expired",
         "The token's exp claim is not checked.",
-        ("AUTH-003",),
+        ("AUTH-003", "AUTH-008"),
         "MUST",
     ),
     Fault(
         "accept-alg-none",
         "Unsigned tokens (alg: none) are accepted.",
-        ("AUTH-005",),
+        ("AUTH-005", "AUTH-008"),
         "MUST",
     ),
     Fault(
         "skip-signature",
         "The token's signature is not verified (the algorithm still must match).",
-        ("AUTH-004", "AUTH-007"),
+        ("AUTH-004", "AUTH-007", "AUTH-008"),
         "MUST",
     ),
     Fault(
         "unknown-user-accepted",
         "A valid token naming an unknown user is accepted as a guest who may read the room.",
-        ("AUTH-006",),
+        ("AUTH-006", "AUTH-008"),
         "MUST",
     ),
     Fault(
@@ -212,8 +212,8 @@ FAULTS: dict[str, Fault] = _faults(
         "MUST",
     ),
     Fault(
-        "strip-body",
-        "The body is stripped of surrounding whitespace.",
+        "escape-body",
+        "The body is HTML-escaped before it is stored and broadcast (& < > become entities).",
         ("SEND-010",),
         "MUST",
     ),
@@ -261,7 +261,7 @@ FAULTS: dict[str, Fault] = _faults(
     ),
     Fault(
         "reconnect-refused",
-        "An account that has closed a connection is refused for 2 seconds afterwards.",
+        "A token whose connection dropped without a close handshake is refused afterwards.",
         ("RECON-003",),
         "MUST",
     ),

@@ -8,6 +8,7 @@ Seed, "Common Error Messages": the four error strings below are exact.
 
 from __future__ import annotations
 
+import html
 import json
 import uuid
 from dataclasses import dataclass
@@ -137,8 +138,8 @@ class FrameParser:
             length = len(body.encode("utf-16-le")) // 2
         if length > self.limit:
             return Reject(self.too_long)
-        if "strip-body" in self.faults:
-            body = body.strip()
+        if "escape-body" in self.faults:
+            body = html.escape(body, quote=False)
         return SendText(body)
 
     def _message_id(self, frame: dict[str, Any]) -> str | None:

@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import math
-import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable
@@ -55,7 +53,6 @@ logger = logging.getLogger("reference_server")
 PATH_PREFIX = "/ws/chat/"
 FANOUT_CAP = 5  # the fanout-cap fault
 STOP_GRACE_SECONDS = 2.0
-RECONNECT_BLOCK_SECONDS = 2.0  # the reconnect-refused fault
 CHURN_LIMIT = 50  # the churn-leak fault
 
 
@@ -66,6 +63,7 @@ class Session:
     user: User | None
     room: Room
     transport: str
+    token: str = ""
 
 
 class ChatConnection(ServerConnection):
@@ -74,7 +72,6 @@ class ChatConnection(ServerConnection):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.session: Session | None = None
-        self.refusal: str | None = None
         self.subprotocol_choice: str | None = None
 
 
@@ -91,7 +88,7 @@ class ChatServer:
         """Room id -> its open connections, in the order they joined."""
         self._parser = FrameParser(config)
         self._verifier = TokenVerifier(config)
-        self._closed_at: dict[str, float] = {}
+        self._revoked: set[str] = set()  # the reconnect-refused fault
         self._lifetime: Counter[str] = Counter()
         self._int_ids = itertools.count(store.max_message_rowid() + 1)
         self._server: Server | None = None
@@ -190,8 +187,7 @@ class ChatServer:
             return None
         log(logger, logging.INFO, "refused", room=f"{host}/{slug}", reason=outcome)
         if "accept-then-silence" in self.faults or self.config.refusal == "close":
-            conn.refusal = outcome
-            return None
+            return None  # accepted without a session: the handler closes it at once
         return conn.respond(HTTPStatus(self.config.refusal_status), "Forbidden\n")
 
     def _admit(self, host: str, slug: str, credentials: Credentials | None) -> Session | str:
@@ -216,15 +212,13 @@ class ChatServer:
             return Session(None, room, credentials.transport)
         if "admit-outsider" not in self.faults and not self.store.is_participant(room.id, user.id):
             return "not a participant"
-        if "reconnect-refused" in self.faults:
-            closed = self._closed_at.get(user.id, -math.inf)
-            if time.monotonic() - closed < RECONNECT_BLOCK_SECONDS:
-                return "reconnecting too soon"
+        if "reconnect-refused" in self.faults and credentials.token in self._revoked:
+            return "token of a dropped connection"
         if "churn-leak" in self.faults:
             if self._lifetime[user.id] >= CHURN_LIMIT:
                 return "too many connections"
             self._lifetime[user.id] += 1
-        return Session(user, room, credentials.transport)
+        return Session(user, room, credentials.transport, credentials.token)
 
     def _select_subprotocol(
         self, connection: ServerConnection, offered: Iterable[Subprotocol]
@@ -310,8 +304,8 @@ class ChatServer:
         # handshake (1006) until a fan-out fails on it.
         if not ("fanout-stops-on-dead" in self.faults and conn.close_code == 1006):
             self._forget(conn, session.room.id)
-        if session.user is not None and "reconnect-refused" in self.faults:
-            self._closed_at[session.user.id] = time.monotonic()
+        if "reconnect-refused" in self.faults and conn.close_code == 1006:
+            self._revoked.add(session.token)
         log(
             logger,
             logging.INFO,

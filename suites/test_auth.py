@@ -75,7 +75,7 @@ async def test_refused_client_receives_no_event(chat: Chat) -> None:
 @requirement("AUTH-009", "AUTH-010")
 async def test_refusal_is_prompt_and_in_the_pinned_style(chat: Chat) -> None:
     refusal = await chat.expect_refused(
-        chat.minter.wrong_key(chat.account("member")),
+        None,
         room=chat.slug("main"),
         sentinel_room="main",
         requirement="AUTH-009",

@@ -174,6 +174,8 @@ async def _check_valid(s: Session, frame: dict[str, Any], pick: str) -> None:
             s.own.remove(target)
             s.gone.add(target)
     await s.flush(culprit)
+    if s.watcher is not None:
+        s.watcher.buffer.clear()
 
 
 @requirement("ROBUST-016")
@@ -243,6 +245,8 @@ async def _check_near_miss(s: Session, near: NearMiss) -> None:
         raise ConformanceFailure(
             "ROBUST-017", f"nothing broadcast, the room served, after {shown}", exc.actual
         ) from None
+    # What came before the sentinel is judged; stale frames must not reach the next example.
+    watcher.buffer.clear()
     if served:
         culprit.buffer.clear()
     else:

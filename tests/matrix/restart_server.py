@@ -9,6 +9,7 @@ session (so it outlives this script), waits for its "listening on" line, and wri
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -30,6 +31,19 @@ def start(argv: list[str]) -> tuple[subprocess.Popen[str], str]:
     return proc, line.removeprefix("listening on ").strip()
 
 
+def _alive(pid: int) -> bool:
+    """Running (a zombie, whose parent has not reaped it yet, counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
 def stop(pid: int) -> None:
     try:
         os.kill(pid, signal.SIGTERM)
@@ -37,16 +51,13 @@ def stop(pid: int) -> None:
         return
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        try:
+        with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
-        time.sleep(0.02)
-    os.kill(pid, signal.SIGKILL)
+        if not _alive(pid):
+            return
+        time.sleep(0.01)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
 
 
 def main(state_path: str) -> int:

@@ -29,7 +29,7 @@ REQUIRED = {
     "accept-expired", "accept-alg-none", "skip-signature", "unknown-user-accepted",
     "leak-to-other-room", "cross-room-edit", "cross-room-delete", "delete-not-broadcast",
     "one-connection-per-user", "fanout-stops-on-dead", "close-on-malformed",
-    "accept-then-silence", "require-timestamp", "strip-body", "unknown-type-broadcast",
+    "accept-then-silence", "require-timestamp", "escape-body", "unknown-type-broadcast",
     "nonstring-body", "binary-close", "error-not-json", "created-no-tz", "userid-per-message",
     "fanout-cap", "reconnect-refused", "churn-leak", "no-persist",
 }  # fmt: skip
@@ -340,9 +340,9 @@ async def _require_timestamp(srv: ServerThread) -> None:
     assert is_error(await _answer(srv, {"type": "text", "message": "hi"}))
 
 
-@scenario("strip-body")
-async def _strip_body(srv: ServerThread) -> None:
-    assert (await _answer(srv, {"message": "  padded  "}))["body"] == "padded"
+@scenario("escape-body")
+async def _escape_body(srv: ServerThread) -> None:
+    assert (await _answer(srv, {"message": "<b> & </b>"}))["body"] == "&lt;b&gt; &amp; &lt;/b&gt;"
 
 
 @scenario("unknown-type-broadcast")

@@ -112,7 +112,7 @@ def test_whitespace_and_markup_are_kept() -> None:
         (("limit-utf16",), {"message": EMOJI * 500}, Reject("Message exceeds 500 characters.")),
         (("length-error-text",), {"message": "a" * 501}, Reject("Message exceeds 500 chars.")),
         (("not-found-typo",), {"type": "delete", "messageId": "x"}, Reject("Message not found")),
-        (("strip-body",), {"message": " hi "}, SendText("hi")),
+        (("escape-body",), {"message": "<i>"}, SendText("&lt;i&gt;")),
         (("nonstring-body",), {"message": 5}, SendText(5)),
         (("unknown-type-broadcast",), {"type": "shout", "message": "hi"}, SendText("hi")),
         (("require-timestamp",), {"message": "hi"}, Reject("Timestamp is required.")),
