@@ -108,10 +108,11 @@ def format_table(catalogue: Catalogue, scope: str | None = None) -> str:
             lines.append("")
             lines.append(f"{current}: {catalogue.areas.get(current, '')}")
         lines.append(f"  {req.id:<11} {req.level:<6} {req.statement}")
-    counts = {lvl: sum(1 for r in catalogue.requirements if r.level == lvl) for lvl in LEVELS}
+    listed = [r for r in catalogue.requirements if not scope or r.scope == scope]
+    counts = {lvl: sum(1 for r in listed if r.level == lvl) for lvl in LEVELS}
     lines.append("")
     lines.append(
-        f"{len(catalogue.requirements)} requirements: "
+        f"{len(listed)} requirements: "
         + ", ".join(f"{n} {lvl}" for lvl, n in counts.items())
     )
     return "\n".join(lines)

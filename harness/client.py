@@ -111,9 +111,10 @@ class Transcript:
             if len(self.entries) == self.limit:
                 self.entries.append(Entry(self._ms(), conn, "==", "(transcript truncated)"))
             return
+        text = redact.redact(text)  # before shortening: a cut token would escape the mask
         if len(text) > 1200:
             text = text[:800] + f" …({len(text) - 1100} characters)… " + text[-300:]
-        self.entries.append(Entry(self._ms(), conn, direction, redact.redact(text)))
+        self.entries.append(Entry(self._ms(), conn, direction, text))
 
     def _ms(self) -> float:
         return (time.monotonic() - self.t0) * 1000
@@ -528,9 +529,9 @@ class Chat:
         if token is not None:
             if auth.transport == "query":
                 parts = urlsplit(url)
-                query = (
-                    parts.query + "&" if parts.query else ""
-                ) + f"{auth.param_name}={quote(token, safe='')}"
+                encoded = quote(token, safe="")
+                redact.register(encoded)
+                query = (parts.query + "&" if parts.query else "") + f"{auth.param_name}={encoded}"
                 url = urlunsplit(parts._replace(query=query))
             elif auth.transport == "cookie":
                 headers["Cookie"] = f"{auth.param_name}={token}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import threading
 
-_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{2,}(?:\.[A-Za-z0-9_-]*)+")
 _lock = threading.Lock()
 _secrets: set[str] = set()
 MASK = "<redacted>"

@@ -75,6 +75,10 @@ def load_baseline(path: str | Path, catalogue: Catalogue) -> dict[str, str]:
         raise BaselineError(f"{path}: no such baseline file") from None
     except tomllib.TOMLDecodeError as exc:
         raise BaselineError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise BaselineError(f"{path}: not UTF-8 text") from None
+    except OSError as exc:
+        raise BaselineError(f"{path}: cannot read: {exc.strerror}") from None
     unknown = set(data) - {"known"}
     if unknown:
         raise BaselineError(

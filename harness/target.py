@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import os
 import re
 import shlex
@@ -159,8 +160,8 @@ def _check(data: Mapping[str, Any], schema: Mapping[str, Any], prefix: str, wher
         elif expected is float:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise _fail(where, path, f"must be a number, not {value!r}")
-            if value <= 0:
-                raise _fail(where, path, f"must be positive, not {value!r}")
+            if not math.isfinite(value) or value <= 0:
+                raise _fail(where, path, f"must be positive and finite, not {value!r}")
         elif expected is int:
             if isinstance(value, bool) or not isinstance(value, int):
                 raise _fail(where, path, f"must be an integer, not {value!r}")
@@ -234,6 +235,10 @@ def parse(
 
     accounts: dict[str, Account] = {}
     for role, acc in data.get("accounts", {}).items():
+        if role not in ROLES:
+            close = difflib.get_close_matches(role, ROLES, n=1)
+            hint = f" (did you mean 'accounts.{close[0]}'?)" if close else ""
+            raise _fail(where, f"accounts.{role}", f"unknown account role{hint}; roles: {', '.join(ROLES)}")
         if "username" not in acc:
             raise _fail(where, f"accounts.{role}.username", "missing")
         accounts[role] = Account(role=role, **acc)
@@ -256,6 +261,9 @@ def parse(
             where, "expect.refusal", f"must be one of {', '.join(REFUSALS)}, not {refusal!r}"
         )
     limits = data.get("limits", {})
+    for key in ("max_length", "max_frame_bytes"):
+        if key in limits and limits[key] < 1:
+            raise _fail(where, f"limits.{key}", f"must be at least 1, not {limits[key]}")
     examples = data.get("properties", {}).get("examples", 25)
     if examples < 1:
         raise _fail(where, "properties.examples", "must be at least 1")
@@ -332,6 +340,8 @@ def load(path: str | Path, env: Mapping[str, str] | None = None) -> Target:
             data = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise TargetError(f"{where}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise TargetError(f"{where}: not UTF-8 text") from None
     except OSError as exc:
         raise TargetError(f"{where}: cannot read: {exc.strerror}") from None
     target = parse(data, where, env)

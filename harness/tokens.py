@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import secrets
 import time
 import uuid
@@ -32,14 +33,17 @@ def _fill(template: Any, values: dict[str, Any], claim: str) -> Any:
             if value is None:
                 raise NotTested(f"needs accounts.*.{name} for the claim {claim!r}")
             return value
-    out = template
-    for name, value in values.items():
-        token = "{" + name + "}"
-        if token in out:
-            if value is None:
-                raise NotTested(f"needs accounts.*.{name} for the claim {claim!r}")
-            out = out.replace(token, str(value))
-    return out
+
+    def fill(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            return match.group(0)
+        if values[name] is None:
+            raise NotTested(f"needs accounts.*.{name} for the claim {claim!r}")
+        return str(values[name])
+
+    # One pass: a filled-in value is never scanned for placeholders again.
+    return re.sub(r"\{([a-z_]+)\}", fill, template)
 
 
 def _b64(data: bytes) -> str:

@@ -7,6 +7,7 @@ the recording client already parsed and raise :class:`ConformanceFailure`.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -108,12 +109,17 @@ def mentions(*needles: str) -> Predicate:
 # --- value checks (pure) ------------------------------------------------------------------
 
 
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})"
+)
+
+
 def parse_timestamp(value: Any) -> datetime | None:
     """An RFC 3339 date-time with a time zone, or None. Never compares strings."""
     if not isinstance(value, str):
         return None
-    text = value.strip()
-    if len(text) < 20 or text[10] not in "Tt":
+    text = value
+    if not _RFC3339.fullmatch(text):
         return None
     if text[-1] in "Zz":
         text = text[:-1] + "+00:00"

@@ -34,6 +34,7 @@ EXPLAINED: dict[str, dict[str, str]] = {
         "RECON-005": "half the cycles drop without a close handshake; the fan-out stops there",
         "SEND-003": "connections dropped by earlier tests stay listed until a write to them fails,"
         " so the next fan-out in that room stops at them",
+        "SEND-002": "likewise: the fan-out stops at a dropped connection before the sender's echo",
     },
     "reconnect-refused": {
         "RECON-005": "half the cycles drop without a close handshake, and the fault then refuses"

@@ -201,11 +201,6 @@ def test_format_table_with_a_scope_lists_only_that_scope(cat: Catalogue) -> None
     assert listed == {r.id for r in cat.scoped("client")}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: format_table(scope=...) ends with counts of the whole catalogue, "
-    "not of the requirements it lists",
-)
 def test_format_table_footer_counts_the_listed_requirements(cat: Catalogue) -> None:
     footer = format_table(cat, "client").splitlines()[-1]
     assert footer.startswith(f"{len(cat.scoped('client'))} requirements")

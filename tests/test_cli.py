@@ -210,7 +210,7 @@ def test_run_against_a_port_where_nothing_listens_is_unreachable(tmp_path: Path)
     line = assert_usage_error(done)
     assert "unreachable" in line
     assert f"127.0.0.1:{port}" in line
-    assert elapsed < 10
+    assert elapsed < 5
 
 
 def test_secret_in_a_usage_error_is_redacted(tmp_path: Path) -> None:
@@ -244,11 +244,6 @@ TRACEBACKS: dict[str, Callable[[Path], list[str]]] = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: run crashes with a traceback and exit 1 for a target file that is not UTF-8, "
-    "a target with connect_timeout = nan, and a --baseline that is a directory",
-)
 @pytest.mark.parametrize("case", sorted(TRACEBACKS))
 def test_run_unusable_input_is_one_line_not_a_traceback(case: str, tmp_path: Path) -> None:
     assert_usage_error(cli("run", *TRACEBACKS[case](tmp_path), cwd=tmp_path, timeout=30))

@@ -388,7 +388,7 @@ def test_requirement_column_header_and_cells() -> None:
         "failed",
         None,
         "call",
-        user_properties=[("conformance", record)],
+        conformance=json.loads(record),
     )
     cells = ["<td>Failed</td>", "<td>id</td>"]
     report_mod.pytest_html_results_table_row(report, cells)

@@ -337,11 +337,6 @@ def test_load_baseline_missing_file(tmp_path: Path) -> None:
     assert baseline_error(path) == f"{path}: no such baseline file"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: load_baseline lets IsADirectoryError / UnicodeDecodeError escape "
-    "(a traceback from `run --baseline DIR`) instead of a one-line BaselineError",
-)
 @pytest.mark.parametrize("case", ["directory", "not-utf8"])
 def test_load_baseline_unreadable_file_is_one_line(tmp_path: Path, case: str) -> None:
     if case == "directory":

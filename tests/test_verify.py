@@ -112,12 +112,6 @@ def test_parse_timestamp_rejects_non_strings(value: Any) -> None:
     assert parse_timestamp(value) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: parse_timestamp hands the text to datetime.fromisoformat, which takes ISO 8601 "
-    "forms RFC 3339 does not allow (no seconds, week dates, basic format, comma fraction, "
-    "+0000/+00 offsets, junk after the fraction), so SEND-012 passes them",
-)
 @pytest.mark.parametrize(
     "text",
     [

@@ -387,9 +387,10 @@ async def _fanout_cap(srv: ServerThread) -> None:
 
 @scenario("reconnect-refused")
 async def _reconnect_refused(srv: ServerThread) -> None:
-    async with client(srv.url_template, "bob"):
-        pass
-    assert await refusal(client(srv.url_template, "bob")) == "http 403"
+    token = make_token("bob")
+    async with client(srv.url_template, "bob", token=token) as dropped:
+        dropped.ws.transport.abort()  # no close handshake: the server sees 1006
+    assert await refusal(client(srv.url_template, "bob", token=token)) == "http 403"
 
 
 @scenario("churn-leak")
