@@ -112,7 +112,6 @@ def format_table(catalogue: Catalogue, scope: str | None = None) -> str:
     counts = {lvl: sum(1 for r in listed if r.level == lvl) for lvl in LEVELS}
     lines.append("")
     lines.append(
-        f"{len(listed)} requirements: "
-        + ", ".join(f"{n} {lvl}" for lvl, n in counts.items())
+        f"{len(listed)} requirements: " + ", ".join(f"{n} {lvl}" for lvl, n in counts.items())
     )
     return "\n".join(lines)

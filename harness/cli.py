@@ -66,7 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the reference server", add_help=False)
     serve.add_argument("args", nargs=argparse.REMAINDER)
 
-    check = sub.add_parser("client-check", help="check a client's reconnection policy", add_help=False)
+    check = sub.add_parser(
+        "client-check", help="check a client's reconnection policy", add_help=False
+    )
     check.add_argument("args", nargs=argparse.REMAINDER)
     return parser
 
@@ -91,24 +93,53 @@ def cmd_list(args: argparse.Namespace) -> int:
         from reference_server.faults import FAULTS
 
         if args.format == "json":
-            print(json.dumps([
-                {"name": f.name, "level": f.level, "requirements": list(f.requirements),
-                 "description": f.description} for f in FAULTS.values()
-            ], indent=2))
+            print(
+                json.dumps(
+                    [
+                        {
+                            "name": f.name,
+                            "level": f.level,
+                            "requirements": list(f.requirements),
+                            "description": f.description,
+                        }
+                        for f in FAULTS.values()
+                    ],
+                    indent=2,
+                )
+            )
             return EXIT_OK
         width = max(len(name) for name in FAULTS)
         for fault in FAULTS.values():
-            print(f"{fault.name:<{width}}  {fault.level:<6}  {', '.join(fault.requirements):<28}  {fault.description}")
+            print(
+                f"{fault.name:<{width}}  {fault.level:<6}  "
+                f"{', '.join(fault.requirements):<28}  {fault.description}"
+            )
         print(f"\n{len(FAULTS)} fault switches (serve --fault NAME)")
         return EXIT_OK
     scope = None if args.scope == "all" else args.scope
     cat = cat_mod.load()
     if args.format == "json":
         reqs = [r for r in cat.requirements if scope is None or r.scope == scope]
-        print(json.dumps({"catalogue": cat.version, "requirements": [
-            {"id": r.id, "level": r.level, "area": r.area, "scope": r.scope,
-             "statement": r.statement, "source": r.source} for r in reqs
-        ]}, indent=2, ensure_ascii=False))
+        print(
+            json.dumps(
+                {
+                    "catalogue": cat.version,
+                    "requirements": [
+                        {
+                            "id": r.id,
+                            "level": r.level,
+                            "area": r.area,
+                            "scope": r.scope,
+                            "statement": r.statement,
+                            "source": r.source,
+                        }
+                        for r in reqs
+                    ],
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
     elif args.format == "markdown":
         print(markdown_table(scope))
     else:
@@ -164,10 +195,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         report_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         return _fail(f"--report-dir {args.report_dir}: {exc.strerror}")
-    argv = [str(suites_dir()), "--report-dir", str(report_dir), "-p", "no:cacheprovider",
-            "--conformance-progress", "-o", "console_output_style=classic",
-            "--html", str(report_dir / "compliance.html"), "--self-contained-html",
-            "--junitxml", str(report_dir / "junit.xml")]
+    argv = [
+        str(suites_dir()),
+        "--report-dir",
+        str(report_dir),
+        "-p",
+        "no:cacheprovider",
+        "--conformance-progress",
+        "-o",
+        "console_output_style=classic",
+        "--html",
+        str(report_dir / "compliance.html"),
+        "--self-contained-html",
+        "--junitxml",
+        str(report_dir / "junit.xml"),
+    ]
     if not args.verbose:
         argv += ["-q", "--no-header", "--no-summary", "-p", "no:logging"]
     if args.target:

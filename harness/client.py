@@ -14,8 +14,8 @@ import contextlib
 import json
 import os
 import re
-import ssl
 import socket
+import ssl
 import struct
 import time
 import uuid
@@ -388,7 +388,9 @@ class Conn:
                 break
             if forbidden is not None and forbidden(frame):
                 raise ConformanceFailure(
-                    forbidden_requirement, "nothing of the kind", f"{self.name} received {show(frame)}"
+                    forbidden_requirement,
+                    "nothing of the kind",
+                    f"{self.name} received {show(frame)}",
                 )
             if violation is not None:
                 raise violation
@@ -560,7 +562,7 @@ class Chat:
         self.transcript.log(
             name,
             "==",
-            f"GET {path} (token via {self.target.auth.transport if token is not None else 'nothing'})",
+            f"GET {path} (token via {self.target.auth.transport if token is not None else 'none'})",
         )
         extra: dict[str, Any] = {}
         try:
@@ -625,7 +627,9 @@ class Chat:
         """A client that completes the handshake, then never reads again (raw TCP, a tiny
         receive window): the server's writes to it pile up until they block."""
         account = self.account(role)
-        url, headers, subprotocols = self._request(self.target.url_for(self.slug(room)), self.token(role))
+        url, headers, subprotocols = self._request(
+            self.target.url_for(self.slug(room)), self.token(role)
+        )
         parts = urlsplit(url)
         host = parts.hostname or "localhost"
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
@@ -653,12 +657,21 @@ class Chat:
                 if subprotocols:
                     lines.append(f"Sec-WebSocket-Protocol: {', '.join(subprotocols)}")
                 lines += [f"{k}: {v}" for k, v in headers.items()]
-                self.transcript.log(name, "==", f"GET {path} (raw; token via {self.target.auth.transport})")
+                self.transcript.log(
+                    name, "==", f"GET {path} (raw; token via {self.target.auth.transport})"
+                )
                 writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
                 head = await reader.readuntil(b"\r\n\r\n")
-        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError) as exc:
+        except (
+            TimeoutError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            OSError,
+        ) as exc:
             sock.close()
-            raise ConformanceFailure("CONN-001", f"{role} accepted", f"raw handshake failed: {exc!r}") from None
+            raise ConformanceFailure(
+                "CONN-001", f"{role} accepted", f"raw handshake failed: {exc!r}"
+            ) from None
         status = head.split(b"\r\n", 1)[0].decode("latin-1")
         self.transcript.log(name, "==", f"handshake: {status}; stops reading (half-open)")
         if " 101 " not in f"{status} ":
@@ -676,7 +689,7 @@ class Chat:
         requirement: str = "CONN-001",
         label: str | None = None,
     ) -> Conn:
-        """A connection of ``role`` to the room ``room`` (a key of [rooms]) that must be accepted."""
+        """A connection of ``role`` to room ``room`` (a key of [rooms]) that must be accepted."""
         account = self.account(role)
         slug = self.slug(room)
         outcome = await self.attempt(

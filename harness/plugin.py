@@ -25,9 +25,8 @@ from harness import __version__, redact
 from harness import catalogue as cat_mod
 from harness.client import Chat
 from harness.results import BaselineError, RunResult, TestRecord, aggregate, load_baseline
-from harness.target import Target, TargetError
+from harness.target import Target, TargetError, refuse_bare_url
 from harness.target import load as load_target
-from harness.target import refuse_bare_url
 from harness.tokens import Minter, NotTested
 from harness.verify import ConformanceFailure, ConformanceTimeout, HarnessError
 
@@ -274,10 +273,9 @@ def _probe(target: Target) -> None:
 
 def start_bundled(state: State) -> Target:
     """The reference server with its demo data, on a free port, storing into a temp file."""
+    from harness.target import parse
     from reference_server.demo import demo_config, demo_target_dict
     from reference_server.runner import ServerThread
-
-    from harness.target import parse
 
     state.tmpdir = tempfile.TemporaryDirectory(prefix="edusphere-")
     db = os.path.join(state.tmpdir.name, "reference.sqlite3")

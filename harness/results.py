@@ -110,7 +110,7 @@ class RunResult:
     tests: list[TestRecord] = field(default_factory=list)
 
     def summary(self) -> dict[str, dict[str, int]]:
-        out = {lvl: dict.fromkeys(VERDICTS, 0) for lvl in LEVELS}
+        out: dict[str, dict[str, int]] = {lvl: dict.fromkeys(VERDICTS, 0) for lvl in LEVELS}
         for r in self.requirements:
             out[r.requirement.level][r.verdict] += 1
         return out

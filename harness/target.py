@@ -238,7 +238,9 @@ def parse(
         if role not in ROLES:
             close = difflib.get_close_matches(role, ROLES, n=1)
             hint = f" (did you mean 'accounts.{close[0]}'?)" if close else ""
-            raise _fail(where, f"accounts.{role}", f"unknown account role{hint}; roles: {', '.join(ROLES)}")
+            raise _fail(
+                where, f"accounts.{role}", f"unknown account role{hint}; roles: {', '.join(ROLES)}"
+            )
         if "username" not in acc:
             raise _fail(where, f"accounts.{role}.username", "missing")
         accounts[role] = Account(role=role, **acc)

@@ -109,9 +109,7 @@ def mentions(*needles: str) -> Predicate:
 # --- value checks (pure) ------------------------------------------------------------------
 
 
-_RFC3339 = re.compile(
-    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})"
-)
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})")
 
 
 def parse_timestamp(value: Any) -> datetime | None:

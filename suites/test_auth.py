@@ -19,7 +19,9 @@ requirement = pytest.mark.requirement
 
 @requirement("AUTH-001")
 async def test_missing_token_is_refused(chat: Chat) -> None:
-    await chat.expect_refused(None, room=chat.slug("main"), sentinel_room="main", requirement="AUTH-001")
+    await chat.expect_refused(
+        None, room=chat.slug("main"), sentinel_room="main", requirement="AUTH-001"
+    )
 
 
 @requirement("AUTH-002")
@@ -29,37 +31,49 @@ async def test_missing_token_is_refused(chat: Chat) -> None:
     ids=["garbage", "three-dots", "payload-not-json"],
 )
 async def test_malformed_token_is_refused(chat: Chat, token: str) -> None:
-    await chat.expect_refused(token, room=chat.slug("main"), sentinel_room="main", requirement="AUTH-002")
+    await chat.expect_refused(
+        token, room=chat.slug("main"), sentinel_room="main", requirement="AUTH-002"
+    )
 
 
 @requirement("AUTH-003")
 async def test_expired_token_is_refused(chat: Chat) -> None:
     token = chat.minter.expired(chat.account("member"))
-    await chat.expect_refused(token, room=chat.slug("main"), sentinel_room="main", requirement="AUTH-003")
+    await chat.expect_refused(
+        token, room=chat.slug("main"), sentinel_room="main", requirement="AUTH-003"
+    )
 
 
 @requirement("AUTH-004")
 async def test_token_signed_with_wrong_key_is_refused(chat: Chat) -> None:
     token = chat.minter.wrong_key(chat.account("member"))
-    await chat.expect_refused(token, room=chat.slug("main"), sentinel_room="main", requirement="AUTH-004")
+    await chat.expect_refused(
+        token, room=chat.slug("main"), sentinel_room="main", requirement="AUTH-004"
+    )
 
 
 @requirement("AUTH-005")
 async def test_unsigned_token_is_refused(chat: Chat) -> None:
     token = chat.minter.alg_none(chat.account("member"))
-    await chat.expect_refused(token, room=chat.slug("main"), sentinel_room="main", requirement="AUTH-005")
+    await chat.expect_refused(
+        token, room=chat.slug("main"), sentinel_room="main", requirement="AUTH-005"
+    )
 
 
 @requirement("AUTH-006")
 async def test_token_of_unknown_user_is_refused(chat: Chat) -> None:
     token = chat.minter.unknown_user()
-    await chat.expect_refused(token, room=chat.slug("main"), sentinel_room="main", requirement="AUTH-006")
+    await chat.expect_refused(
+        token, room=chat.slug("main"), sentinel_room="main", requirement="AUTH-006"
+    )
 
 
 @requirement("AUTH-007")
 async def test_tampered_token_is_refused(chat: Chat) -> None:
     token = chat.minter.tampered(chat.account("outsider"), impostor=chat.account("member2"))
-    await chat.expect_refused(token, room=chat.slug("main"), sentinel_room="main", requirement="AUTH-007")
+    await chat.expect_refused(
+        token, room=chat.slug("main"), sentinel_room="main", requirement="AUTH-007"
+    )
 
 
 @requirement("AUTH-008")
@@ -90,7 +104,9 @@ async def test_token_expiring_while_connected(chat: Chat) -> None:
     seconds = 2 if now % 1 > 0.7 else 1  # expires 0.3 to 1.3 s from now
     token = chat.minter.short_lived(account, seconds)
     expires_in = int(now) + seconds - now
-    outcome = await chat.attempt(token, room=chat.slug("main"), label="short-lived", account=account)
+    outcome = await chat.attempt(
+        token, room=chat.slug("main"), label="short-lived", account=account
+    )
     if isinstance(outcome, Refusal):
         chat.observe("AUTH-011", f"a token {expires_in:.1f} s from expiry was refused")
         return

@@ -54,7 +54,9 @@ async def test_other_trailing_slash_form(chat: Chat) -> None:
     finally:
         chat.target = original
     if isinstance(outcome, Refusal):
-        chat.observe("CONN-005", f"the path {form} a trailing slash is refused: {outcome.describe()}")
+        chat.observe(
+            "CONN-005", f"the path {form} a trailing slash is refused: {outcome.describe()}"
+        )
     else:
         chat.observe("CONN-005", f"the path {form} a trailing slash is accepted too")
 

@@ -25,7 +25,9 @@ async def test_author_edit_is_broadcast(chat: Chat) -> None:
     for event in (mine, theirs):
         check_equal("EDIT-001", "body", body, event.get("body"))
         if event.get("edited") is not True:
-            raise ConformanceFailure("EDIT-002", "edited = true", f"edited = {event.get('edited')!r}")
+            raise ConformanceFailure(
+                "EDIT-002", "edited = true", f"edited = {event.get('edited')!r}"
+            )
         check_not_earlier("EDIT-004", original["created"], event.get("updated"))
 
 

@@ -49,9 +49,29 @@ async def test_extra_fields_and_timestamp_style(chat: Chat) -> None:
     conn = await chat.connect("member")
     event = await chat.post(conn)
     stamp = str(event.get("created"))
-    zone = "Z" if stamp.endswith(("Z", "z")) else (stamp[-6:] if re.search(r"[+-]\d\d:\d\d$", stamp) else "?")
+    zone = (
+        "Z"
+        if stamp.endswith(("Z", "z"))
+        else (stamp[-6:] if re.search(r"[+-]\d\d:\d\d$", stamp) else "?")
+    )
     fraction = re.search(r"\.(\d+)", stamp)
     digits = len(fraction.group(1)) if fraction else 0
     chat.observe("EVT-007", f"timestamps like {stamp!r}: zone {zone}, {digits} fraction digits")
-    extra = sorted(set(event) - {"type", "action", "id", "user", "user_id", "body", "created", "edited", "updated", "userAvatar"})
-    chat.observe("EVT-007", f"new events add {', '.join(extra)}" if extra else "new events add no fields")
+    extra = sorted(
+        set(event)
+        - {
+            "type",
+            "action",
+            "id",
+            "user",
+            "user_id",
+            "body",
+            "created",
+            "edited",
+            "updated",
+            "userAvatar",
+        }
+    )
+    chat.observe(
+        "EVT-007", f"new events add {', '.join(extra)}" if extra else "new events add no fields"
+    )

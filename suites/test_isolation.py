@@ -20,7 +20,9 @@ async def test_message_stays_in_its_room(chat: Chat) -> None:
     there_host = await chat.connect("host", "other")
     body = chat.nonce("private")
     await chat.post(here, body)
-    await chat.sentinel(there_host, [there, there_host], "ISO-001", mentions(body), "event from the other room")
+    await chat.sentinel(
+        there_host, [there, there_host], "ISO-001", mentions(body), "event from the other room"
+    )
 
 
 async def _setup_cross(chat: Chat) -> tuple[Conn, Conn, Conn, dict[str, object]]:
@@ -44,7 +46,9 @@ async def test_cross_room_edit_changes_nothing(chat: Chat) -> None:
         return (is_event(f, "update") and f.get("id") == mid) or mentions(body)(f)  # type: ignore[union-attr]
 
     await chat.settle(here, [watcher_here], "ISO-002", touched, "update event")
-    await chat.sentinel(there, [there, watcher], "ISO-002", touched, "event for the cross-room edit")
+    await chat.sentinel(
+        there, [there, watcher], "ISO-002", touched, "event for the cross-room edit"
+    )
 
 
 @requirement("ISO-003")
@@ -61,7 +65,9 @@ async def test_cross_room_delete_removes_nothing(chat: Chat) -> None:
     await here.send_delete(message["id"])
     touched = event_matching("delete", id=str(message["id"]))
     await chat.settle(here, [watcher_here], "ISO-004", touched, "delete event")
-    await chat.sentinel(there, [there, watcher], "ISO-004", touched, "event for the cross-room delete")
+    await chat.sentinel(
+        there, [there, watcher], "ISO-004", touched, "event for the cross-room delete"
+    )
     # The message survives in its own room: its author edits it there.
     body = chat.nonce("still-here")
     await there.send_update(message["id"], body)
@@ -86,4 +92,6 @@ async def test_edits_and_deletes_stay_in_their_room(chat: Chat) -> None:
     await author_there.expect_event("update", id=mid, requirement="EDIT-003")
     await author_there.send_delete(mid)
     await author_there.expect_event("delete", id=mid, requirement="DEL-002")
-    await chat.sentinel(poster_here, [watcher_here], "ISO-006", mentions(mid), "event from the other room")
+    await chat.sentinel(
+        poster_here, [watcher_here], "ISO-006", mentions(mid), "event from the other room"
+    )

@@ -257,7 +257,10 @@ async def _check_near_miss(s: Session, near: NearMiss) -> None:
 def test_near_miss_frames_never_broadcast(chat: Chat, examples: int) -> None:
     session = Session(chat)
     strategy = st.one_of(
-        *(near_miss(f"client/{kind}", include_servable=True) for kind in ("text", "update", "delete"))
+        *(
+            near_miss(f"client/{kind}", include_servable=True)
+            for kind in ("text", "update", "delete")
+        )
     )
 
     @settings(

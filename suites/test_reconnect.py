@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from harness.client import Chat, Conn, Refusal
+from harness.client import Chat, Refusal
 from harness.tokens import NotTested
 from harness.verify import ConformanceFailure
 
@@ -66,7 +66,9 @@ async def test_same_token_reconnects_and_receives_events(chat: Chat, how: str) -
         first.abort()
     again = await chat.attempt(token, room=slug, label="member-again", account=account)
     if isinstance(again, Refusal):
-        raise ConformanceFailure("RECON-003", "the same token accepted again at once", again.describe())
+        raise ConformanceFailure(
+            "RECON-003", "the same token accepted again at once", again.describe()
+        )
     await chat.post(poster, observers=[again], fanout_requirement="RECON-003")
 
 
@@ -82,7 +84,9 @@ async def test_messages_outlive_the_connection(chat: Chat) -> None:
     first.abort()
     again = await chat.attempt(token, room=slug, label="member-again", account=account)
     if isinstance(again, Refusal):
-        raise ConformanceFailure("RECON-003", "the same token accepted again at once", again.describe())
+        raise ConformanceFailure(
+            "RECON-003", "the same token accepted again at once", again.describe()
+        )
     body = chat.nonce("after-drop")
     await again.send_update(edit_me["id"], body)
     await again.expect_event("update", id=edit_me["id"], body=body, requirement="RECON-004")
@@ -108,8 +112,12 @@ async def test_rapid_reconnect_cycles_leave_the_server_serving(chat: Chat) -> No
             conn.abort()
         chat.conns.remove(conn)
     chat.transcript.log("harness", "==", "100 connect/disconnect cycles done")
-    conns = await asyncio.gather(*(chat.connect(r, requirement="RECON-005") for r in ("member", "member2", "host")))
-    await chat.post(conns[0], observers=conns[1:], echo_requirement="RECON-005", fanout_requirement="RECON-005")
+    conns = await asyncio.gather(
+        *(chat.connect(r, requirement="RECON-005") for r in ("member", "member2", "host"))
+    )
+    await chat.post(
+        conns[0], observers=conns[1:], echo_requirement="RECON-005", fanout_requirement="RECON-005"
+    )
 
 
 @requirement("RECON-006")

@@ -20,7 +20,9 @@ requirement = pytest.mark.requirement
 NOT_FOUND = "Message not found."
 
 
-async def _others_unaffected(chat: Chat, culprit: Conn, watcher: Conn, nonce: str, req: str) -> None:
+async def _others_unaffected(
+    chat: Chat, culprit: Conn, watcher: Conn, nonce: str, req: str
+) -> None:
     """The watcher still gets events and got nothing the culprit's frame caused; neither did
     the culprit's own connection."""
     forbidden = mentions(nonce)
@@ -35,7 +37,7 @@ async def _answered_and_open(culprit: Conn, req: str, *, text: str | None = None
     await culprit.is_served(req)
 
 
-NOT_JSON = ["{not json", "text", "{\"type\": \"text\", \"message\": ", "\ufeff{}"]
+NOT_JSON = ["{not json", "text", '{"type": "text", "message": ', "\ufeff{}"]
 
 
 @requirement("ROBUST-001")
@@ -63,7 +65,13 @@ async def test_json_non_object_leaves_the_room_unaffected(chat: Chat, value: Any
     culprit, watcher = await chat.connect("member"), await chat.connect("member2")
     nonce = chat.nonce("nonobj")
     await culprit.send_raw(json.dumps(value))
-    carrier = [*value, nonce] if isinstance(value, list) else nonce if isinstance(value, str) else [value, nonce]
+    carrier = (
+        [*value, nonce]
+        if isinstance(value, list)
+        else nonce
+        if isinstance(value, str)
+        else [value, nonce]
+    )
     await culprit.send_raw(json.dumps(carrier))
     await _others_unaffected(chat, culprit, watcher, nonce, "ROBUST-003")
 
@@ -112,7 +120,10 @@ async def test_missing_type_is_text_or_an_error(chat: Chat) -> None:
     nonce = chat.nonce("untyped")
     await culprit.send_json({"message": nonce})
     answer = await culprit.wait_for(
-        lambda f: (is_event(f, "new") and f.get("body") == nonce) or (isinstance(f, dict) and "error" in f),
+        lambda f: (
+            (is_event(f, "new") and f.get("body") == nonce)
+            or (isinstance(f, dict) and "error" in f)
+        ),
         requirement="ROBUST-009",
         expected="a new event with the message, or an error frame",
     )
@@ -140,7 +151,9 @@ async def test_non_string_message_never_becomes_a_body(chat: Chat, case: str) ->
     frame = dict(BAD_MESSAGES[[c for c, _ in BAD_MESSAGES].index(case)][1])
     frame["nonce"] = chat.nonce("bad-message")
     await culprit.send_json(frame)
-    await chat.settle(culprit, [watcher], "ROBUST-010", _non_string_body, "event with a non-string body")
+    await chat.settle(
+        culprit, [watcher], "ROBUST-010", _non_string_body, "event with a non-string body"
+    )
 
 
 @requirement("ROBUST-010")
@@ -148,7 +161,9 @@ async def test_non_string_edit_never_becomes_a_body(chat: Chat) -> None:
     author, watcher = await chat.connect("member"), await chat.connect("member2")
     message = await chat.post(author, observers=[watcher])
     await author.send_json({"type": "update", "messageId": message["id"], "message": 12345})
-    await chat.settle(author, [watcher], "ROBUST-010", _non_string_body, "event with a non-string body")
+    await chat.settle(
+        author, [watcher], "ROBUST-010", _non_string_body, "event with a non-string body"
+    )
 
 
 @requirement("ROBUST-011")
@@ -159,7 +174,12 @@ async def test_non_string_message_is_answered_with_an_error(chat: Chat, case: st
     await culprit.expect_error(None, requirement="ROBUST-011")
 
 
-BAD_IDS: list[tuple[str, Any]] = [("word", "not-a-uuid"), ("number", 12345), ("empty", ""), ("null", None)]
+BAD_IDS: list[tuple[str, Any]] = [
+    ("word", "not-a-uuid"),
+    ("number", 12345),
+    ("empty", ""),
+    ("null", None),
+]
 
 
 @requirement("ROBUST-012")
@@ -175,9 +195,14 @@ async def test_bad_message_id_broadcasts_nothing(chat: Chat, kind: str) -> None:
             await culprit.send_json({**frame, "messageId": bad})
     else:
         await culprit.send_json(frame)
-    touched = lambda f: is_event(f) and f.get("action") in ("update", "delete") and (  # noqa: E731
-        f.get("id") in [b for _, b in BAD_IDS] or mentions(nonce)(f)
-    )
+
+    def touched(f):
+        return (
+            is_event(f)
+            and f.get("action") in ("update", "delete")
+            and (f.get("id") in [b for _, b in BAD_IDS] or mentions(nonce)(f))
+        )
+
     await chat.settle(culprit, [watcher], "ROBUST-012", touched, "event for a bad messageId")
 
 
@@ -224,7 +249,9 @@ async def test_oversized_frame_is_closed_with_1009_or_answered(chat: Chat) -> No
         chat.observe("ROBUST-015", f"answered with {errors[0]}")
         return
     if closed is None:
-        raise ConformanceFailure("ROBUST-015", "close 1009 or an error frame", "neither within the receive timeout")
+        raise ConformanceFailure(
+            "ROBUST-015", "close 1009 or an error frame", "neither within the receive timeout"
+        )
     if closed[0] != 1009:
         raise ConformanceFailure("ROBUST-015", "close code 1009", f"close code {closed[0]}")
     chat.observe("ROBUST-015", "closed with 1009")

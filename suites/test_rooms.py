@@ -12,7 +12,9 @@ requirement = pytest.mark.requirement
 
 @requirement("ROOM-001")
 async def test_missing_room_is_refused(chat: Chat) -> None:
-    await chat.expect_refused(chat.token("member"), room=chat.slug("missing"), requirement="ROOM-001")
+    await chat.expect_refused(
+        chat.token("member"), room=chat.slug("missing"), requirement="ROOM-001"
+    )
 
 
 @requirement("ROOM-002")
@@ -26,7 +28,10 @@ async def test_room_slug_under_another_host_is_refused(chat: Chat) -> None:
 @requirement("ROOM-003")
 async def test_unknown_host_is_refused(chat: Chat) -> None:
     await chat.expect_refused(
-        chat.token("member"), room=chat.slug("main"), host=chat.nonce("nohost"), requirement="ROOM-003"
+        chat.token("member"),
+        room=chat.slug("main"),
+        host=chat.nonce("nohost"),
+        requirement="ROOM-003",
     )
 
 

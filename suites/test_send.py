@@ -88,7 +88,9 @@ async def test_message_over_the_limit_is_refused(chat: Chat) -> None:
         requirement="SEND-008",
         forbidden=event_matching("new", body=body),
     )
-    await chat.sentinel(other, [other], "SEND-008", mentions(nonce), "event for the refused message")
+    await chat.sentinel(
+        other, [other], "SEND-008", mentions(nonce), "event for the refused message"
+    )
 
 
 @requirement("SEND-009")
@@ -149,5 +151,7 @@ async def test_new_event_timestamps_are_rfc3339(chat: Chat) -> None:
     for key in ("created", "updated"):
         if parse_timestamp(event.get(key)) is None:
             raise ConformanceFailure(
-                "SEND-012", f"{key}: an RFC 3339 date-time with a time zone", f"{key} = {event.get(key)!r}"
+                "SEND-012",
+                f"{key}: an RFC 3339 date-time with a time zone",
+                f"{key} = {event.get(key)!r}",
             )

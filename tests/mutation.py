@@ -124,8 +124,18 @@ def run_fault(name: str, workdir: Path | None = None) -> Outcome:
         with contextlib.ExitStack() as stack:
             restart_command = None
             if "RECON-006" in fault.requirements:
-                argv = [sys.executable, "-m", "reference_server", "serve", "--demo", "--port=0",
-                        "--db", config.database, "--fault", name]
+                argv = [
+                    sys.executable,
+                    "-m",
+                    "reference_server",
+                    "serve",
+                    "--demo",
+                    "--port=0",
+                    "--db",
+                    config.database,
+                    "--fault",
+                    name,
+                ]
                 url, restart_command = stack.enter_context(server_process(argv, base))
                 server = None
             else:
@@ -133,7 +143,10 @@ def run_fault(name: str, workdir: Path | None = None) -> Outcome:
                 url = server.url_template
             data = demo_target_dict(url)
             data["receive_timeout"] = RECEIVE_TIMEOUT
-            data["limits"] = {"max_length": config.max_length, "max_frame_bytes": config.max_frame_bytes}
+            data["limits"] = {
+                "max_length": config.max_length,
+                "max_frame_bytes": config.max_frame_bytes,
+            }
             if restart_command:
                 data["restart"] = {"command": restart_command}
             target = write_target(base / "target.toml", data)

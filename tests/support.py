@@ -40,7 +40,9 @@ def to_toml(data: Mapping[str, Any]) -> str:
             lines.append(f"{key} = {_toml_value(value)}")
     for name, table in tables:
         subtables = [(k, v) for k, v in table.items() if isinstance(v, Mapping) and k != "claims"]
-        scalars = [(k, v) for k, v in table.items() if not (isinstance(v, Mapping) and k != "claims")]
+        scalars = [
+            (k, v) for k, v in table.items() if not (isinstance(v, Mapping) and k != "claims")
+        ]
         if scalars or not subtables:
             lines.append(f"\n[{name}]")
             lines.extend(f"{k} = {_toml_value(v)}" for k, v in scalars)
@@ -64,21 +66,43 @@ def run_suites(
     env: Mapping[str, str] | None = None,
 ) -> tuple[int, dict[str, Any] | None, str]:
     """Run ``pytest suites`` in a subprocess; (exit code, results.json or None, output)."""
-    cmd: list[str] = [sys.executable, "-m", "pytest", str(SUITES), "-q", "-p", "no:cacheprovider",
-                      "--report-dir", str(report_dir), "-o", "addopts=", "--no-header", "-rN"]
+    cmd: list[str] = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(SUITES),
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--report-dir",
+        str(report_dir),
+        "-o",
+        "addopts=",
+        "--no-header",
+        "-rN",
+    ]
     if target is not None:
         cmd += ["--target", str(target)]
     if only:
         cmd += ["--only", only]
     cmd += list(extra)
     done = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT,
-        env={**os.environ, **(env or {})}, check=False,
+        cmd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        check=False,
     )
     results_path = report_dir / "results.json"
     results = json.loads(results_path.read_text()) if results_path.is_file() else None
     return done.returncode, results, done.stdout + done.stderr
 
 
-def verdicts(results: Mapping[str, Any], verdict: str, levels: Sequence[str] = ("MUST", "SHOULD")) -> list[str]:
-    return [r["id"] for r in results["requirements"] if r["verdict"] == verdict and r["level"] in levels]
+def verdicts(
+    results: Mapping[str, Any], verdict: str, levels: Sequence[str] = ("MUST", "SHOULD")
+) -> list[str]:
+    return [
+        r["id"] for r in results["requirements"] if r["verdict"] == verdict and r["level"] in levels
+    ]

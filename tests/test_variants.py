@@ -34,66 +34,137 @@ class Variant:
 VARIANTS = [
     Variant(
         "cookie-hs256-sub-id-http403-noslash-zmicro",
-        server={"transports": {"cookie"}, "token_name": "JWT", "trailing_slash": "without",
-                "timestamp_style": "z-micro", "refusal": "http", "refusal_status": 403},
-        auth={"transport": "cookie", "name": "JWT", "algorithm": "HS256",
-              "claims": {"sub": "{user_id}", "exp": "{exp}", "iat": "{iat}"}},
+        server={
+            "transports": {"cookie"},
+            "token_name": "JWT",
+            "trailing_slash": "without",
+            "timestamp_style": "z-micro",
+            "refusal": "http",
+            "refusal_status": 403,
+        },
+        auth={
+            "transport": "cookie",
+            "name": "JWT",
+            "algorithm": "HS256",
+            "claims": {"sub": "{user_id}", "exp": "{exp}", "iat": "{iat}"},
+        },
         expect_refusal="http",
     ),
     Variant(
         "header-hs512-username-close4403-slash-offset",
-        server={"transports": {"header"}, "algorithm": "HS512", "user_claim": "username",
-                "user_claim_kind": "username", "refusal": "close", "refusal_close_code": 4403,
-                "trailing_slash": "with", "timestamp_style": "offset-micro"},
-        auth={"transport": "header", "scheme": "Bearer", "algorithm": "HS512",
-              "claims": {"username": "{username}", "exp": "{exp}", "scope": "chat"}},
+        server={
+            "transports": {"header"},
+            "algorithm": "HS512",
+            "user_claim": "username",
+            "user_claim_kind": "username",
+            "refusal": "close",
+            "refusal_close_code": 4403,
+            "trailing_slash": "with",
+            "timestamp_style": "offset-micro",
+        },
+        auth={
+            "transport": "header",
+            "scheme": "Bearer",
+            "algorithm": "HS512",
+            "claims": {"username": "{username}", "exp": "{exp}", "scope": "chat"},
+        },
         expect_refusal="close",
         url_slash=True,
     ),
     Variant(
         "subprotocol-hs384-email-http401-zseconds",
-        server={"transports": {"subprotocol"}, "algorithm": "HS384", "user_claim": "email",
-                "user_claim_kind": "email", "refusal": "http", "refusal_status": 401,
-                "timestamp_style": "z-seconds"},
-        auth={"transport": "subprotocol", "algorithm": "HS384",
-              "claims": {"email": "{email}", "exp": "{exp}", "iat": "{iat}"}},
+        server={
+            "transports": {"subprotocol"},
+            "algorithm": "HS384",
+            "user_claim": "email",
+            "user_claim_kind": "email",
+            "refusal": "http",
+            "refusal_status": 401,
+            "timestamp_style": "z-seconds",
+        },
+        auth={
+            "transport": "subprotocol",
+            "algorithm": "HS384",
+            "claims": {"email": "{email}", "exp": "{exp}", "iat": "{iat}"},
+        },
     ),
     Variant(
         "named-subprotocol-rs256-userid-close1008-offset-seconds",
-        server={"transports": {"subprotocol"}, "subprotocol_name": "access_token",
-                "algorithm": "RS256", "user_claim": "user_id", "refusal": "close",
-                "refusal_close_code": 1008, "trailing_slash": "without",
-                "timestamp_style": "offset-seconds"},
-        auth={"transport": "subprotocol", "name": "access_token", "algorithm": "RS256",
-              "claims": {"user_id": "{user_id}", "exp": "{exp}", "iat": "{iat}", "iss": "edusphere"}},
+        server={
+            "transports": {"subprotocol"},
+            "subprotocol_name": "access_token",
+            "algorithm": "RS256",
+            "user_claim": "user_id",
+            "refusal": "close",
+            "refusal_close_code": 1008,
+            "trailing_slash": "without",
+            "timestamp_style": "offset-seconds",
+        },
+        auth={
+            "transport": "subprotocol",
+            "name": "access_token",
+            "algorithm": "RS256",
+            "claims": {"user_id": "{user_id}", "exp": "{exp}", "iat": "{iat}", "iss": "edusphere"},
+        },
         keys="rsa",
     ),
     Variant(
         "query-es256-sub-username-http404-zmilli",
-        server={"transports": {"query"}, "token_name": "access", "algorithm": "ES256",
-                "user_claim": "sub", "user_claim_kind": "username", "refusal": "http",
-                "refusal_status": 404, "timestamp_style": "z-milli"},
-        auth={"transport": "query", "name": "access", "algorithm": "ES256",
-              "claims": {"sub": "{username}", "exp": "{exp}"}},
+        server={
+            "transports": {"query"},
+            "token_name": "access",
+            "algorithm": "ES256",
+            "user_claim": "sub",
+            "user_claim_kind": "username",
+            "refusal": "http",
+            "refusal_status": 404,
+            "timestamp_style": "z-milli",
+        },
+        auth={
+            "transport": "query",
+            "name": "access",
+            "algorithm": "ES256",
+            "claims": {"sub": "{username}", "exp": "{exp}"},
+        },
         keys="ec",
     ),
     Variant(
         "cookie-eddsa-sub-email-close4401-pinned-close",
-        server={"transports": {"cookie"}, "token_name": "session", "algorithm": "EdDSA",
-                "user_claim": "sub", "user_claim_kind": "email", "refusal": "close",
-                "refusal_close_code": 4401, "trailing_slash": "both",
-                "timestamp_style": "offset-micro"},
-        auth={"transport": "cookie", "name": "session", "algorithm": "EdDSA",
-              "claims": {"sub": "{email}", "exp": "{exp}", "iat": "{iat}"}},
+        server={
+            "transports": {"cookie"},
+            "token_name": "session",
+            "algorithm": "EdDSA",
+            "user_claim": "sub",
+            "user_claim_kind": "email",
+            "refusal": "close",
+            "refusal_close_code": 4401,
+            "trailing_slash": "both",
+            "timestamp_style": "offset-micro",
+        },
+        auth={
+            "transport": "cookie",
+            "name": "session",
+            "algorithm": "EdDSA",
+            "claims": {"sub": "{email}", "exp": "{exp}", "iat": "{iat}"},
+        },
         expect_refusal="close",
         keys="ed25519",
     ),
     Variant(
         "custom-header-no-scheme-hs256-all-transports",
-        server={"transports": {"header", "cookie", "query", "subprotocol"},
-                "header_name": "X-Auth-Token", "header_scheme": "", "refusal": "http"},
-        auth={"transport": "header", "name": "X-Auth-Token", "scheme": "", "algorithm": "HS256",
-              "claims": {"sub": "{user_id}", "exp": "{exp}"}},
+        server={
+            "transports": {"header", "cookie", "query", "subprotocol"},
+            "header_name": "X-Auth-Token",
+            "header_scheme": "",
+            "refusal": "http",
+        },
+        auth={
+            "transport": "header",
+            "name": "X-Auth-Token",
+            "scheme": "",
+            "algorithm": "HS256",
+            "claims": {"sub": "{user_id}", "exp": "{exp}"},
+        },
     ),
 ]
 
@@ -109,9 +180,11 @@ def _key_pair(kind: str) -> tuple[str, str]:
     priv = private.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
-    pub = private.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
+    pub = (
+        private.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     return priv, pub
 
 
@@ -136,7 +209,10 @@ def test_suites_pass_against_variant(variant: Variant, tmp_path: Path) -> None:
             auth["secret"] = config.secret
         data["auth"] = auth
         data["expect"] = {"refusal": variant.expect_refusal}
-        data["limits"] = {"max_length": config.max_length, "max_frame_bytes": config.max_frame_bytes}
+        data["limits"] = {
+            "max_length": config.max_length,
+            "max_frame_bytes": config.max_frame_bytes,
+        }
         target = write_target(tmp_path / "target.toml", data)
         code, results, output = run_suites(target, tmp_path / "reports", env=secret_env)
         server.raise_errors()
@@ -147,7 +223,10 @@ def test_suites_pass_against_variant(variant: Variant, tmp_path: Path) -> None:
     assert not not_tested, f"{variant.name}: not tested {not_tested}\n{output[-4000:]}"
     assert code == 0, output[-3000:]
     observed = {
-        obs for r in results["requirements"] if r["id"] == "AUTH-010" for obs in r.get("observations", [])
+        obs
+        for r in results["requirements"]
+        if r["id"] == "AUTH-010"
+        for obs in r.get("observations", [])
     }
     style = "close" if variant.server["refusal"] == "close" else "HTTP"
     assert any(style in obs for obs in observed), observed
