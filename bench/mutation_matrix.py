@@ -1,0 +1,55 @@
+"""Print the mutation matrix: every fault switch, what it must trip, what the suites observed.
+
+    python bench/mutation_matrix.py [--jobs 2] [FAULT ...]
+
+The same runs as ``tests/test_mutation_matrix.py`` (which asserts them), as a table with the
+time each switch took and the total: the README quotes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from reference_server.faults import FAULTS  # noqa: E402
+from tests.mutation import Outcome, run_fault, table  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("faults", nargs="*", help="default: every switch")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--markdown", action="store_true", help="the README's table")
+    args = parser.parse_args()
+    names = args.faults or list(FAULTS)
+    t0 = time.perf_counter()
+
+    def timed(name: str) -> tuple[Outcome, float]:
+        start = time.perf_counter()
+        return run_fault(name), time.perf_counter() - start
+
+    with ThreadPoolExecutor(args.jobs) as pool:
+        outcomes = list(pool.map(timed, names))
+    total = time.perf_counter() - t0
+    if args.markdown:
+        from tests.readme_sections import fault_rows
+
+        print(fault_rows({o.fault: sorted(o.failed) for o, _ in outcomes}))
+    else:
+        for line in table([o.row() for o, _ in outcomes]):
+            print(line)
+    killed = sum(1 for o, _ in outcomes if o.exit_code == 1 and not o.missing and not o.unexplained)
+    slowest = max(outcomes, key=lambda pair: pair[1])
+    print(f"\n{killed}/{len(outcomes)} switches killed at their documented requirements; "
+          f"{total:.1f} s wall with {args.jobs} jobs (slowest: {slowest[0].fault}, "
+          f"{slowest[1]:.1f} s)")
+    return 0 if killed == len(outcomes) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
