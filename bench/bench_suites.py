@@ -26,8 +26,18 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run(report_dir: Path, *extra: str) -> tuple[float, list[float], dict[str, str]]:
-    cmd = [sys.executable, "-m", "pytest", str(ROOT / "suites"), "-q", "-p", "no:cacheprovider",
-           "--report-dir", str(report_dir), *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(ROOT / "suites"),
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--report-dir",
+        str(report_dir),
+        *extra,
+    ]
     t0 = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600, check=False)
     wall = time.perf_counter() - t0
@@ -51,13 +61,16 @@ def main() -> int:
             wall, durations, serial = run(Path(tmp) / f"serial-{i}")
             walls.append(wall)
             medians.append(statistics.median(durations) * 1000)
-            print(f"run {i + 1}: {wall:5.2f} s wall, {len(durations)} tests, "
-                  f"median test {medians[-1]:.1f} ms, slowest {max(durations) * 1000:.0f} ms")
+            print(
+                f"run {i + 1}: {wall:5.2f} s wall, {len(durations)} tests, "
+                f"median test {medians[-1]:.1f} ms, slowest {max(durations) * 1000:.0f} ms"
+            )
         wall_x, _, parallel = run(Path(tmp) / "xdist", "-n", "2")
     same = parallel == serial
     print()
-    print(f"whole default run (serial): median {statistics.median(walls):.2f} s wall "
-          f"(target < 8 s)")
+    print(
+        f"whole default run (serial): median {statistics.median(walls):.2f} s wall (target < 8 s)"
+    )
     print(f"median test: {statistics.median(medians):.1f} ms (target < 50 ms)")
     print(f"under -n 2: {wall_x:.2f} s wall; verdicts identical to the serial run: {same}")
     return 0 if same else 1

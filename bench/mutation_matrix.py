@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from reference_server.faults import FAULTS  # noqa: E402
-from tests.mutation import Outcome, run_fault, table  # noqa: E402
+from reference_server.faults import FAULTS
+from tests.mutation import Outcome, run_fault, table
 
 
 def main() -> int:
@@ -45,9 +45,11 @@ def main() -> int:
             print(line)
     killed = sum(1 for o, _ in outcomes if o.exit_code == 1 and not o.missing and not o.unexplained)
     slowest = max(outcomes, key=lambda pair: pair[1])
-    print(f"\n{killed}/{len(outcomes)} switches killed at their documented requirements; "
-          f"{total:.1f} s wall with {args.jobs} jobs (slowest: {slowest[0].fault}, "
-          f"{slowest[1]:.1f} s)")
+    print(
+        f"\n{killed}/{len(outcomes)} switches killed at their documented requirements; "
+        f"{total:.1f} s wall with {args.jobs} jobs (slowest: {slowest[0].fault}, "
+        f"{slowest[1]:.1f} s)"
+    )
     return 0 if killed == len(outcomes) else 1
 
 

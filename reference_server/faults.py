@@ -85,7 +85,7 @@ FAULTS: dict[str, Fault] = _faults(
     Fault(
         "not-found-typo",
         'The not-found error reads "Message not found" (no period).',
-        ("EDIT-007", "EDIT-009", "DEL-005", "DEL-006"),
+        ("EDIT-007", "EDIT-009", "DEL-005", "DEL-006", "ISO-003", "ISO-005", "ROBUST-013"),
         "MUST",
     ),
     Fault(
@@ -183,7 +183,7 @@ FAULTS: dict[str, Fault] = _faults(
     Fault(
         "close-on-malformed",
         "A frame that is not JSON, or not a JSON object, closes the connection with 1003.",
-        ("ROBUST-002", "ROBUST-004"),
+        ("ROBUST-002", "ROBUST-004", "ROBUST-018"),
         "SHOULD",
     ),
     Fault(
@@ -232,7 +232,7 @@ FAULTS: dict[str, Fault] = _faults(
     Fault(
         "binary-close",
         "A binary frame closes the connection (1003).",
-        ("ROBUST-006",),
+        ("ROBUST-006", "ROBUST-018"),
         "SHOULD",
     ),
     Fault(
@@ -263,6 +263,13 @@ FAULTS: dict[str, Fault] = _faults(
         "reconnect-refused",
         "A token whose connection dropped without a close handshake is refused afterwards.",
         ("RECON-003",),
+        "MUST",
+    ),
+    Fault(
+        "owner-by-connection",
+        "Authorship is checked by the connection that created a message, not by its user: an"
+        " author who reconnected (or whose server restarted) can no longer edit or delete.",
+        ("RECON-004", "RECON-006"),
         "MUST",
     ),
     Fault(

@@ -89,6 +89,7 @@ class ChatServer:
         self._parser = FrameParser(config)
         self._verifier = TokenVerifier(config)
         self._revoked: set[str] = set()  # the reconnect-refused fault
+        self._creators: dict[str, int] = {}  # the owner-by-connection fault
         self._lifetime: Counter[str] = Counter()
         self._int_ids = itertools.count(store.max_message_rowid() + 1)
         self._server: Server | None = None
@@ -345,6 +346,8 @@ class ChatServer:
             message_id = str(next(self._int_ids))
         text = body if isinstance(body, str) else encode(body)  # non-str: nonstring-body fault
         self.store.add_message(Message(message_id, room.id, user.id, text, stored, stored, False))
+        if "owner-by-connection" in self.faults:
+            self._creators[message_id] = id(conn)
         created = stamp
         if "created-no-tz" in self.faults:
             created = now.strftime("%Y-%m-%dT%H:%M:%S.%f")
@@ -363,6 +366,13 @@ class ChatServer:
         }
         await self._fan_out(room.id, encode(event), conn)
 
+    def _foreign_connection(self, conn: ChatConnection, message: Message) -> bool:
+        """The owner-by-connection fault: authorship checked by the connection that created the
+        message rather than by its user, so an author who reconnected is a stranger."""
+        if "owner-by-connection" not in self.faults:
+            return False
+        return self._creators.get(message.id) != id(conn)
+
     def _find(self, room: Room, message_id: str, any_room: bool) -> Message | None:
         """The message, if it exists in this room. Protocol notes, "Room isolation": a frame on
         a connection to room A never changes a message of room B."""
@@ -380,7 +390,7 @@ class ChatServer:
         if message is None:
             await self._reply_error(conn, room, self._parser.not_found)
             return
-        if message.user_id != user.id and not (
+        if (message.user_id != user.id or self._foreign_connection(conn, message)) and not (
             "edit-others" in self.faults
             or ("host-can-edit" in self.faults and user.id == room.host_id)
         ):
@@ -408,7 +418,7 @@ class ChatServer:
         if message is None:
             await self._reply_error(conn, room, self._parser.not_found)
             return
-        if message.user_id != user.id and not (
+        if (message.user_id != user.id or self._foreign_connection(conn, message)) and not (
             "delete-others" in self.faults
             or ("host-can-delete" in self.faults and user.id == room.host_id)
         ):

@@ -18,7 +18,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from harness.client import Chat, Conn
@@ -28,6 +28,7 @@ from harness.verify import ConformanceFailure, is_error, is_event, show
 requirement = pytest.mark.requirement
 
 DOCUMENTED_FIELDS = {"type", "message", "messageId", "timestamp"}
+GHOST = "00000000-0000-4000-8000-000000000000"
 NOT_FOUND = "Message not found."
 NOT_YOURS = {
     "update": "You can only edit your own messages.",
@@ -190,7 +191,11 @@ def test_valid_frames_get_consistent_answers(chat: Chat, examples: int) -> None:
         suppress_health_check=list(HealthCheck),
         phases=(Phase.explicit, Phase.generate, Phase.shrink),
         print_blob=False,
+        report_multiple_bugs=False,
     )
+    @example(case=({"type": "text", "message": "explicit: one over the seed's limit " * 14}, "own"))
+    @example(case=({"type": "update", "messageId": GHOST, "message": "explicit: ghost"}, "unknown"))
+    @example(case=({"type": "delete", "messageId": GHOST}, "theirs"))
     @given(case=_valid_frames(limit))
     def prop(case: tuple[dict[str, Any], str]) -> None:
         session.run(_check_valid(session, *case))
@@ -202,6 +207,29 @@ def test_valid_frames_get_consistent_answers(chat: Chat, examples: int) -> None:
 
 
 # --- ROBUST-017: near misses ---------------------------------------------------------------
+
+
+#: Near misses every run tries first (hypothesis' explicit phase), whatever it draws after:
+#: one of each kind a broken server is known to mishandle.
+EXPLICIT_NEAR_MISSES = [
+    NearMiss("client/text", "unknown-type", "type",
+             {"type": "shout", "message": "explicit: unknown type"}, "`type` names no frame"),
+    NearMiss("client/text", "wrong-type", "type",
+             {"type": False, "message": "explicit: type is false"}, "`type` is a boolean"),
+    NearMiss("client/text", "wrong-type", "message", {"type": "text", "message": 42},
+             "`message` is an integer", servable=True),
+    NearMiss("client/update", "bad-format", "messageId",
+             {"type": "update", "messageId": "not-a-uuid", "message": "explicit: bad id"},
+             "`messageId` is not a UUID"),
+    NearMiss("client/text", "not-object", None, ["text", "explicit: an array"], "an array"),
+    NearMiss("client/text", "binary", None, b"\xff\xfeexplicit: not UTF-8", "binary, not UTF-8"),
+]  # fmt: skip
+
+
+def _with_explicit(test: Any) -> Any:
+    for near in EXPLICIT_NEAR_MISSES:
+        test = example(near=near)(test)
+    return test
 
 
 def _caused_by(near: NearMiss) -> Any:
@@ -233,20 +261,31 @@ def _caused_by(near: NearMiss) -> Any:
     return match
 
 
-async def _check_near_miss(s: Session, near: NearMiss) -> None:
+async def _check_near_miss(s: Session, near: NearMiss, *, stay_connected: bool = False) -> None:
     culprit, watcher = await s.ready()
     shown = f"{near} ({show(near.value if not isinstance(near.value, bytes) else near.wire, 120)})"
+    # ROBUST-018 judges only whether the sender stays served; broadcasts are ROBUST-017's.
+    forbidden = (lambda frame: False) if stay_connected else _caused_by(near)
     try:
         await culprit.send_raw(near.wire)
         served = await s.chat.settle(
-            culprit, [watcher], "ROBUST-017", _caused_by(near), f"broadcast caused by {shown}"
+            culprit, [watcher], "ROBUST-017", forbidden, f"broadcast caused by {shown}"
         )
     except ConformanceFailure as exc:
+        if stay_connected:
+            raise  # a schema violation, say: it names its own requirement
         raise ConformanceFailure(
             "ROBUST-017", f"nothing broadcast, the room served, after {shown}", exc.actual
         ) from None
     # What came before the sentinel is judged; stale frames must not reach the next example.
     watcher.buffer.clear()
+    if stay_connected and not served:
+        how = "closed" if culprit.closed is not None else "no longer served"
+        code = f" (close code {culprit.closed[0]})" if culprit.closed else ""
+        s.culprit = None
+        raise ConformanceFailure(
+            "ROBUST-018", f"the sender still connected and served after {shown}", f"{how}{code}"
+        )
     if served:
         culprit.buffer.clear()
     else:
@@ -270,10 +309,42 @@ def test_near_miss_frames_never_broadcast(chat: Chat, examples: int) -> None:
         suppress_health_check=list(HealthCheck),
         phases=(Phase.explicit, Phase.generate, Phase.shrink),
         print_blob=False,
+        report_multiple_bugs=False,
     )
+    @_with_explicit
     @given(near=strategy)
     def prop(near: NearMiss) -> None:
         session.run(_check_near_miss(session, near))
+
+    try:
+        prop()
+    finally:
+        session.close()
+
+
+@requirement("ROBUST-018")
+def test_near_miss_frames_keep_the_sender_connected(chat: Chat, examples: int) -> None:
+    session = Session(chat)
+    strategy = st.one_of(
+        *(
+            near_miss(f"client/{kind}", include_servable=True)
+            for kind in ("text", "update", "delete")
+        )
+    )
+
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+        phases=(Phase.explicit, Phase.generate, Phase.shrink),
+        print_blob=False,
+        report_multiple_bugs=False,
+    )
+    @_with_explicit
+    @given(near=strategy)
+    def prop(near: NearMiss) -> None:
+        session.run(_check_near_miss(session, near, stay_connected=True))
 
     try:
         prop()

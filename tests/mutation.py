@@ -32,9 +32,15 @@ EXPLAINED: dict[str, dict[str, str]] = {
         "RECON-004": "the test drops a connection, then expects its edit to reach the new one;"
         " the fan-out stops at the dropped connection first",
         "RECON-005": "half the cycles drop without a close handshake; the fan-out stops there",
+        "RECON-003": "the test drops a connection, then expects the next event on the new one;"
+        " the fan-out stops at the dropped connection first",
         "SEND-003": "connections dropped by earlier tests stay listed until a write to them fails,"
         " so the next fan-out in that room stops at them",
         "SEND-002": "likewise: the fan-out stops at a dropped connection before the sender's echo",
+    },
+    "not-found-typo": {
+        "ROBUST-016": "the property-based check fails it too when it draws an edit or delete of an"
+        " unknown id without extra fields (frames with extra fields may get any error text)",
     },
     "reconnect-refused": {
         "RECON-005": "half the cycles drop without a close handshake, and the fault then refuses"

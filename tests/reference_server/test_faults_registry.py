@@ -31,7 +31,7 @@ REQUIRED = {
     "one-connection-per-user", "fanout-stops-on-dead", "close-on-malformed",
     "accept-then-silence", "require-timestamp", "escape-body", "unknown-type-broadcast",
     "nonstring-body", "binary-close", "error-not-json", "created-no-tz", "userid-per-message",
-    "fanout-cap", "reconnect-refused", "churn-leak", "no-persist",
+    "fanout-cap", "reconnect-refused", "churn-leak", "no-persist", "owner-by-connection",
 }  # fmt: skip
 QUIET = 0.3  # bounded wait used only where no sentinel can prove an absence
 
@@ -391,6 +391,15 @@ async def _reconnect_refused(srv: ServerThread) -> None:
     async with client(srv.url_template, "bob", token=token) as dropped:
         dropped.ws.transport.abort()  # no close handshake: the server sees 1006
     assert await refusal(client(srv.url_template, "bob", token=token)) == "http 403"
+
+
+@scenario("owner-by-connection")
+async def _owner_by_connection(srv: ServerThread) -> None:
+    async with client(srv.url_template, "bob") as first:
+        created = await first.say(nonce())
+    async with client(srv.url_template, "bob") as again:
+        await again.send({"type": "delete", "messageId": created["id"]})
+        assert is_error(await again.recv(), "You can only delete your own messages.")
 
 
 @scenario("churn-leak")

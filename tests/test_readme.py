@@ -1,0 +1,746 @@
+"""The README is true: its generated sections are fresh and every command it shows is run.
+
+Two halves:
+
+* the catalogue and fault tables between the ``<!-- ...:start -->`` markers are what
+  ``tests.readme_sections`` / ``bench/mutation_matrix.py --markdown`` generate;
+* every command the README shows (```sh blocks, the ``run:`` / ``script:`` entries of the
+  ```yaml CI examples, and inline code spans that start with a command) appears in
+  :data:`COMMANDS`, which says how it is exercised; a command missing from the table fails, and
+  so does a table entry the README no longer shows (pytest-httpserver's tests/examples habit).
+
+Commands run for real, in subprocesses with timeouts and tmp directories, against
+``ServerThread`` reference servers bound to 127.0.0.1. Nothing here needs the network.
+"""
+
+from __future__ import annotations
+
+import configparser
+import difflib
+import importlib.metadata
+import json
+import os
+import re
+import select
+import shlex
+import subprocess
+import sys
+import textwrap
+import time
+import tomllib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+import yaml
+from websockets.sync.client import connect
+
+from reference_server.demo import (
+    DEMO_ALGORITHM,
+    DEMO_HOST,
+    DEMO_ROOMS,
+    DEMO_SECRET,
+    demo_config,
+    demo_target_dict,
+    demo_user_id,
+)
+from reference_server.faults import FAULTS
+from reference_server.runner import ServerThread
+from tests import readme_sections
+from tests.mutation import EXPLAINED
+from tests.support import ROOT, write_target
+
+README = ROOT / "README.md"
+#: The environment's bin directory: ``edusphere-conformance``, and the ``python`` that a README
+#: command such as ``client-check --command "python -m harness.refclient"`` finds on PATH.
+BIN = Path(sys.executable).parent
+
+QUICK = 60.0  # seconds: listing, help, provisioning, a selected run
+FULL = 180.0  # seconds: a whole conformance run or a benchmark, on a loaded 2-core CI machine
+
+# --- the commands the README shows, as it shows them -----------------------------------------
+
+TOX_CONFORMANCE = "python3 -m pip install tox && python3 -m tox -e conformance"
+TOX = "python3 -m pip install tox && python3 -m tox"
+PIP_EDITABLE = "python3 -m pip install -e '.[dev]'"
+RUN_TARGET = "edusphere-conformance run --target my-server.toml"
+PYTEST_TARGET = "pytest suites/ --target my-server.toml"
+CI_INSTALL = "python -m pip install ./conformance-harness"
+CI_RUN = (
+    "edusphere-conformance run --target ci/staging.toml"
+    " --baseline ci/conformance-baseline.toml --report-dir reports"
+)
+CLIENT_CHECK = (
+    'edusphere-conformance client-check --command "python -m harness.refclient" --base-delay-ms 100'
+)
+PROGRAM = "edusphere-conformance"
+LIST_MARKDOWN = "edusphere-conformance list --format markdown"
+LIST_FAULTS = "list --faults"
+SERVE_HELP = "serve --help"
+SERVE_FAULT = "edusphere-conformance serve --demo --fault NAME"
+PROVISION = "python -m reference_server provision --db FILE --user NAME --room HOST/SLUG:USER,USER"
+BENCH_SUITES = "python bench/bench_suites.py"
+BENCH_SERVER = "python bench/bench_server.py"
+MATRIX = "python bench/mutation_matrix.py"
+MATRIX_MARKDOWN = "python bench/mutation_matrix.py --markdown"
+PYTEST_N2 = "pytest -n 2"
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """How a README command is exercised: the test that runs it, and what it runs."""
+
+    test: str
+    how: str
+
+
+#: Every command the README shows (exact text) -> how this file exercises it.
+COMMANDS: dict[str, Exercise] = {
+    "python -m tests.readme_sections": Exercise(
+        "test_readme_sections_main_leaves_a_fresh_readme_unchanged", "main() on a tmp copy"
+    ),
+    TOX_CONFORMANCE: Exercise(
+        "test_tox_conformance_runs_the_suites_against_the_bundled_server",
+        "tox itself is not run: tox.ini's [testenv:conformance] commands must be"
+        " `edusphere-conformance run {posargs}`; that command (no posargs) runs from a tmp cwd:"
+        " exit 0, reports/compliance.html, junit.xml, results.json, 'verdict: CONFORMANT'",
+    ),
+    TOX: Exercise(
+        "test_tox_runs_the_harness_tests_lint_and_types",
+        "not run (it is the command that runs this file): .ci/run must install tox and run"
+        " `python3 -m tox` under `set -e`; tox.ini's envlist must be tests, lint (ruff check,"
+        " ruff format --check) and type (mypy, strict in pyproject.toml)",
+    ),
+    PIP_EDITABLE: Exercise(
+        "test_editable_install_gives_the_command_and_the_plugin",
+        "not run (an offline dry run needs `editables`, absent from the env): pyproject.toml's"
+        " `dev` extra lists pytest-xdist, mypy and ruff; the installed distribution is this"
+        " checkout, same version, with the console script and the pytest11 plugin",
+    ),
+    RUN_TARGET: Exercise(
+        "test_run_against_a_target_file",
+        "my-server.toml written for a ServerThread (demo data) in a tmp cwd; run as shown plus"
+        " `--only CONN,AUTH` (time): exit 0, 'verdict: CONFORMANT', reports/results.json",
+    ),
+    PYTEST_TARGET: Exercise(
+        "test_pytest_against_a_target_file",
+        "same target, tmp cwd; `suites/` -> <repo>/suites/ (the README's path is relative to the"
+        " clone; the repo's pytest config then applies as for a user); plus `--only CONN,AUTH`:"
+        " exit 0, 'verdict: CONFORMANT'",
+    ),
+    CI_INSTALL: Exercise(
+        "test_ci_install_is_this_package",
+        "not run: ./conformance-harness is this checkout; its pyproject.toml builds"
+        " edusphere-conformance (hatchling) with the suites and schemas force-included, and that"
+        " is the distribution installed here",
+    ),
+    CI_RUN: Exercise(
+        "test_ci_gate_with_a_baseline",
+        "run exactly, in a tmp cwd: ci/staging.toml targets a ServerThread with"
+        ' `secret = "${CHAT_JWT_SECRET}"` (env set to the demo secret, the variable both CI'
+        " examples pass); ci/conformance-baseline.toml is the README's ```toml example verbatim:"
+        " exit 0, each baselined id passed with `fixed: true`",
+    ),
+    CLIENT_CHECK: Exercise(
+        "test_client_check_passes_the_reference_client",
+        "run exactly (shlex.split) from a tmp cwd, PATH starting with this env's bin: exit 0,"
+        " 'client-check: passed', reports/client-compliance.html",
+    ),
+    PROGRAM: Exercise(
+        "test_the_program_lists_its_commands",
+        "`edusphere-conformance --help`: exit 0, names run, list, serve, client-check",
+    ),
+    LIST_MARKDOWN: Exercise(
+        "test_list_markdown_prints_the_catalogue_table",
+        "run exactly: exit 0; its rows are the rows of the README's generated catalogue section",
+    ),
+    LIST_FAULTS: Exercise(
+        "test_list_faults_names_every_switch",
+        "as `edusphere-conformance list --faults`: exit 0, a line per FAULTS switch",
+    ),
+    SERVE_HELP: Exercise(
+        "test_serve_help_lists_every_server_setting",
+        "as `edusphere-conformance serve --help`: exit 0, the options the README names",
+    ),
+    SERVE_FAULT: Exercise(
+        "test_serve_with_a_fault_switch",
+        "NAME -> escape-body, plus `--demo` (without it serve refuses: no signing key), from a"
+        " tmp cwd; waits for 'listening on', sends 'a & b <i>' as bob and gets the escaped body;"
+        " then SIGTERM",
+    ),
+    PROVISION: Exercise(
+        "test_provision_prints_accounts_and_rooms",
+        "FILE -> <tmp>/provision.sqlite3, NAME -> alice, HOST/SLUG:USER,USER ->"
+        " alice/general:bob,carol (bob and carol provisioned first into the same FILE): exit 0,"
+        " JSON with the accounts, the room and its participants",
+    ),
+    BENCH_SUITES: Exercise(
+        "test_bench_suites",
+        "with `--runs 1`, cwd the repo: exit 0, 'verdicts identical to the serial run: True'",
+    ),
+    BENCH_SERVER: Exercise(
+        "test_bench_server",
+        "with `--connections 10 --rounds 2 --handshakes 2` (its smallest useful options), cwd"
+        " the repo: exit 0, the handshake and fan-out rows",
+    ),
+    MATRIX: Exercise(
+        "test_mutation_matrix_table",
+        "with `escape-body` (one switch), cwd the repo: exit 0, '1/1 switches killed'",
+    ),
+    MATRIX_MARKDOWN: Exercise(
+        "test_mutation_matrix_markdown",
+        "with `escape-body`, cwd the repo: exit 0, and its escape-body row is the README's",
+    ),
+    PYTEST_N2: Exercise(
+        "test_mutation_matrix_test_under_xdist",
+        "`pytest -n 2` on tests/test_mutation_matrix.py for escape-body and require-timestamp,"
+        " cwd the repo: exit 0, 2 passed",
+    ),
+}
+
+
+# --- extracting the README's commands ---------------------------------------------------------
+
+FENCE = re.compile(
+    r"^(?P<indent>[ \t]*)```(?P<lang>[\w+-]*)[ \t]*\n(?P<body>.*?)^[ \t]*```[ \t]*$",
+    re.M | re.S,
+)
+SPAN = re.compile(r"(?<!`)`([^`]+)`(?!`)")
+COMMAND_SPAN = re.compile(r"^(?:edusphere-conformance|pytest|python3?|tox)(?:\s|$)")
+#: A span such as `serve --help`: a subcommand of edusphere-conformance with its options.
+SUBCOMMAND_SPAN = re.compile(r"^(?:run|list|serve|client-check)\s+-")
+
+
+def readme_text() -> str:
+    return README.read_text(encoding="utf-8")
+
+
+def fenced_blocks(text: str) -> list[tuple[str, str]]:
+    """(language, dedented body) of every fenced block."""
+    return [(m.group("lang"), textwrap.dedent(m.group("body"))) for m in FENCE.finditer(text)]
+
+
+def _ci_commands(node: Any) -> Iterator[str]:
+    """The ``run:`` and ``script:`` entries of a parsed CI document (a folded block is one)."""
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            if key == "run" and isinstance(value, str):
+                yield value.strip()
+            elif key == "script" and isinstance(value, list):
+                yield from (str(line).strip() for line in value)
+            else:
+                yield from _ci_commands(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _ci_commands(item)
+
+
+def readme_commands(text: str) -> dict[str, list[str]]:
+    """Every command the README shows -> where it shows it."""
+    found: dict[str, list[str]] = {}
+    for number, (lang, body) in enumerate(fenced_blocks(text), 1):
+        if lang == "sh":
+            for line in body.splitlines():
+                line = line.strip()
+                if line and not line.startswith("#"):
+                    found.setdefault(line, []).append(f"```sh block {number}")
+        elif lang == "yaml":
+            for command in _ci_commands(yaml.safe_load(body)):
+                found.setdefault(command, []).append(f"```yaml block {number}")
+    prose = FENCE.sub("\n", text)
+    for span in SPAN.findall(prose):
+        span = " ".join(span.split())
+        if COMMAND_SPAN.match(span) or SUBCOMMAND_SPAN.match(span):
+            found.setdefault(span, []).append("inline code span")
+    return found
+
+
+# --- running them -----------------------------------------------------------------------------
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST_")}
+    env["PATH"] = str(BIN) + os.pathsep + env.get("PATH", "")
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env.update(extra)
+    return env
+
+
+def argv_for(command: str, subs: Mapping[str, str] | None = None) -> list[str]:
+    """The README command as an argv for this environment, placeholders substituted word by
+    word; ``python``/``python3`` is this interpreter, ``pytest`` is ``python -m pytest``."""
+    subs = dict(subs or {})
+    words = shlex.split(command)
+    unused = [key for key in subs if key not in words]
+    assert not unused, f"placeholders {unused} not in {command!r}"
+    words = [subs.get(word, word) for word in words]
+    program, rest = words[0], words[1:]
+    if program in ("python", "python3"):
+        return [sys.executable, *rest]
+    if program == "pytest":
+        return [sys.executable, "-m", "pytest", *rest]
+    if program == "edusphere-conformance":
+        script = BIN / "edusphere-conformance"
+        assert script.is_file(), f"{script} is missing: is the project installed?"
+        return [str(script), *rest]
+    raise AssertionError(f"no way to run {command!r}")
+
+
+def run(
+    argv: Sequence[str], cwd: Path, timeout: float, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        list(argv),
+        cwd=cwd,
+        env=dict(env) if env is not None else child_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def output(done: subprocess.CompletedProcess[str]) -> str:
+    return (
+        f"{shlex.join(done.args)}\nexit {done.returncode}\n--- stdout ---\n"
+        f"{done.stdout[-4000:]}\n--- stderr ---\n{done.stderr[-4000:]}"
+    )
+
+
+def assert_ok(done: subprocess.CompletedProcess[str], *expected: str) -> None:
+    assert done.returncode == 0, output(done)
+    for text in expected:
+        assert text in done.stdout, f"{text!r} not printed\n{output(done)}"
+
+
+@pytest.fixture(scope="module")
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
+    database = tmp_path_factory.mktemp("readme-server") / "demo.sqlite3"
+    with ServerThread(demo_config(database=str(database))) as server:
+        yield server
+        server.raise_errors()
+
+
+# --- the command table is complete and does not rot -------------------------------------------
+
+
+def test_every_readme_command_is_exercised() -> None:
+    found = readme_commands(readme_text())
+    missing = [
+        f"{cmd!r} ({', '.join(where)})" for cmd, where in found.items() if cmd not in COMMANDS
+    ]
+    assert not missing, "a README command is not exercised by tests/test_readme.py: " + "; ".join(
+        missing
+    )
+
+
+def test_every_table_entry_is_still_in_the_readme() -> None:
+    found = readme_commands(readme_text())
+    stale = [cmd for cmd in COMMANDS if cmd not in found]
+    assert not stale, (
+        "tests/test_readme.py exercises commands README.md no longer shows (update COMMANDS): "
+        + "; ".join(repr(cmd) for cmd in stale)
+    )
+
+
+def test_the_table_names_tests_of_this_file() -> None:
+    here = globals()
+    unknown = [e.test for e in COMMANDS.values() if not callable(here.get(e.test))]
+    assert not unknown, f"COMMANDS names tests that do not exist: {unknown}"
+    assert all(e.test.startswith("test_") for e in COMMANDS.values())
+
+
+def test_extraction_finds_each_kind_of_command() -> None:
+    """The extractor on a small sample: sh lines, CI ``run:`` (a folded block is one command)
+    and ``script:`` entries, command spans; not other blocks nor other spans."""
+    sample = textwrap.dedent(
+        """\
+        Run `python -m thing --x` or `serve --help`, not `ruff` nor `--only AUTH`.
+
+           ```sh
+           tool one
+
+           tool two
+           ```
+
+        ```yaml
+        steps:
+          - run: python -m pip install ./here
+          - run: >
+              tool three
+              --flag
+        ```
+
+        ```yaml
+        job:
+          script:
+            - tool four
+        ```
+
+        ```
+        tool usage [--synopsis]
+        ```
+        """
+    )
+    assert list(readme_commands(sample)) == [
+        "tool one",
+        "tool two",
+        "python -m pip install ./here",
+        "tool three --flag",
+        "tool four",
+        "python -m thing --x",
+        "serve --help",
+    ]
+
+
+# --- the generated sections are fresh ---------------------------------------------------------
+
+
+def _diff(shown: str, wanted: str, source: str, limit: int = 80) -> str:
+    lines = list(
+        difflib.unified_diff(shown.splitlines(), wanted.splitlines(), "README.md", source, n=0)
+    )
+    more = [f"... {len(lines) - limit} more lines"] if len(lines) > limit else []
+    return "\n".join(line.rstrip("\n") for line in lines[:limit] + more)
+
+
+def test_catalogue_section_is_fresh() -> None:
+    shown = readme_sections.section(readme_text(), "catalogue")
+    wanted = readme_sections.catalogue_section().strip()
+    if shown != wanted:
+        pytest.fail(
+            "README.md's catalogue table is stale: run `python -m tests.readme_sections`\n"
+            + _diff(shown, wanted, "generated"),
+            pytrace=False,
+        )
+
+
+def _fault_cells(table: str) -> dict[str, list[str]]:
+    rows: dict[str, list[str]] = {}
+    for line in table.splitlines():
+        if line.startswith("| `"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            name = cells[0].strip("`")
+            assert name not in rows, f"README.md's fault table lists `{name}` twice"
+            rows[name] = cells
+    return rows
+
+
+def test_fault_section_matches_the_registry() -> None:
+    hint = "regenerate with `python bench/mutation_matrix.py --markdown` and paste the table"
+    table = readme_sections.section(readme_text(), "faults")
+    rows = _fault_cells(table)
+    observed = readme_sections.parse_observed(table)
+    problems = [f"no row for `{name}`" for name in FAULTS if name not in rows]
+    problems += [f"`{name}` is not a switch of FAULTS" for name in rows if name not in FAULTS]
+    for name, fault in FAULTS.items():
+        cells = rows.get(name)
+        if cells is None:
+            continue
+        if len(cells) != 5:
+            problems.append(f"{name}: {len(cells)} cells, expected 5")
+            continue
+        _, level, description, must_fail, _ = cells
+        if level != fault.level:
+            problems.append(f"{name}: level {level}, registry {fault.level}")
+        if description != fault.description:
+            problems.append(f"{name}: description {description!r}, registry {fault.description!r}")
+        if must_fail != ", ".join(fault.requirements):
+            problems.append(f"{name}: must fail {must_fail}, registry {fault.requirements}")
+        seen = set(observed[name])
+        unseen = [r for r in fault.requirements if r not in seen]
+        if unseen:
+            problems.append(f"{name}: observed failures lack must-fail {unseen}")
+        allowed = set(fault.requirements) | set(EXPLAINED.get(name, {}))
+        unexplained = sorted(seen - allowed)
+        if unexplained:
+            problems.append(f"{name}: observed {unexplained}, neither must-fail nor EXPLAINED")
+    if problems:
+        pytest.fail(f"README.md's fault table is stale: {'; '.join(problems)}; {hint}", False)
+
+
+def test_readme_counts_the_fault_switches() -> None:
+    counts = re.findall(r"\b(\d+)(?:/(\d+))? (?:fault )?switches\b", readme_text())
+    assert counts, "README.md no longer says how many fault switches there are"
+    wrong = sorted({int(n) for pair in counts for n in pair if n and int(n) != len(FAULTS)})
+    if wrong:
+        pytest.fail(f"README.md counts {wrong} fault switches; FAULTS has {len(FAULTS)}", False)
+
+
+def test_readme_sections_main_leaves_a_fresh_readme_unchanged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`python -m tests.readme_sections` rewrites README.md in place: run its main() on a copy."""
+    original = readme_text()
+    copy = tmp_path / "README.md"
+    copy.write_text(original, encoding="utf-8")
+    monkeypatch.setattr(readme_sections, "README", copy)
+    assert readme_sections.main() == 0
+    rewritten = copy.read_text(encoding="utf-8")
+    if rewritten != original:
+        pytest.fail(
+            "README.md is not what `python -m tests.readme_sections` generates: run it\n"
+            + _diff(original, rewritten, "python -m tests.readme_sections"),
+            pytrace=False,
+        )
+
+
+# --- The two commands -------------------------------------------------------------------------
+
+
+def _tox_ini() -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(ROOT / "tox.ini", encoding="utf-8")
+    return parser
+
+
+def _tox_commands(section: str) -> list[str]:
+    return [c.strip() for c in _tox_ini()[section]["commands"].strip().splitlines() if c.strip()]
+
+
+def test_tox_conformance_runs_the_suites_against_the_bundled_server(tmp_path: Path) -> None:
+    assert _tox_commands("testenv:conformance") == ["edusphere-conformance run {posargs}"]
+    done = run(argv_for("edusphere-conformance run"), tmp_path, FULL)
+    assert_ok(done, "verdict: CONFORMANT")
+    reports = tmp_path / "reports"
+    for name in ("compliance.html", "junit.xml", "results.json"):
+        assert (reports / name).is_file(), f"reports/{name} not written\n{output(done)}"
+    assert json.loads((reports / "results.json").read_text())["conformant"] is True
+
+
+def test_tox_runs_the_harness_tests_lint_and_types() -> None:
+    script = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    lines = [line.strip() for line in script if line.strip() and not line.lstrip().startswith("#")]
+    assert "set -euo pipefail" in lines, ".ci/run must stop at the first failure, like `&&`"
+    assert TOX in lines, f".ci/run no longer runs the README's test command ({TOX!r})"
+    tox = _tox_ini()
+    envlist = [e.strip() for e in tox["tox"]["envlist"].split(",")]
+    assert envlist == ["tests", "lint", "type"]
+    assert _tox_commands("testenv:tests")[0].startswith("pytest tests")
+    assert _tox_commands("testenv:lint") == ["ruff check .", "ruff format --check ."]
+    assert _tox_commands("testenv:type") == ["mypy"]
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert pyproject["tool"]["mypy"]["strict"] is True
+
+
+def _requirement_name(spec: str) -> str:
+    return re.split(r"[\s<>=!~;\[]", spec, maxsplit=1)[0].lower()
+
+
+def test_editable_install_gives_the_command_and_the_plugin() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    dev = {_requirement_name(spec) for spec in project["optional-dependencies"]["dev"]}
+    assert {"pytest-xdist", "mypy", "ruff"} <= dev, dev
+    dist = importlib.metadata.distribution("edusphere-conformance")
+    assert dist.version == project["version"]
+    assert "dev" in (dist.metadata.get_all("Provides-Extra") or [])
+    points = {(ep.group, ep.name): ep.value for ep in dist.entry_points}
+    assert points.get(("console_scripts", "edusphere-conformance")) == "harness.cli:main"
+    assert points.get(("pytest11", "edusphere_conformance")) == "harness.plugin"
+    import harness
+
+    assert Path(harness.__file__).resolve().is_relative_to(ROOT), (
+        f"harness is imported from {harness.__file__}, not this checkout (`pip install -e .`)"
+    )
+
+
+# --- Check your own server --------------------------------------------------------------------
+
+
+def test_run_against_a_target_file(tmp_path: Path, demo_server: ServerThread) -> None:
+    write_target(tmp_path / "my-server.toml", demo_target_dict(demo_server.url_template))
+    # --only CONN,AUTH keeps this short; the whole run is test_tox_conformance_... and bench.
+    done = run([*argv_for(RUN_TARGET), "--only", "CONN,AUTH"], tmp_path, QUICK)
+    assert_ok(done, "verdict: CONFORMANT")
+    assert json.loads((tmp_path / "reports" / "results.json").read_text())["conformant"] is True
+
+
+def test_pytest_against_a_target_file(tmp_path: Path, demo_server: ServerThread) -> None:
+    write_target(tmp_path / "my-server.toml", demo_target_dict(demo_server.url_template))
+    argv = argv_for(PYTEST_TARGET, {"suites/": f"{ROOT / 'suites'}/"})
+    # --only CONN,AUTH keeps this short ("with the same options" as `run`).
+    done = run([*argv, "--only", "CONN,AUTH"], tmp_path, QUICK)
+    assert_ok(done, "verdict: CONFORMANT", "passed")
+
+
+# --- Gate a deployment in CI ------------------------------------------------------------------
+
+
+def _ci_documents() -> list[Any]:
+    return [yaml.safe_load(body) for lang, body in fenced_blocks(readme_text()) if lang == "yaml"]
+
+
+def _mentions(node: Any, key: str) -> bool:
+    if isinstance(node, Mapping):
+        return key in node or any(_mentions(v, key) for v in node.values())
+    if isinstance(node, list):
+        return any(_mentions(v, key) for v in node)
+    return False
+
+
+def test_ci_install_is_this_package() -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert pyproject["project"]["name"] == "edusphere-conformance"
+    assert pyproject["build-system"]["build-backend"] == "hatchling.build"
+    wheel = pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]
+    assert set(wheel["packages"]) >= {"harness", "reference_server"}
+    # A non-editable install still finds the suites and schemas (harness.cli.suites_dir).
+    assert wheel["force-include"] == {"schemas": "harness/_schemas", "suites": "harness/_suites"}
+    dist = importlib.metadata.distribution("edusphere-conformance")
+    assert dist.version == pyproject["project"]["version"]
+
+
+def test_ci_gate_with_a_baseline(tmp_path: Path, demo_server: ServerThread) -> None:
+    documents = _ci_documents()
+    assert len(documents) == 2 and all(_mentions(d, "CHAT_JWT_SECRET") for d in documents)
+    (tmp_path / "ci").mkdir()
+    target = demo_target_dict(demo_server.url_template)
+    target["auth"]["secret"] = "${CHAT_JWT_SECRET}"
+    write_target(tmp_path / "ci" / "staging.toml", target)
+    baselines = [body for lang, body in fenced_blocks(readme_text()) if lang == "toml"]
+    assert len(baselines) == 1, "README.md should show one ```toml block: the baseline example"
+    (tmp_path / "ci" / "conformance-baseline.toml").write_text(baselines[0], encoding="utf-8")
+    known = [k["id"] for k in tomllib.loads(baselines[0])["known"]]
+    assert known, "the README's baseline example lists no [[known]] id"
+
+    done = run(argv_for(CI_RUN), tmp_path, FULL, env=child_env(CHAT_JWT_SECRET=DEMO_SECRET))
+    assert_ok(done, "verdict: CONFORMANT")
+    results = json.loads((tmp_path / "reports" / "results.json").read_text())
+    by_id = {r["id"]: r for r in results["requirements"]}
+    for rid in known:  # the reference server passes them all: "fixed: remove it ..."
+        assert by_id[rid]["verdict"] == "passed", by_id[rid]
+        assert by_id[rid].get("fixed") is True, by_id[rid]
+        assert by_id[rid]["reason"] == "fixed: remove it from the baseline", by_id[rid]
+
+
+# --- The command line -------------------------------------------------------------------------
+
+
+def test_the_program_lists_its_commands(tmp_path: Path) -> None:
+    done = run([*argv_for(PROGRAM), "--help"], tmp_path, QUICK)
+    assert_ok(done, "usage: edusphere-conformance", "run", "list", "serve", "client-check")
+
+
+def test_list_markdown_prints_the_catalogue_table(tmp_path: Path) -> None:
+    done = run(argv_for(LIST_MARKDOWN), tmp_path, QUICK)
+    assert_ok(done, "| id | level | requirement |")
+    rows = [line for line in done.stdout.splitlines() if re.match(r"\| [A-Z]+-\d{3} \|", line)]
+    generated = readme_sections.catalogue_section().splitlines()
+    assert rows == [line for line in generated if re.match(r"\| [A-Z]+-\d{3} \|", line)]
+
+
+def test_list_faults_names_every_switch(tmp_path: Path) -> None:
+    done = run([*argv_for(PROGRAM), *shlex.split(LIST_FAULTS)], tmp_path, QUICK)
+    assert_ok(done, f"{len(FAULTS)} fault switches")
+    names = [line.split()[0] for line in done.stdout.splitlines()[: len(FAULTS)]]
+    assert names == list(FAULTS)
+
+
+def test_serve_help_lists_every_server_setting(tmp_path: Path) -> None:
+    done = run([*argv_for(PROGRAM), *shlex.split(SERVE_HELP)], tmp_path, QUICK)
+    # The README: token transport, claim, algorithm, refusal style, trailing slash, timestamp
+    # style; and --port, --demo, --fault from the synopsis.
+    options = ("--transport", "--claim", "--algorithm", "--refusal", "--trailing-slash")
+    assert_ok(done, *options, "--timestamp-style", "--port", "--demo", "--fault")
+
+
+def _read_line(proc: subprocess.Popen[str], timeout: float) -> str:
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    assert ready, f"the server printed nothing within {timeout} s"
+    return proc.stdout.readline()
+
+
+def test_serve_with_a_fault_switch(tmp_path: Path) -> None:
+    argv = argv_for(SERVE_FAULT, {"NAME": "escape-body"})
+    if "--demo" not in argv:
+        argv.append("--demo")
+    with (tmp_path / "serve.log").open("w") as log:
+        proc = subprocess.Popen(
+            argv, cwd=tmp_path, env=child_env(), stdout=subprocess.PIPE, stderr=log, text=True
+        )
+        try:
+            line = _read_line(proc, 30.0)
+            match = re.match(r"listening on (ws://127\.0\.0\.1:\d+/\S+)", line)
+            assert match, f"unexpected first line {line!r}: {(tmp_path / 'serve.log').read_text()}"
+            now = int(time.time())
+            claims = {"sub": demo_user_id("bob"), "iat": now, "exp": now + 600}
+            token = jwt.encode(claims, DEMO_SECRET, algorithm=DEMO_ALGORITHM)
+            url = match.group(1).format(host=DEMO_HOST, room=DEMO_ROOMS[0]) + f"?token={token}"
+            with connect(url, open_timeout=10, proxy=None) as ws:
+                ws.send(json.dumps({"type": "text", "message": "a & b <i>"}))
+                event = json.loads(ws.recv(timeout=10))
+            assert event["action"] == "new" and event["body"] == "a &amp; b &lt;i&gt;", event
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+            if proc.stdout is not None:
+                proc.stdout.close()
+
+
+def test_provision_prints_accounts_and_rooms(tmp_path: Path) -> None:
+    db = str(tmp_path / "provision.sqlite3")
+    provision = [sys.executable, "-m", "reference_server", "provision", "--db", db]
+    first = run([*provision, "--user", "bob", "--user", "carol"], tmp_path, QUICK)
+    assert_ok(first)
+    subs = {"FILE": db, "NAME": "alice", "HOST/SLUG:USER,USER": "alice/general:bob,carol"}
+    done = run(argv_for(PROVISION, subs), tmp_path, QUICK)
+    assert_ok(done)
+    data = json.loads(done.stdout)
+    assert data["accounts"]["alice"]["username"] == "alice"
+    assert set(data["accounts"]) == {"alice", "bob", "carol"}
+    room = data["rooms"]["alice/general"]
+    assert room["host"] == "alice" and set(room["participants"]) >= {"alice", "bob", "carol"}
+    assert set(data["tokens"]) == {"alice", "bob", "carol"}
+
+
+# --- Check a client ---------------------------------------------------------------------------
+
+
+def test_client_check_passes_the_reference_client(tmp_path: Path) -> None:
+    done = run(argv_for(CLIENT_CHECK), tmp_path, FULL)
+    assert_ok(done, "client-check: passed")
+    assert (tmp_path / "reports" / "client-compliance.html").is_file(), output(done)
+
+
+# --- The mutation matrix and Performance ------------------------------------------------------
+
+
+def test_mutation_matrix_table() -> None:
+    done = run([*argv_for(MATRIX), "escape-body"], ROOT, FULL)
+    assert_ok(done, "1/1 switches killed at their documented requirements")
+    assert re.search(r"^escape-body\s+MUST\s+SEND-010\s+SEND-010$", done.stdout, re.M), output(done)
+
+
+def test_mutation_matrix_markdown() -> None:
+    done = run([*argv_for(MATRIX_MARKDOWN), "escape-body"], ROOT, FULL)
+    assert_ok(done, "1/1 switches killed at their documented requirements")
+    printed = [line for line in done.stdout.splitlines() if line.startswith("| `escape-body` |")]
+    table = readme_sections.section(readme_text(), "faults")
+    shown = [line for line in table.splitlines() if line.startswith("| `escape-body` |")]
+    assert printed == shown, f"printed {printed}, README.md shows {shown}"
+
+
+def test_mutation_matrix_test_under_xdist() -> None:
+    test = "tests/test_mutation_matrix.py::test_fault_is_caught_at_its_requirements"
+    ids = [f"{test}[escape-body]", f"{test}[require-timestamp]"]
+    done = run([*argv_for(PYTEST_N2), *ids], ROOT, FULL)
+    assert_ok(done, "2 passed")
+
+
+def test_bench_suites() -> None:
+    done = run([*argv_for(BENCH_SUITES), "--runs", "1"], ROOT, FULL)
+    assert_ok(done, "whole default run (serial)", "verdicts identical to the serial run: True")
+
+
+def test_bench_server() -> None:
+    small = ["--connections", "10", "--rounds", "2", "--handshakes", "2"]
+    done = run([*argv_for(BENCH_SERVER), *small], ROOT, FULL)
+    assert_ok(done, "handshake median", "fan-out to 10 median")
