@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from harness.client import Chat
+from harness.client import DOCUMENTED, Chat
 
 requirement = pytest.mark.requirement
 
@@ -57,21 +57,7 @@ async def test_extra_fields_and_timestamp_style(chat: Chat) -> None:
     fraction = re.search(r"\.(\d+)", stamp)
     digits = len(fraction.group(1)) if fraction else 0
     chat.observe("EVT-007", f"timestamps like {stamp!r}: zone {zone}, {digits} fraction digits")
-    extra = sorted(
-        set(event)
-        - {
-            "type",
-            "action",
-            "id",
-            "user",
-            "user_id",
-            "body",
-            "created",
-            "edited",
-            "updated",
-            "userAvatar",
-        }
-    )
+    extra = sorted(set(event) - DOCUMENTED["new"])
     chat.observe(
         "EVT-007", f"new events add {', '.join(extra)}" if extra else "new events add no fields"
     )

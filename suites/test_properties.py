@@ -48,6 +48,20 @@ def _unusual(text: str) -> bool:
     return False
 
 
+def _settings(examples: int) -> dict[str, Any]:
+    """Bounded, reproducible-enough runs: no example database, no deadline (the network is in
+    the loop), one reported failure, shrunk to the smallest frame."""
+    return {
+        "max_examples": examples,
+        "deadline": None,
+        "database": None,
+        "suppress_health_check": list(HealthCheck),
+        "phases": (Phase.explicit, Phase.generate, Phase.shrink),
+        "print_blob": False,
+        "report_multiple_bugs": False,
+    }
+
+
 class Session:
     """The connections and messages a property run keeps between examples (one event loop)."""
 
@@ -184,15 +198,7 @@ def test_valid_frames_get_consistent_answers(chat: Chat, examples: int) -> None:
     session = Session(chat)
     limit = chat.target.max_length
 
-    @settings(
-        max_examples=examples,
-        deadline=None,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-        phases=(Phase.explicit, Phase.generate, Phase.shrink),
-        print_blob=False,
-        report_multiple_bugs=False,
-    )
+    @settings(**_settings(examples))
     @example(case=({"type": "text", "message": "explicit: one over the seed's limit " * 14}, "own"))
     @example(case=({"type": "update", "messageId": GHOST, "message": "explicit: ghost"}, "unknown"))
     @example(case=({"type": "delete", "messageId": GHOST}, "theirs"))
@@ -292,61 +298,31 @@ async def _check_near_miss(s: Session, near: NearMiss, *, stay_connected: bool =
         s.culprit = None  # closed or stuck: the SHOULD checks judge that; start afresh
 
 
-@requirement("ROBUST-017")
-def test_near_miss_frames_never_broadcast(chat: Chat, examples: int) -> None:
-    session = Session(chat)
-    strategy = st.one_of(
-        *(
-            near_miss(f"client/{kind}", include_servable=True)
-            for kind in ("text", "update", "delete")
-        )
-    )
+def _near_misses() -> st.SearchStrategy[NearMiss]:
+    kinds = ("text", "update", "delete")
+    return st.one_of(*(near_miss(f"client/{k}", include_servable=True) for k in kinds))
 
-    @settings(
-        max_examples=examples,
-        deadline=None,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-        phases=(Phase.explicit, Phase.generate, Phase.shrink),
-        print_blob=False,
-        report_multiple_bugs=False,
-    )
+
+def _run_near_misses(chat: Chat, examples: int, *, stay_connected: bool) -> None:
+    session = Session(chat)
+
+    @settings(**_settings(examples))
     @_with_explicit
-    @given(near=strategy)
+    @given(near=_near_misses())
     def prop(near: NearMiss) -> None:
-        session.run(_check_near_miss(session, near))
+        session.run(_check_near_miss(session, near, stay_connected=stay_connected))
 
     try:
         prop()
     finally:
         session.close()
+
+
+@requirement("ROBUST-017")
+def test_near_miss_frames_never_broadcast(chat: Chat, examples: int) -> None:
+    _run_near_misses(chat, examples, stay_connected=False)
 
 
 @requirement("ROBUST-018")
 def test_near_miss_frames_keep_the_sender_connected(chat: Chat, examples: int) -> None:
-    session = Session(chat)
-    strategy = st.one_of(
-        *(
-            near_miss(f"client/{kind}", include_servable=True)
-            for kind in ("text", "update", "delete")
-        )
-    )
-
-    @settings(
-        max_examples=examples,
-        deadline=None,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-        phases=(Phase.explicit, Phase.generate, Phase.shrink),
-        print_blob=False,
-        report_multiple_bugs=False,
-    )
-    @_with_explicit
-    @given(near=strategy)
-    def prop(near: NearMiss) -> None:
-        session.run(_check_near_miss(session, near, stay_connected=True))
-
-    try:
-        prop()
-    finally:
-        session.close()
+    _run_near_misses(chat, examples, stay_connected=True)
