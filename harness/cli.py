@@ -248,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args_list and args_list[0] == "serve":
         from reference_server.cli import main as serve_main
 
-        return serve_main(["serve", *args_list[1:]])
+        return serve_main(["serve", *args_list[1:]], prog="edusphere-conformance")
     if args_list and args_list[0] == "client-check":
         from harness.clientcheck.cli import main as check_main
 

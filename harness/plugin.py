@@ -505,6 +505,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not state.active or hasattr(session.config, "workerinput"):
         return
     result = build_result(state)
+    result.complete = exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
     state.result = result
     report_dir = session.config.getoption("report_dir")
     if report_dir:

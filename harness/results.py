@@ -108,6 +108,9 @@ class RunResult:
     harness_version: str
     strict: bool = False
     tests: list[TestRecord] = field(default_factory=list)
+    #: False when the run stopped before its tests finished (unreachable target, interrupt):
+    #: then there is no verdict, however few failures were seen.
+    complete: bool = True
 
     def summary(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {lvl: dict.fromkeys(VERDICTS, 0) for lvl in LEVELS}
@@ -122,12 +125,14 @@ class RunResult:
 
     @property
     def conformant(self) -> bool:
-        if self.failed("MUST"):
+        if not self.complete or self.failed("MUST"):
             return False
         return not (self.strict and self.failed("SHOULD"))
 
     @property
     def verdict_word(self) -> str:
+        if not self.complete:
+            return "INCOMPLETE"
         return "CONFORMANT" if self.conformant else "NON-CONFORMANT"
 
     def as_json(self) -> dict[str, Any]:
@@ -139,6 +144,7 @@ class RunResult:
             "duration_s": round(self.duration_s, 3),
             "strict": self.strict,
             "conformant": self.conformant,
+            "complete": self.complete,
             "summary": self.summary(),
             "requirements": [r.as_json() for r in self.requirements],
         }

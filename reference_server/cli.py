@@ -45,9 +45,9 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
-    parser = _Parser(prog=PROG, description="EduSphere chat reference server")
+    parser = _Parser(prog=prog, description="EduSphere chat reference server")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     serve_cmd = commands.add_parser("serve", help="run the server until SIGINT / SIGTERM")
@@ -100,10 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit status."""
+def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
+    """Entry point; returns the exit status. ``prog`` names the command in usage lines
+    (``edusphere-conformance`` when that command hands ``serve`` over)."""
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(prog).parse_args(argv)
         if args.command == "faults":
             print(fault_table())
             return 0

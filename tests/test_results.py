@@ -399,3 +399,14 @@ def test_write_json_round_trips(tmp_path: Path) -> None:
     path = tmp_path / "out" / "results.json"
     result.write_json(path)
     assert json.loads(path.read_text(encoding="utf-8")) == result.as_json()
+
+
+def test_a_run_that_stopped_early_has_no_verdict() -> None:
+    result = aggregate([Record("t::a", ("CONN-001",), "passed")])
+    assert result.conformant and result.verdict_word == "CONFORMANT"
+    result.complete = False
+    assert not result.conformant
+    assert result.verdict_word == "INCOMPLETE"
+    data = result.as_json()
+    assert data["complete"] is False and data["conformant"] is False
+    assert schemas.validate("results", data) == []
