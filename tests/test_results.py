@@ -402,7 +402,12 @@ def test_write_json_round_trips(tmp_path: Path) -> None:
 
 
 def test_a_run_that_stopped_early_has_no_verdict() -> None:
-    result = aggregate([Record("t::a", ("CONN-001",), "passed")])
+    result = aggregate(
+        [Record("t::a", ("CONN-001",), "passed")],
+        harness_version="0.1.0",
+        target="ws://127.0.0.1:1/ws/chat/{host}/{room}",
+        started="2026-11-25T21:00:00Z",
+    )
     assert result.conformant and result.verdict_word == "CONFORMANT"
     result.complete = False
     assert not result.conformant
