@@ -158,9 +158,9 @@ class Progress:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self.expected: dict[str, int] = {}
+        self.expected: dict[str, int] = {}  # area name -> tests collected
         self.done: dict[str, dict[str, int]] = {}
-        self.area: dict[str, str] = {}
+        self.key_of: dict[str, str] = {}  # nodeid -> area name
         self.printed: set[str] = set()
 
     @staticmethod
@@ -171,15 +171,15 @@ class Progress:
         cat = cat_mod.load()
         for item in items:
             ids = requirement_ids(item)
-            key = item.nodeid.split("::")[0]
+            module = item.nodeid.split("::")[0]
+            key = cat.areas.get(cat[ids[0]].area, module) if ids else Path(module).stem
+            self.key_of[item.nodeid] = key
             self.expected[key] = self.expected.get(key, 0) + 1
-            if ids and key not in self.area:
-                self.area[key] = cat.areas.get(cat[ids[0]].area, key)
 
     def record(self, report: pytest.TestReport) -> None:
         if report.when != "call" and not (report.when == "setup" and not report.passed):
             return
-        key = report.nodeid.split("::")[0]
+        key = self.key_of.get(report.nodeid, Path(report.nodeid.split("::")[0]).stem)
         counts = self.done.setdefault(key, {"passed": 0, "failed": 0, "skipped": 0})
         counts[report.outcome] = counts.get(report.outcome, 0) + 1
         if sum(counts.values()) >= self.expected.get(key, 10**9):
@@ -196,8 +196,7 @@ class Progress:
             parts.append(f"{c['failed']} failed")
         if c.get("skipped"):
             parts.append(f"{c['skipped']} not tested")
-        name = self.area.get(key, Path(key).stem)
-        self.write(f"  {name:<32} {total:>3} tests: {', '.join(parts)}")
+        self.write(f"  {key:<32} {total:>3} tests: {', '.join(parts)}")
 
     def finish(self, result: RunResult | None, report_dir: str | None) -> None:
         for key in self.done:
