@@ -19,7 +19,7 @@ import ssl
 import struct
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -846,10 +846,3 @@ class Chat:
         for ghost in self.half_opens:
             ghost.close()
         await asyncio.gather(*(c.close() for c in self.conns), return_exceptions=True)
-
-
-async def gather_bounded(aws: Iterable[Awaitable[Any]]) -> list[Any]:
-    return list(await asyncio.gather(*aws))
-
-
-Check = Callable[[Chat], Awaitable[None]]

@@ -7,6 +7,7 @@ conformance verdicts lives here; the suites only talk to the server and check.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib
 import inspect
 import json
@@ -284,7 +285,7 @@ def start_bundled(state: State) -> Target:
     data = demo_target_dict(server.url_template)
     data["limits"]["max_frame_bytes"] = config.max_frame_bytes
     target = parse(data, where="<bundled reference server>")
-    return Target(**{**target.__dict__, "restart_hook": server.restart})
+    return dataclasses.replace(target, restart_hook=server.restart)
 
 
 @pytest.fixture(scope="session")

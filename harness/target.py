@@ -82,7 +82,7 @@ class Target:
     restart_command: str | None = None
     examples: int = 25
     source: str = "<bundled reference server>"
-    restart_hook: Callable[[], None] | None = field(default=None, compare=False, repr=False)
+    restart_hook: Callable[[], object] | None = field(default=None, compare=False, repr=False)
 
     def url_for(self, room: str, host: str | None = None) -> str:
         """The endpoint for a room slug (``room``) of ``host`` (default: the host account)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import statistics
 import time
 
@@ -46,7 +47,7 @@ async def test_other_trailing_slash_form(chat: Chat) -> None:
     other = url[:-1] if url.endswith("/") else url + "/"
     form = "without" if url.endswith("/") else "with"
     original = chat.target
-    chat.target = type(original)(**{**original.__dict__, "url": other})
+    chat.target = dataclasses.replace(original, url=other)
     try:
         outcome = await chat.attempt(
             chat.token("member"), room=chat.slug("main"), label="other-form"
