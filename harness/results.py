@@ -203,7 +203,9 @@ def aggregate(
         mine = [t for t in recs if req.id in t.requirements or req.id in t.failed_requirements]
         failures = [t for t in mine if req.id in t.failed_requirements]
         passes = [t for t in mine if t.outcome == "passed" and req.id in t.requirements]
-        observations = [o for t in mine for o in t.observations.get(req.id, [])]
+        # Observations of a requirement come from any test (a refusal in a ROOM test shows the
+        # refusal style of AUTH-010 too), once each.
+        observations = list(dict.fromkeys(o for t in recs for o in t.observations.get(req.id, [])))
         tests = sorted({t.nodeid for t in mine})
         fixed = False
         if failures:
