@@ -32,7 +32,7 @@ a path other than the room's fails CLIENT-007; a frame that does not validate fa
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -217,6 +217,51 @@ def analyse_timeline(
             client_exited_ms is not None and client_exited_ms <= observed_until_ms
         )
 
+    def quiet_after(
+        trig: Trigger,
+        answers: list[AttemptObs],
+        requirement: str,
+        required: float,
+        label: str,
+        after: str,
+        failing: Callable[[AttemptObs], str],
+    ) -> None:
+        """No attempt may answer ``trig`` within ``required`` ms: a failure per attempt,
+        else a pass once the window was watched to its end (else not tested)."""
+        quiet.append(
+            QuietWindow(
+                trig.at_ms,
+                required,
+                observed_until_ms,
+                requirement,
+                label,
+                tuple(a.index for a in answers),
+            )
+        )
+        for a in answers:
+            findings.append(
+                Finding(
+                    requirement,
+                    "failed",
+                    f"attempt #{a.index} at {_fmt(a.at_ms)} {failing(a)}",
+                    a.index,
+                )
+            )
+        if answers:
+            return
+        if watched_until(trig.at_ms + required):
+            evidence = _quiet_evidence(trig.at_ms, observed_until_ms, client_exited_ms)
+            findings.append(Finding(requirement, "passed", f"no attempt after {after} {evidence}"))
+        else:
+            findings.append(
+                Finding(
+                    requirement,
+                    "not_tested",
+                    f"watched only {_fmt(observed_until_ms - trig.at_ms)} after {after}; "
+                    f"{_fmt(required)} needed",
+                )
+            )
+
     counter = 0
     chain = -1
     for i, trig in enumerate(triggers):
@@ -224,49 +269,21 @@ def analyse_timeline(
         answers = [
             a for a in ordered if trig.at_ms < a.at_ms <= window_end and a.index != trig.attempt
         ]
+
         if trig.kind == "clean-close":
             counter = 0
-            required = base + tol
-            quiet.append(
-                QuietWindow(
-                    trig.at_ms,
-                    required,
-                    observed_until_ms,
-                    "CLIENT-006",
-                    "clean close (1000): no reconnection",
-                    tuple(a.index for a in answers),
-                )
+            closed_at = trig.at_ms
+            quiet_after(
+                trig,
+                answers,
+                "CLIENT-006",
+                base + tol,
+                "clean close (1000): no reconnection",
+                f"the clean close at {_fmt(closed_at)}",
+                lambda a, at=closed_at: (  # type: ignore[misc]
+                    f"{_fmt(a.at_ms - at)} after the clean close (1000) at {_fmt(at)}"
+                ),
             )
-            for a in answers:
-                findings.append(
-                    Finding(
-                        "CLIENT-006",
-                        "failed",
-                        f"attempt #{a.index} at {_fmt(a.at_ms)}, "
-                        f"{_fmt(a.at_ms - trig.at_ms)} after the clean close (1000) "
-                        f"at {_fmt(trig.at_ms)}",
-                        a.index,
-                    )
-                )
-            if not answers:
-                if watched_until(trig.at_ms + required):
-                    findings.append(
-                        Finding(
-                            "CLIENT-006",
-                            "passed",
-                            f"no attempt after the clean close at {_fmt(trig.at_ms)} "
-                            + _quiet_evidence(trig.at_ms, observed_until_ms, client_exited_ms),
-                        )
-                    )
-                else:
-                    findings.append(
-                        Finding(
-                            "CLIENT-006",
-                            "not_tested",
-                            f"watched only {_fmt(observed_until_ms - trig.at_ms)} after the "
-                            f"clean close; {_fmt(required)} needed",
-                        )
-                    )
             continue
 
         if trig.kind == "loss":
@@ -275,46 +292,16 @@ def analyse_timeline(
         what = "loss" if trig.kind == "loss" else f"failure of attempt #{trig.attempt}"
         if counter >= params.max_attempts:
             # Seed: reconnectAttempts < MAX_RECONNECT_ATTEMPTS is false -> Show Connection Failed.
-            required = base * (params.max_attempts + 1) + tol
-            quiet.append(
-                QuietWindow(
-                    trig.at_ms,
-                    required,
-                    observed_until_ms,
-                    "CLIENT-004",
-                    f"gave up after {params.max_attempts} failed attempts: no further attempt",
-                    tuple(a.index for a in answers),
-                )
+            n = params.max_attempts
+            quiet_after(
+                trig,
+                answers,
+                "CLIENT-004",
+                base * (n + 1) + tol,
+                f"gave up after {n} failed attempts: no further attempt",
+                f"the {n}th failure",
+                lambda a, n=n: f"follows the {n}th failed attempt: the client did not give up",  # type: ignore[misc]
             )
-            for a in answers:
-                findings.append(
-                    Finding(
-                        "CLIENT-004",
-                        "failed",
-                        f"attempt #{a.index} at {_fmt(a.at_ms)} follows the "
-                        f"{params.max_attempts}th failed attempt: the client did not give up",
-                        a.index,
-                    )
-                )
-            if not answers:
-                if watched_until(trig.at_ms + required):
-                    findings.append(
-                        Finding(
-                            "CLIENT-004",
-                            "passed",
-                            f"no attempt after the {params.max_attempts}th failure "
-                            + _quiet_evidence(trig.at_ms, observed_until_ms, client_exited_ms),
-                        )
-                    )
-                else:
-                    findings.append(
-                        Finding(
-                            "CLIENT-004",
-                            "not_tested",
-                            f"watched only {_fmt(observed_until_ms - trig.at_ms)} after the "
-                            f"{params.max_attempts}th failure; {_fmt(required)} needed",
-                        )
-                    )
             continue
 
         counter += 1
