@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from harness import schemas
+
 ROOT = Path(__file__).resolve().parent.parent
 SUITES = ROOT / "suites"
 
@@ -97,6 +99,10 @@ def run_suites(
     )
     results_path = report_dir / "results.json"
     results = json.loads(results_path.read_text()) if results_path.is_file() else None
+    if results is not None:
+        # Every results.json a test makes is held to its schema (the contract others read).
+        violations = schemas.validate("results", results)
+        assert violations == [], f"results.json breaks schemas/results.json: {violations[:3]}"
     return done.returncode, results, done.stdout + done.stderr
 
 
