@@ -7,18 +7,21 @@ conformance verdicts lives here; the suites only talk to the server and check.
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 import importlib
 import inspect
 import json
 import os
 import socket
+import ssl
 import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -260,15 +263,42 @@ def requirement_ids(item: pytest.Item) -> tuple[str, ...]:
 
 
 def _probe(target: Target) -> None:
+    """Before any test: the target answers TCP and then a WebSocket handshake (any answer: an
+    upgrade, a refusal, an error status) within ``connect_timeout``. A server that never
+    answers would otherwise cost every test its full timeout."""
     host, port = target.address
     try:
-        with socket.create_connection((host, port), timeout=target.connect_timeout):
-            pass
+        sock = socket.create_connection((host, port), timeout=target.connect_timeout)
     except OSError as exc:
         reason = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
         raise HarnessError(
             f"target unreachable: {host}:{port} ({reason}, within {target.connect_timeout:.1f} s)"
         ) from None
+    parts = urlsplit(target.url_for(target.rooms.get("main", "probe")))
+    try:
+        with sock:
+            if parts.scheme == "wss":
+                context = ssl.create_default_context()
+                sock = context.wrap_socket(sock, server_hostname=host)
+            key = base64.b64encode(os.urandom(16)).decode()
+            request = (
+                f"GET {parts.path or '/'} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                + (f"Origin: {target.origin}\r\n" if target.origin else "")
+                + "\r\n"
+            )
+            sock.sendall(request.encode())
+            answered = sock.recv(1)
+    except TimeoutError:
+        answered = b""
+    except OSError:
+        return  # a reset or a TLS failure is an answer; the tests will say what is wrong
+    if not answered:
+        raise HarnessError(
+            f"target does not answer the WebSocket handshake: {host}:{port} accepts TCP but "
+            f"sent nothing within {target.connect_timeout:.1f} s"
+        )
 
 
 def start_bundled(state: State) -> Target:
