@@ -119,20 +119,36 @@ class Minter:
         return self._encode(self.claims(account, exp_offset=seconds), key)
 
     def wrong_key(self, account: Account) -> str:
-        self._require_secret("a token signed with the wrong key")
+        """Signed with a key of our own: needs no secret, only the claims template."""
         return self._encode(self.claims(account), self._other_key())
 
     def alg_none(self, account: Account) -> str:
-        self._require_secret("an unsigned token")
+        """Unsigned (``alg: none``): needs no secret, only the claims template."""
         token = jwt.encode(self.claims(account), None, algorithm="none")  # type: ignore[arg-type]
         redact.register(token)
         return token
 
     def tampered(self, account: Account, impostor: Account) -> str:
-        """``account``'s signed token with the payload rewritten to name ``impostor``."""
-        key = self._require_secret("a tampered token")
-        header, _payload, signature = self._encode(self.claims(account), key).split(".")
-        forged = _b64(json.dumps(self.claims(impostor), separators=(",", ":")).encode())
+        """``account``'s signed token with the payload rewritten to name ``impostor``.
+
+        Without a secret the token the target gives for ``account`` is tampered with: its
+        payload keeps every claim and takes the impostor's from the claims template.
+        """
+        if self.auth.secret:
+            original = self._encode(self.claims(account), self.auth.secret)
+            claims = self.claims(impostor)
+        else:
+            original = self.valid(account)
+            try:
+                _, payload, _ = original.split(".")
+                claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+            except ValueError:
+                raise NotTested(f"accounts.{account.role}.token is not a JWT") from None
+            if not isinstance(claims, dict):
+                raise NotTested(f"accounts.{account.role}.token is not a JWT")
+            claims.update(self.claims(impostor))
+        header, _payload, signature = original.split(".")
+        forged = _b64(json.dumps(claims, separators=(",", ":")).encode())
         token = f"{header}.{forged}.{signature}"
         redact.register(token)
         return token

@@ -223,21 +223,25 @@ def test_malformed_tokens_are_not_jwts() -> None:
 
 # --- not tested ---------------------------------------------------------------------------
 
-FORGED: dict[str, Callable[[Minter], str]] = {
+#: Forged kinds that need the signing key.
+NEEDS_SECRET: dict[str, Callable[[Minter], str]] = {
     "expired": lambda m: m.expired(MEMBER),
     "short_lived": lambda m: m.short_lived(MEMBER, 5),
+    "unknown_user": lambda m: m.unknown_user(),
+}
+FORGED: dict[str, Callable[[Minter], str]] = {
+    **NEEDS_SECRET,
     "wrong_key": lambda m: m.wrong_key(MEMBER),
     "alg_none": lambda m: m.alg_none(MEMBER),
     "tampered": lambda m: m.tampered(MEMBER, HOST),
-    "unknown_user": lambda m: m.unknown_user(),
 }
 
 
-@pytest.mark.parametrize("kind", sorted(FORGED))
+@pytest.mark.parametrize("kind", sorted(NEEDS_SECRET))
 def test_forged_kinds_are_not_tested_without_a_secret(kind: str) -> None:
     minter = Minter(Auth(secret=None, claims=CLAIMS))
     with pytest.raises(NotTested, match=r"needs auth\.secret"):
-        FORGED[kind](minter)
+        NEEDS_SECRET[kind](minter)
 
 
 @pytest.mark.parametrize(
@@ -252,6 +256,28 @@ def test_missing_placeholder_value_is_not_tested(template: dict[str, Any], missi
     account = Account("member", "bob", email=None, user_id=None)
     with pytest.raises(NotTested, match=rf"accounts\.\*\.{missing}"):
         Minter(Auth(secret=HS_SECRET, claims=template)).valid(account)
+
+
+def test_wrong_key_and_unsigned_tokens_need_no_secret() -> None:
+    minter = Minter(Auth(secret=None, claims=CLAIMS))
+    wrong = minter.wrong_key(MEMBER)
+    assert jwt.get_unverified_header(wrong)["alg"] == "HS256"
+    with pytest.raises(jwt.InvalidSignatureError):
+        jwt.decode(wrong, HS_SECRET, algorithms=["HS256"])
+    assert jwt.get_unverified_header(minter.alg_none(MEMBER))["alg"] == "none"
+
+
+def test_tampering_without_a_secret_rewrites_the_given_token() -> None:
+    given = jwt.encode({"sub": MEMBER.user_id, "aud": "chat", "exp": 4102444800}, HS_SECRET)
+    minter = Minter(Auth(secret=None, claims={"sub": "{user_id}"}))
+    forged = minter.tampered(replace(MEMBER, token=given), HOST)
+    assert forged.split(".")[2] == given.split(".")[2]  # the original signature, kept
+    claims = jwt.decode(forged, options={"verify_signature": False})
+    assert claims == {"sub": HOST.user_id, "aud": "chat", "exp": 4102444800}
+    with pytest.raises(jwt.InvalidSignatureError):
+        jwt.decode(forged, HS_SECRET, algorithms=["HS256"], audience="chat")
+    with pytest.raises(NotTested, match=r"accounts\.member\.token"):
+        minter.tampered(MEMBER, HOST)  # no token to tamper with
 
 
 def test_valid_falls_back_to_the_account_token_without_a_secret() -> None:
