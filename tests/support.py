@@ -112,3 +112,16 @@ def verdicts(
     return [
         r["id"] for r in results["requirements"] if r["verdict"] == verdict and r["level"] in levels
     ]
+
+
+def stop_process(proc: subprocess.Popen[Any], timeout: float = 10.0) -> None:
+    """SIGTERM a server process, SIGKILL it if it does not exit in time, close its stdout."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=timeout)
+    if proc.stdout is not None:
+        proc.stdout.close()

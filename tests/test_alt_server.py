@@ -18,7 +18,6 @@ import secrets
 import selectors
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -30,7 +29,7 @@ from typing import Any
 import pytest
 
 from tests.matrix.restart_server import stop
-from tests.support import ROOT, run_suites, verdicts, write_target
+from tests.support import ROOT, run_suites, stop_process, verdicts, write_target
 
 NODE_DIR = ROOT / "tests" / "alt_servers" / "node"
 INSTALL_TIMEOUT = 300.0
@@ -156,15 +155,7 @@ def node_server(node: str, tmp: Path, secret: str) -> Iterator[tuple[str, Path]]
         pid = json.loads(state.read_text())["pid"] if state.is_file() else proc.pid
         if pid != proc.pid:
             stop(pid)
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
-        if proc.stdout is not None:
-            proc.stdout.close()
+        stop_process(proc, timeout=5)
         log_file.close()
 
 

@@ -51,7 +51,7 @@ from reference_server.faults import FAULTS
 from reference_server.runner import ServerThread
 from tests import readme_sections
 from tests.mutation import EXPLAINED
-from tests.support import ROOT, write_target
+from tests.support import ROOT, stop_process, write_target
 
 README = ROOT / "README.md"
 #: The environment's bin directory: ``edusphere-conformance``, and the ``python`` that a README
@@ -675,14 +675,7 @@ def test_serve_with_a_fault_switch(tmp_path: Path) -> None:
                 event = json.loads(ws.recv(timeout=10))
             assert event["action"] == "new" and event["body"] == "a &amp; b &lt;i&gt;", event
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-            if proc.stdout is not None:
-                proc.stdout.close()
+            stop_process(proc)
 
 
 def test_provision_prints_accounts_and_rooms(tmp_path: Path) -> None:
