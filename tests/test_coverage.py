@@ -35,18 +35,10 @@ class Collected:
     items: list[dict[str, object]]
 
 
-@pytest.fixture(scope="module")
-def collected(tmp_path_factory: pytest.TempPathFactory) -> Collected:
-    out = tmp_path_factory.mktemp("coverage") / "items.json"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            str(SUITES),
-            "--collect-only",
-            *PROBE_ARGS,
-        ],
+def probe(path: Path, out: Path) -> subprocess.CompletedProcess[str]:
+    """Collect ``path`` with the probe plugin, which writes every item's markers to ``out``."""
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", str(path), "--collect-only", *PROBE_ARGS],
         capture_output=True,
         text=True,
         timeout=60,
@@ -54,6 +46,12 @@ def collected(tmp_path_factory: pytest.TempPathFactory) -> Collected:
         env={**os.environ, coverage_probe.ENV: str(out)},
         check=False,
     )
+
+
+@pytest.fixture(scope="module")
+def collected(tmp_path_factory: pytest.TempPathFactory) -> Collected:
+    out = tmp_path_factory.mktemp("coverage") / "items.json"
+    done = probe(SUITES, out)
     assert out.is_file(), f"the probe wrote nothing:\n{done.stdout}\n{done.stderr}"
     items = json.loads(out.read_text(encoding="utf-8"))
     return Collected(done.returncode, done.stdout + done.stderr, items)
@@ -163,15 +161,7 @@ def test_probe_reports_unmarked_tests_and_unknown_ids(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     out = tmp_path / "items.json"
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", str(suite), "--collect-only", *PROBE_ARGS],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        env={**os.environ, coverage_probe.ENV: str(out)},
-        check=False,
-    )
+    done = probe(suite, out)
     items = {item["function"]: item["requirements"] for item in json.loads(out.read_text())}
     assert items == {"test_names_an_unknown_id": ["NOPE-999"], "test_has_no_marker": []}
     # The harness plugin refuses the unknown id after the probe ran.
