@@ -30,6 +30,7 @@ from harness import results as results_mod
 from harness.report import display_target, esc, render_section, render_transcript, row_extra_html
 from reference_server.demo import DEMO_SECRET, demo_config, demo_target_dict
 from reference_server.runner import ServerThread
+from tests.support import write_target
 
 CLI = Path(sys.executable).with_name("edusphere-conformance")
 CHROMIUM = "/usr/bin/chromium"
@@ -72,28 +73,6 @@ def run_cli(report_dir: Path, *args: str, env: dict[str, str] | None = None) -> 
     return Run(proc.returncode, proc.stdout + proc.stderr, report_dir, time.monotonic() - started)
 
 
-def toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)  # JSON's escapes are valid in a TOML basic string
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{json.dumps(k)} = {toml_value(v)}" for k, v in value.items()) + "}"
-    raise TypeError(f"no TOML for {value!r}")
-
-
-def to_toml(data: dict[str, Any]) -> str:
-    """Top-level tables as [sections], anything deeper as inline tables."""
-    lines = [f"{k} = {toml_value(v)}" for k, v in data.items() if not isinstance(v, dict)]
-    for key, table in data.items():
-        if isinstance(table, dict):
-            lines.append(f"\n[{key}]")
-            lines.extend(f"{json.dumps(k)} = {toml_value(v)}" for k, v in table.items())
-    return "\n".join(lines) + "\n"
-
-
 @pytest.fixture(scope="module")
 def clean_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     """The main job against the bundled reference server, two areas."""
@@ -108,7 +87,7 @@ def faulty_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     with ServerThread(config) as srv:
         target = demo_target_dict(srv.url_template)
         target["auth"]["secret"] = "${" + SECRET_ENV + "}"
-        (base / "target.toml").write_text(to_toml(target), encoding="utf-8")
+        write_target(base / "target.toml", target)
         yield run_cli(
             base / "reports",
             "--target",
