@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness import __version__, redact
-from harness import catalogue as cat_mod
+from harness.core import catalogue as cat_mod
 
 EXIT_OK, EXIT_NONCONFORMANT, EXIT_USAGE = 0, 1, 2
 
@@ -153,8 +153,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 def _precheck(args: argparse.Namespace) -> str | None:
     """Everything that can be wrong before a test runs; one line, or None."""
     from harness import target as target_mod
+    from harness.baseline import BaselineError, load_baseline
     from harness.plugin import _probe
-    from harness.results import BaselineError, load_baseline
     from harness.verify import HarnessError
 
     cat = cat_mod.load()

@@ -26,9 +26,12 @@ from urllib.parse import urlsplit
 import pytest
 
 from harness import __version__, redact
-from harness import catalogue as cat_mod
+from harness.baseline import BaselineError, load_baseline
 from harness.client import Chat
-from harness.results import BaselineError, RunResult, TestRecord, aggregate, load_baseline
+from harness.core import catalogue as cat_mod
+from harness.core.results import RunResult, TestRecord, aggregate
+from harness.render.files import write_results_json
+from harness.render.terminal import summary_lines
 from harness.target import Target, TargetError, refuse_bare_url
 from harness.target import load as load_target
 from harness.tokens import Minter, NotTested
@@ -208,7 +211,7 @@ class Progress:
         if result is None:
             return
         self.write("")
-        for line in result.terminal_summary():
+        for line in summary_lines(result):
             self.write(line)
         if report_dir:
             self.write(f"reports: {report_dir}/compliance.html, junit.xml, results.json")
@@ -539,7 +542,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state.result = result
     report_dir = session.config.getoption("report_dir")
     if report_dir:
-        result.write_json(Path(report_dir) / "results.json")
+        write_results_json(result, Path(report_dir) / "results.json")
     if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         session.exitstatus = (
             pytest.ExitCode.OK if result.conformant else pytest.ExitCode.TESTS_FAILED
@@ -553,7 +556,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if state is None or state.result is None:
         return
     terminalreporter.section("conformance")
-    for line in state.result.terminal_summary():
+    for line in summary_lines(state.result):
         terminalreporter.write_line(line)
 
 

@@ -27,9 +27,9 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import pytest
 
 from harness import redact
-from harness.catalogue import LEVELS, Catalogue
+from harness.core.catalogue import LEVELS, Catalogue
+from harness.core.results import VERDICTS, RequirementResult, RunResult, TestRecord
 from harness.plugin import current_result, record_of
-from harness.results import VERDICTS, RequirementResult, RunResult, TestRecord
 
 VERDICT_LABEL = {
     "passed": "passed",
@@ -470,7 +470,7 @@ def pytest_runtest_makereport(
         return report  # no HTML report is written
     record = record_of(report)
     if record is not None:
-        from harness import catalogue as cat_mod
+        from harness.core import catalogue as cat_mod
 
         extra = _html_extra(row_extra_html(record, cat_mod.load()))
         report.extras = [*getattr(report, "extras", []), extra]  # type: ignore[attr-defined]

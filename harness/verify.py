@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from harness import catalogue
+from harness.core import catalogue
 
 Frame = Any
 Predicate = Callable[[Frame], bool]

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import catalogue
+from harness.core import catalogue
 from reference_server.demo import demo_config, demo_target_dict
 from reference_server.faults import FAULTS, Fault
 from reference_server.runner import ServerThread

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from harness import __version__, schemas
-from harness import catalogue as cat_mod
+from harness.core import catalogue as cat_mod
 from reference_server.faults import FAULTS
 from tests.support import write_target
 

@@ -26,7 +26,7 @@ import pytest
 
 from harness import redact
 from harness import report as report_mod
-from harness import results as results_mod
+from harness.core import results as results_mod
 from harness.report import display_target, esc, render_section, render_transcript, row_extra_html
 from reference_server.demo import DEMO_SECRET, demo_config, demo_target_dict
 from reference_server.runner import ServerThread

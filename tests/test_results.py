@@ -8,11 +8,14 @@ from typing import Any
 
 import pytest
 
-from harness import catalogue as cat_mod
 from harness import schemas
-from harness.catalogue import Catalogue, Requirement
-from harness.results import BaselineError, RunResult, aggregate, load_baseline
-from harness.results import TestRecord as Record  # not "Test*": pytest would try to collect it
+from harness.baseline import BaselineError, load_baseline
+from harness.core import catalogue as cat_mod
+from harness.core.catalogue import Catalogue, Requirement
+from harness.core.results import RunResult, aggregate
+from harness.core.results import TestRecord as Record  # not "Test*": pytest would try to collect it
+from harness.render.files import write_results_json
+from harness.render.terminal import summary_lines
 
 STARTED = "2025-01-02T03:04:05Z"
 
@@ -220,8 +223,8 @@ def test_baselined_pass_is_reported_as_fixed() -> None:
     assert (entry.verdict, entry.fixed) == ("passed", True)
     assert entry.reason == "fixed: remove it from the baseline"
     assert entry.as_json()["fixed"] is True
-    assert any(line.startswith("FIXED  AAA-001") for line in result.terminal_summary()), (
-        result.terminal_summary()
+    assert any(line.startswith("FIXED  AAA-001") for line in summary_lines(result)), summary_lines(
+        result
     )
 
 
@@ -253,7 +256,7 @@ def test_conformant(blamed: tuple[str, ...], strict: bool, conformant: bool) -> 
     assert result.conformant is conformant
     assert result.verdict_word == ("CONFORMANT" if conformant else "NON-CONFORMANT")
     assert result.as_json()["conformant"] is conformant
-    assert result.terminal_summary()[-1].startswith(f"verdict: {result.verdict_word}")
+    assert summary_lines(result)[-1].startswith(f"verdict: {result.verdict_word}")
 
 
 def test_terminal_summary_lists_failed_must_and_should_but_not_info() -> None:
@@ -262,7 +265,7 @@ def test_terminal_summary_lists_failed_must_and_should_but_not_info() -> None:
         failed("t::b", ("BBB-002",), ("BBB-002",)),
         failed("t::c", ("BBB-001",), ("BBB-001",)),
     ]
-    lines = run(records).terminal_summary()
+    lines = summary_lines(run(records))
     assert any(line.startswith("FAILED AAA-001 (MUST)") for line in lines)
     assert any(line.startswith("FAILED BBB-002 (SHOULD)") for line in lines)
     assert not any("BBB-001" in line for line in lines)
@@ -397,7 +400,7 @@ def test_schema_catches_a_broken_results_document() -> None:
 def test_write_json_round_trips(tmp_path: Path) -> None:
     result = mixed_result()
     path = tmp_path / "out" / "results.json"
-    result.write_json(path)
+    write_results_json(result, path)
     assert json.loads(path.read_text(encoding="utf-8")) == result.as_json()
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from harness import catalogue
+from harness.core import catalogue
 from harness.verify import (
     ConformanceFailure,
     ConformanceTimeout,

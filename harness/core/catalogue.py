@@ -10,7 +10,7 @@ from typing import Literal
 
 Level = Literal["MUST", "SHOULD", "INFO"]
 LEVELS: tuple[Level, ...] = ("MUST", "SHOULD", "INFO")
-CATALOGUE_PATH = Path(__file__).with_name("catalogue.toml")
+CATALOGUE_PATH = Path(__file__).resolve().parents[1] / "catalogue.toml"
 
 
 @dataclass(frozen=True)
