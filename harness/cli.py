@@ -154,8 +154,8 @@ def _precheck(args: argparse.Namespace) -> str | None:
     """Everything that can be wrong before a test runs; one line, or None."""
     from harness import target as target_mod
     from harness.baseline import BaselineError, load_baseline
+    from harness.core.failures import HarnessError
     from harness.plugin import _probe
-    from harness.verify import HarnessError
 
     cat = cat_mod.load()
     if args.only:

@@ -3,7 +3,7 @@
 Every handshake, frame and close goes into a :class:`Transcript` (redacted); every server frame is
 checked against its schema as it arrives. Tests talk to the server through :class:`Chat` (the
 ``chat`` fixture) and :class:`Conn`, and check with the verifiers here, which raise
-:class:`~harness.verify.ConformanceFailure` naming the requirement.
+:class:`~harness.core.failures.ConformanceFailure` naming the requirement.
 """
 
 from __future__ import annotations
@@ -33,13 +33,9 @@ from websockets.exceptions import (
 )
 
 from harness import redact, schemas
-from harness.target import Account, Target
-from harness.tokens import Minter, NotTested
-from harness.verify import (
-    ConformanceFailure,
-    ConformanceTimeout,
+from harness.core.failures import ConformanceFailure, ConformanceTimeout, HarnessError, NotTested
+from harness.core.frames import (
     Frame,
-    HarnessError,
     Predicate,
     check_error_text,
     event_matching,
@@ -47,6 +43,8 @@ from harness.verify import (
     is_event,
     show,
 )
+from harness.target import Account, Target
+from harness.tokens import Minter
 
 SCHEMA_REQUIREMENT = {
     "server/new": "EVT-002",

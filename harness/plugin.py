@@ -29,13 +29,13 @@ from harness import __version__, redact
 from harness.baseline import BaselineError, load_baseline
 from harness.client import Chat
 from harness.core import catalogue as cat_mod
+from harness.core.failures import ConformanceFailure, ConformanceTimeout, HarnessError, NotTested
 from harness.core.results import RunResult, TestRecord, aggregate
 from harness.render.files import write_results_json
 from harness.render.terminal import summary_lines
 from harness.target import Target, TargetError, refuse_bare_url
 from harness.target import load as load_target
-from harness.tokens import Minter, NotTested
-from harness.verify import ConformanceFailure, ConformanceTimeout, HarnessError
+from harness.tokens import Minter
 
 _TARGET = pytest.StashKey[Target]()
 _STATE = pytest.StashKey["State"]()

@@ -18,11 +18,8 @@ from typing import Any
 import jwt
 
 from harness import redact
+from harness.core.failures import NotTested
 from harness.target import Account, Auth
-
-
-class NotTested(Exception):
-    """A check cannot run against this target; ``str()`` says why."""
 
 
 def _fill(template: Any, values: dict[str, Any], claim: str) -> Any:

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from harness.client import Chat, Refusal
-from harness.verify import ConformanceFailure
+from harness.core.failures import ConformanceFailure
 
 requirement = pytest.mark.requirement
 

@@ -10,7 +10,8 @@ import time
 import pytest
 
 from harness.client import Chat
-from harness.verify import ConformanceFailure, check_equal
+from harness.core.failures import ConformanceFailure
+from harness.core.frames import check_equal
 
 requirement = pytest.mark.requirement
 

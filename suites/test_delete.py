@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness.client import Chat
-from harness.verify import event_matching
+from harness.core.frames import event_matching
 
 requirement = pytest.mark.requirement
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from harness.client import Chat
-from harness.verify import ConformanceFailure, check_equal, check_not_earlier, event_matching
+from harness.core.failures import ConformanceFailure
+from harness.core.frames import check_equal, check_not_earlier, event_matching
 
 requirement = pytest.mark.requirement
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness.client import Chat
-from harness.verify import is_error
+from harness.core.frames import is_error
 
 requirement = pytest.mark.requirement
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from harness.client import Chat, Conn
-from harness.verify import event_matching, is_event, mentions
+from harness.core.frames import event_matching, is_event, mentions
 
 requirement = pytest.mark.requirement
 

@@ -22,8 +22,9 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from harness.client import Chat, Conn
+from harness.core.failures import ConformanceFailure
+from harness.core.frames import is_error, is_event, show
 from harness.strategies import NearMiss, from_schema, near_miss
-from harness.verify import ConformanceFailure, is_error, is_event, show
 
 requirement = pytest.mark.requirement
 

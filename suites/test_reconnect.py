@@ -8,8 +8,7 @@ import asyncio
 import pytest
 
 from harness.client import Chat, Refusal
-from harness.tokens import NotTested
-from harness.verify import ConformanceFailure
+from harness.core.failures import ConformanceFailure, NotTested
 
 requirement = pytest.mark.requirement
 

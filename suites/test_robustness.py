@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from harness.client import Chat, Conn
-from harness.verify import ConformanceFailure, is_event, mentions
+from harness.core.failures import ConformanceFailure
+from harness.core.frames import is_event, mentions
 
 requirement = pytest.mark.requirement
 

@@ -5,13 +5,8 @@ from __future__ import annotations
 import pytest
 
 from harness.client import Chat
-from harness.verify import (
-    ConformanceFailure,
-    check_equal,
-    event_matching,
-    mentions,
-    parse_timestamp,
-)
+from harness.core.failures import ConformanceFailure
+from harness.core.frames import check_equal, event_matching, mentions, parse_timestamp
 
 requirement = pytest.mark.requirement
 

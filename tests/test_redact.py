@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from harness import redact
 from harness.client import Chat, Transcript
+from harness.core.failures import HarnessError
 from harness.target import Account, Auth, parse
 from harness.tokens import Minter
-from harness.verify import HarnessError
 
 SECRET = "redact-test-secret-0123456789abcdef0123456789"
 MEMBER = Account("member", "bob", "bob@example.test", "0b0b0b0b-2222-4c6b-9a55-0f1e2d3c4b5a")

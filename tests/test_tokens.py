@@ -21,8 +21,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness import redact
+from harness.core.failures import NotTested
 from harness.target import Account, Auth
-from harness.tokens import Minter, NotTested
+from harness.tokens import Minter
 
 HS_SECRET = "hs256-secret-for-the-token-tests-0123456789abcdef"
 CLAIMS: dict[str, Any] = {

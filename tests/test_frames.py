@@ -1,4 +1,4 @@
-"""The pure checks of harness/verify.py: no I/O, so they are tested on frames directly."""
+"""The pure checks of harness/core/frames.py and failures.py: no I/O, tested on frames directly."""
 
 from __future__ import annotations
 
@@ -8,10 +8,8 @@ from typing import Any
 import pytest
 
 from harness.core import catalogue
-from harness.verify import (
-    ConformanceFailure,
-    ConformanceTimeout,
-    HarnessError,
+from harness.core.failures import ConformanceFailure, ConformanceTimeout, HarnessError
+from harness.core.frames import (
     check_equal,
     check_error_text,
     check_not_earlier,

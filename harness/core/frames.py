@@ -1,7 +1,7 @@
-"""Structured failures: every failed check names its requirement, what was expected and what came.
+"""Frames and values, judged without I/O: predicates, display, timestamps, value checks.
 
-Checks here do no I/O (style: "checks do no I/O; I/O does no checking"): they take frames that
-the recording client already parsed and raise :class:`ConformanceFailure`.
+The wire layer parses each frame once; everything here takes that parsed frame (a dict, a str that
+was not JSON, or bytes) and answers, or raises :class:`~harness.core.failures.ConformanceFailure`.
 """
 
 from __future__ import annotations
@@ -12,51 +12,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from harness.core import catalogue
+from harness.core.failures import ConformanceFailure
 
 Frame = Any
 Predicate = Callable[[Frame], bool]
-
-
-class ConformanceFailure(AssertionError):
-    """A requirement is not met. The report shows requirement, statement, expected, actual."""
-
-    kind = "wrong answer"
-
-    def __init__(
-        self, requirement: str, expected: str, actual: str, also: tuple[str, ...] = ()
-    ) -> None:
-        self.requirement = requirement
-        self.expected = expected
-        self.actual = actual
-        #: Further requirements the same observation breaks (e.g. a schema violation at
-        #: ``/edited`` of an update event breaks EVT-003 and EDIT-002).
-        self.also = tuple(r for r in also if r != requirement)
-        cat = catalogue.load()
-        self.statement = cat[requirement].statement if requirement in cat else ""
-        super().__init__(self.describe())
-
-    @property
-    def requirements(self) -> tuple[str, ...]:
-        return (self.requirement, *self.also)
-
-    def describe(self) -> str:
-        also = f" (also {', '.join(self.also)})" if self.also else ""
-        return (
-            f"[{self.requirement}]{also} {self.statement}\n"
-            f"  expected: {self.expected}\n"
-            f"  actual:   {self.actual}"
-        )
-
-
-class ConformanceTimeout(ConformanceFailure):
-    """A bounded wait ran out: the server did not answer, as opposed to answering wrongly."""
-
-    kind = "timeout"
-
-
-class HarnessError(Exception):
-    """The harness cannot go on (target unreachable, bad configuration): one clear line."""
 
 
 def show(frame: Frame, limit: int = 300) -> str:

@@ -1,0 +1,55 @@
+"""Structured failures: every failed check names its requirement, what was expected and what came.
+
+The core's vocabulary: a check raises :class:`ConformanceFailure` (or returns it, see
+:mod:`harness.core.checks`); :class:`NotTested` says that a check could not run and why;
+:class:`HarnessError` stops the run with one line.
+"""
+
+from __future__ import annotations
+
+from harness.core import catalogue
+
+
+class ConformanceFailure(AssertionError):
+    """A requirement is not met. The report shows requirement, statement, expected, actual."""
+
+    kind = "wrong answer"
+
+    def __init__(
+        self, requirement: str, expected: str, actual: str, also: tuple[str, ...] = ()
+    ) -> None:
+        self.requirement = requirement
+        self.expected = expected
+        self.actual = actual
+        #: Further requirements the same observation breaks (e.g. a schema violation at
+        #: ``/edited`` of an update event breaks EVT-003 and EDIT-002).
+        self.also = tuple(r for r in also if r != requirement)
+        cat = catalogue.load()
+        self.statement = cat[requirement].statement if requirement in cat else ""
+        super().__init__(self.describe())
+
+    @property
+    def requirements(self) -> tuple[str, ...]:
+        return (self.requirement, *self.also)
+
+    def describe(self) -> str:
+        also = f" (also {', '.join(self.also)})" if self.also else ""
+        return (
+            f"[{self.requirement}]{also} {self.statement}\n"
+            f"  expected: {self.expected}\n"
+            f"  actual:   {self.actual}"
+        )
+
+
+class ConformanceTimeout(ConformanceFailure):
+    """A bounded wait ran out: the server did not answer, as opposed to answering wrongly."""
+
+    kind = "timeout"
+
+
+class HarnessError(Exception):
+    """The harness cannot go on (target unreachable, bad configuration): one clear line."""
+
+
+class NotTested(Exception):
+    """A check cannot run against this target (the message says why): never a pass."""
