@@ -13,7 +13,6 @@ import base64
 import contextlib
 import json
 import os
-import re
 import socket
 import ssl
 import struct
@@ -32,7 +31,8 @@ from websockets.exceptions import (
     InvalidStatus,
 )
 
-from harness import redact, schemas
+from harness import redact
+from harness.core.checks import Expect, Fail, Hit, judge_server_frame
 from harness.core.failures import ConformanceFailure, ConformanceTimeout, HarnessError, NotTested
 from harness.core.frames import (
     Frame,
@@ -45,42 +45,6 @@ from harness.core.frames import (
 )
 from harness.target import Account, Target
 from harness.tokens import Minter
-
-SCHEMA_REQUIREMENT = {
-    "server/new": "EVT-002",
-    "server/update": "EVT-003",
-    "server/delete": "EVT-004",
-    "server/error": "EVT-005",
-}
-#: A schema violation at these fields breaks a more specific requirement as well.
-FIELD_REQUIREMENT = {
-    ("server/new", "edited"): "SEND-005",
-    ("server/new", "created"): "SEND-012",
-    ("server/new", "updated"): "SEND-012",
-    ("server/new", "user"): "SEND-004",
-    ("server/new", "user_id"): "SEND-004",
-    ("server/update", "edited"): "EDIT-002",
-    ("server/update", "updated"): "EDIT-004",
-}
-_REQUIRED = re.compile(r"^'([^']+)' is a required property")
-DOCUMENTED = {
-    "new": {
-        "type",
-        "action",
-        "id",
-        "user",
-        "user_id",
-        "body",
-        "created",
-        "edited",
-        "updated",
-        "userAvatar",
-    },
-    "update": {"type", "action", "id", "body", "edited", "updated"},
-    "delete": {"type", "action", "id"},
-}
-ECHO_REQ = {"new": "SEND-002", "update": "EDIT-003", "delete": "DEL-002"}
-FANOUT_REQ = {"new": "SEND-003", "update": "EDIT-003", "delete": "DEL-002"}
 
 
 def now_rfc3339() -> str:
@@ -212,24 +176,19 @@ class Conn:
             self.chat.transcript.log(self.name, "==", how)
 
     async def _recv(self, timeout: float) -> tuple[Frame, ConformanceFailure | None]:
-        """The next frame, parsed, with the schema violation it carries (if any).
+        """The next frame, parsed, with the failure it earns on its own (if any).
 
         Raises TimeoutError or ConnectionClosed. The violation is returned, not raised, so that
         a check that forbids this very frame can name its own requirement first.
         """
         async with asyncio.timeout(timeout):
             data = await self.ws.recv()
-        if isinstance(data, bytes):
-            self.chat.transcript.log(self.name, "<-", show(data))
-            return data, None
-        self.chat.transcript.log(self.name, "<-", data)
-        try:
-            frame = json.loads(data)
-        except ValueError:
-            frame = None
-        if not isinstance(frame, dict):
-            return data, ConformanceFailure("EVT-001", "a JSON object", f"text frame {show(data)}")
-        return frame, self.chat.schema_violation(frame)
+        self.chat.transcript.log(self.name, "<-", show(data) if isinstance(data, bytes) else data)
+        judged = judge_server_frame(data, self.chat.extra_fields)
+        for requirement, text in judged.observations:
+            self.chat.observe(requirement, text)
+        self.chat.extra_fields |= judged.extra_fields
+        return judged.frame, judged.violation
 
     async def wait_for(
         self,
@@ -245,47 +204,42 @@ class Conn:
 
         A frame matching ``forbidden`` before it fails ``forbidden_requirement``. Frames that
         match neither stay in the buffer for later waits (strangers' traffic, other checks).
+        The judging is :class:`~harness.core.checks.Expect`'s; this only reads.
         """
-        for i, frame in enumerate(self.buffer):
-            if forbidden is not None and forbidden(frame):
-                raise ConformanceFailure(
-                    forbidden_requirement or requirement,
-                    expected,
-                    f"{self.name} received {show(frame)}",
-                )
-            if predicate(frame):
-                del self.buffer[i]
-                return frame
+        check = Expect(
+            predicate, requirement, expected, self.name, forbidden, forbidden_requirement
+        )
+        found = check.scan(self.buffer)
+        if found is not None:
+            index, step = found
+            if isinstance(step, Fail):
+                raise step.failure
+            del self.buffer[index]
+            return step.frame
         limit = self.chat.target.receive_timeout if timeout is None else timeout
+        return await self._drive(check, limit)
+
+    async def _drive(self, check: Expect, limit: float) -> Frame:
+        """Feed frames to ``check`` until it hits or fails; unmatched frames are buffered."""
         deadline = time.monotonic() + limit
         while True:
             if self.closed is not None:
-                raise ConformanceFailure(
-                    requirement, expected, f"{self.name} was closed ({self._closed_text()})"
-                )
+                raise check.closed(self._closed_text())
             remaining = deadline - time.monotonic()
             try:
                 if remaining <= 0:
                     raise TimeoutError
                 frame, violation = await self._recv(remaining)
             except TimeoutError:
-                seen = f"; meanwhile {len(self.buffer)} other frame(s)" if self.buffer else ""
-                raise ConformanceTimeout(
-                    requirement, expected, f"no answer within {limit:.1f} s on {self.name}{seen}"
-                ) from None
+                raise check.timed_out(limit, len(self.buffer)) from None
             except ConnectionClosed as exc:
                 self._note_closed(exc)
                 continue
-            if forbidden is not None and forbidden(frame):
-                raise ConformanceFailure(
-                    forbidden_requirement or requirement,
-                    expected,
-                    f"{self.name} received {show(frame)}",
-                )
-            if violation is not None:
-                raise violation
-            if predicate(frame):
-                return frame
+            step = check.feed(frame, violation)
+            if isinstance(step, Fail):
+                raise step.failure
+            if isinstance(step, Hit):
+                return step.frame
             self.buffer.append(frame)
 
     def _closed_text(self) -> str:
@@ -370,10 +324,11 @@ class Conn:
         frame matching ``until`` arrived). Frames seen stay in the buffer for the caller; one
         matching ``forbidden`` fails ``forbidden_requirement`` at once.
         """
+        if until is not None and any(until(f) for f in self.buffer):
+            return None
+        check = Expect(None, forbidden_requirement, "nothing of the kind", self.name, forbidden)
         deadline = time.monotonic() + timeout
         while self.closed is None:
-            if until is not None and any(until(f) for f in self.buffer):
-                return None
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
@@ -384,15 +339,12 @@ class Conn:
             except ConnectionClosed as exc:
                 self._note_closed(exc)
                 break
-            if forbidden is not None and forbidden(frame):
-                raise ConformanceFailure(
-                    forbidden_requirement,
-                    "nothing of the kind",
-                    f"{self.name} received {show(frame)}",
-                )
-            if violation is not None:
-                raise violation
+            step = check.feed(frame, violation)
+            if isinstance(step, Fail):
+                raise step.failure
             self.buffer.append(frame)
+            if until is not None and until(frame):
+                return None
         return self.closed
 
     async def is_served(self, requirement: str) -> None:
@@ -479,41 +431,6 @@ class Chat:
 
     def observe(self, requirement: str, text: str) -> None:
         self.observations.setdefault(requirement, []).append(text)
-
-    def schema_violation(self, frame: dict[str, Any]) -> ConformanceFailure | None:
-        """The failure a server frame earns against its schema, or None."""
-        name = schemas.classify_server_frame(frame)
-        if name is None:
-            if frame.get("type") == "chat_message":
-                return ConformanceFailure(
-                    "EVT-006", "action new, update or delete", f"frame {show(frame)}"
-                )
-            self.observe("EVT-007", f"unrecognised frame: {show(frame, 120)}")
-            return None
-        violations = schemas.validate(name, frame)
-        if violations:
-            also = []
-            for v in violations:
-                missing = _REQUIRED.match(v.message)
-                field = missing.group(1) if missing else v.pointer.strip("/").split("/")[0]
-                specific = FIELD_REQUIREMENT.get((name, field))
-                if specific and specific not in also:
-                    also.append(specific)
-            return ConformanceFailure(
-                SCHEMA_REQUIREMENT[name],
-                f"a frame valid against schemas/{name}.json",
-                "; ".join(str(v) for v in violations[:3]) + f" in {show(frame)}",
-                also=tuple(also),
-            )
-        action = frame.get("action")
-        if isinstance(action, str) and action in DOCUMENTED:
-            extra = set(frame) - DOCUMENTED[action]
-            if extra - self.extra_fields:
-                self.extra_fields |= extra
-                self.observe(
-                    "EVT-007", f"{action} events carry extra fields: {', '.join(sorted(extra))}"
-                )
-        return None
 
     # connecting ----------------------------------------------------------------------------
 

@@ -10,7 +10,8 @@ import re
 
 import pytest
 
-from harness.client import DOCUMENTED, Chat
+from harness.client import Chat
+from harness.core.checks import DOCUMENTED
 
 requirement = pytest.mark.requirement
 

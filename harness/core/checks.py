@@ -1,0 +1,220 @@
+"""The checks, as plain objects fed with frames: no sockets, no clock, no event loop.
+
+Two kinds:
+
+- :func:`judge_server_frame` takes one frame the server sent (already parsed) and says what it
+  breaks on its own: not JSON (EVT-001), an unknown ``chat_message`` action (EVT-006), a
+  schema violation (EVT-002..005, plus the more specific requirement of the field it is at),
+  and what is merely worth noting (extra fields, unrecognised frames: EVT-007).
+- :class:`Expect` is one wait on one connection: fed frame by frame, each step is a
+  :class:`Hit` (the frame looked for), a :class:`Fail` (a frame the check forbids, or a frame
+  that broke its schema), or :data:`KEEP` (not this one: it stays buffered for later waits,
+  which is how strangers' traffic never confuses a test).
+
+The wire layer (:mod:`harness.client`) reads frames and feeds them here; it decides nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from harness import schemas
+from harness.core.failures import ConformanceFailure, ConformanceTimeout
+from harness.core.frames import Frame, Predicate, show
+
+#: The requirement a schema violation of each server frame kind breaks.
+SCHEMA_REQUIREMENT = {
+    "server/new": "EVT-002",
+    "server/update": "EVT-003",
+    "server/delete": "EVT-004",
+    "server/error": "EVT-005",
+}
+#: A schema violation at these fields breaks a more specific requirement as well.
+FIELD_REQUIREMENT = {
+    ("server/new", "edited"): "SEND-005",
+    ("server/new", "created"): "SEND-012",
+    ("server/new", "updated"): "SEND-012",
+    ("server/new", "user"): "SEND-004",
+    ("server/new", "user_id"): "SEND-004",
+    ("server/update", "edited"): "EDIT-002",
+    ("server/update", "updated"): "EDIT-004",
+}
+#: The fields the seed documents for each event action (schemas/server/*.json).
+DOCUMENTED = {
+    "new": {
+        "type",
+        "action",
+        "id",
+        "user",
+        "user_id",
+        "body",
+        "created",
+        "edited",
+        "updated",
+        "userAvatar",
+    },
+    "update": {"type", "action", "id", "body", "edited", "updated"},
+    "delete": {"type", "action", "id"},
+}
+#: Which requirement the sender's own copy (echo) and the others' copy (fan-out) of each
+#: action's event belong to.
+ECHO_REQ = {"new": "SEND-002", "update": "EDIT-003", "delete": "DEL-002"}
+FANOUT_REQ = {"new": "SEND-003", "update": "EDIT-003", "delete": "DEL-002"}
+_REQUIRED = re.compile(r"^'([^']+)' is a required property")
+
+
+# --- one server frame on its own --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """What one server frame says on its own: the parsed frame, the failure it earns (if any)
+    and observations (requirement id, text) worth reporting."""
+
+    frame: Frame
+    violation: ConformanceFailure | None = None
+    observations: tuple[tuple[str, str], ...] = ()
+    #: Undocumented fields of an event (reported once per test, see ``seen_extra``).
+    extra_fields: frozenset[str] = frozenset()
+
+
+def parse_server_frame(data: str | bytes) -> tuple[Frame, ConformanceFailure | None]:
+    """A text frame parsed as JSON; a frame that is not a JSON object breaks EVT-001.
+    Binary frames are returned as they are (the checks that care look at them)."""
+    if isinstance(data, bytes):
+        return data, None
+    try:
+        frame = json.loads(data)
+    except ValueError:
+        frame = None
+    if not isinstance(frame, dict):
+        return data, ConformanceFailure("EVT-001", "a JSON object", f"text frame {show(data)}")
+    return frame, None
+
+
+def judge_server_frame(data: str | bytes, seen_extra: Iterable[str] = ()) -> Judgement:
+    """Parse and judge one frame as the server sent it. ``seen_extra``: extra event fields
+    already reported in this test (each is reported once)."""
+    frame, violation = parse_server_frame(data)
+    if violation is not None or not isinstance(frame, dict):
+        return Judgement(frame, violation)
+    name = schemas.classify_server_frame(frame)
+    if name is None:
+        if frame.get("type") == "chat_message":
+            failure = ConformanceFailure(
+                "EVT-006", "action new, update or delete", f"frame {show(frame)}"
+            )
+            return Judgement(frame, failure)
+        return Judgement(frame, None, (("EVT-007", f"unrecognised frame: {show(frame, 120)}"),))
+    violations = schemas.validate(name, frame)
+    if violations:
+        also: list[str] = []
+        for v in violations:
+            missing = _REQUIRED.match(v.message)
+            key = missing.group(1) if missing else v.pointer.strip("/").split("/")[0]
+            specific = FIELD_REQUIREMENT.get((name, key))
+            if specific and specific not in also:
+                also.append(specific)
+        failure = ConformanceFailure(
+            SCHEMA_REQUIREMENT[name],
+            f"a frame valid against schemas/{name}.json",
+            "; ".join(str(v) for v in violations[:3]) + f" in {show(frame)}",
+            also=tuple(also),
+        )
+        return Judgement(frame, failure)
+    action = frame.get("action")
+    if isinstance(action, str) and action in DOCUMENTED:
+        extra = set(frame) - DOCUMENTED[action]
+        if extra - set(seen_extra):
+            text = f"{action} events carry extra fields: {', '.join(sorted(extra))}"
+            return Judgement(frame, None, (("EVT-007", text),), frozenset(extra))
+    return Judgement(frame, None)
+
+
+# --- one wait on one connection ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Hit:
+    """The frame the wait looked for."""
+
+    frame: Frame
+
+
+@dataclass(frozen=True)
+class Keep:
+    """Not this frame: it stays buffered for later waits."""
+
+
+@dataclass(frozen=True)
+class Fail:
+    """The wait ends with this failure."""
+
+    failure: ConformanceFailure
+
+
+KEEP = Keep()
+Step = Hit | Keep | Fail
+
+
+@dataclass
+class Expect:
+    """One wait on connection ``conn``: the first frame matching ``match``.
+
+    A frame matching ``forbidden`` before it fails ``forbidden_requirement`` (default: the
+    wait's own ``requirement``); forbidden frames are judged before their schema, so that a
+    broadcast that should not exist fails its own requirement first. With ``match`` None the
+    wait only watches (it never hits): a drain until close.
+    """
+
+    match: Predicate | None
+    requirement: str
+    expected: str
+    conn: str = "conn"
+    forbidden: Predicate | None = None
+    forbidden_requirement: str | None = None
+    seen: int = field(default=0, init=False)
+
+    def feed(self, frame: Frame, violation: ConformanceFailure | None = None) -> Step:
+        """Judge the next frame; ``violation`` is what it broke on its own (if anything)."""
+        self.seen += 1
+        if self.forbidden is not None and self.forbidden(frame):
+            return Fail(
+                ConformanceFailure(
+                    self.forbidden_requirement or self.requirement,
+                    self.expected,
+                    f"{self.conn} received {show(frame)}",
+                )
+            )
+        if violation is not None:
+            return Fail(violation)
+        if self.match is not None and self.match(frame):
+            return Hit(frame)
+        return KEEP
+
+    def scan(self, buffer: Sequence[Frame]) -> tuple[int, Hit | Fail] | None:
+        """Frames already buffered (their own violations were reported when they came): the
+        index and step of the first that ends the wait, or None."""
+        for i, frame in enumerate(buffer):
+            step = self.feed(frame)
+            if not isinstance(step, Keep):
+                return i, step
+        return None
+
+    def closed(self, how: str) -> ConformanceFailure:
+        """The connection closed before the frame came."""
+        return ConformanceFailure(
+            self.requirement, self.expected, f"{self.conn} was closed ({how})"
+        )
+
+    def timed_out(self, limit_s: float, buffered: int) -> ConformanceTimeout:
+        """No frame ended the wait within ``limit_s``."""
+        seen = f"; meanwhile {buffered} other frame(s)" if buffered else ""
+        return ConformanceTimeout(
+            self.requirement,
+            self.expected,
+            f"no answer within {limit_s:.1f} s on {self.conn}{seen}",
+        )
