@@ -17,8 +17,8 @@ from pathlib import Path
 
 from harness import __version__, redact
 from harness.core import catalogue as cat_mod
-
-EXIT_OK, EXIT_NONCONFORMANT, EXIT_USAGE = 0, 1, 2
+from harness.core.results import EXIT_INTERRUPTED, EXIT_NONCONFORMANT, EXIT_OK, EXIT_USAGE
+from harness.target import Target
 
 
 def suites_dir() -> Path:
@@ -150,46 +150,53 @@ def cmd_list(args: argparse.Namespace) -> int:
 # --- run ----------------------------------------------------------------------------------
 
 
-def _precheck(args: argparse.Namespace) -> str | None:
-    """Everything that can be wrong before a test runs; one line, or None."""
+def _prepare(args: argparse.Namespace) -> Target | None:
+    """Everything that can be wrong before a test runs, checked once: raises
+    :class:`_Refused` with one line. Returns the loaded, provisioned and probed target (None:
+    the bundled reference server), which the plugin then uses as it is."""
+    from harness import handshake
     from harness import target as target_mod
     from harness.baseline import BaselineError, load_baseline
     from harness.core.failures import HarnessError
-    from harness.plugin import _probe
 
     cat = cat_mod.load()
     if args.only:
         try:
             cat.select(args.only)
         except ValueError as exc:
-            return str(exc)
+            raise _Refused(str(exc)) from None
     if args.baseline:
         try:
             load_baseline(args.baseline, cat)
         except BaselineError as exc:
-            return str(exc)
+            raise _Refused(str(exc)) from None
     if args.examples is not None and args.examples < 1:
-        return "--examples must be at least 1"
-    if args.target:
-        if "://" in args.target:
-            return str(target_mod.refuse_bare_url(args.target))
-        try:
-            target = target_mod.load(args.target)
-        except target_mod.TargetError as exc:
-            return str(exc)
-        try:
-            _probe(target)
-        except HarnessError as exc:
-            return str(exc)
-    return None
+        raise _Refused("--examples must be at least 1")
+    if not args.target:
+        return None
+    if "://" in args.target:
+        raise _Refused(str(target_mod.refuse_bare_url(args.target)))
+    try:
+        target = target_mod.load(args.target)
+        handshake.probe(target)
+    except (target_mod.TargetError, HarnessError) as exc:
+        raise _Refused(str(exc)) from None
+    return target
+
+
+class _Refused(Exception):
+    """The run cannot start; one line."""
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     import pytest
 
-    problem = _precheck(args)
-    if problem:
-        return _fail(problem)
+    from harness.plugin import ConformancePlugin
+
+    try:
+        target = _prepare(args)
+    except _Refused as exc:
+        return _fail(str(exc))
     report_dir = Path(args.report_dir)
     try:
         report_dir.mkdir(parents=True, exist_ok=True)
@@ -207,13 +214,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         "--html",
         str(report_dir / "compliance.html"),
         "--self-contained-html",
-        "--junitxml",
-        str(report_dir / "junit.xml"),
     ]
     if not args.verbose:
         argv += ["-q", "--no-header", "--no-summary", "-p", "no:logging"]
-    if args.target:
-        argv += ["--target", args.target]
     if args.strict:
         argv += ["--strict"]
     if args.only:
@@ -225,7 +228,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.workers:
         argv += ["-n", args.workers]
     argv += args.pytest_args
-    code = pytest.main(argv)
+    # The target file was loaded (and its provision command run) once, here: the plugin takes
+    # it as it is and hands it on to pytest-xdist workers.
+    plugin = ConformancePlugin(target, probed=True)
+    code = pytest.main(argv, plugins=[plugin])
     results = report_dir / "results.json"
     if code in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and results.is_file():
         data = json.loads(results.read_text(encoding="utf-8"))
@@ -234,8 +240,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _fail("no test selected (check --only)")
     if code == pytest.ExitCode.USAGE_ERROR:
         return EXIT_USAGE
+    if code == pytest.ExitCode.INTERRUPTED and plugin.interrupted:
+        print("edusphere-conformance: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     if code == pytest.ExitCode.INTERRUPTED:
-        return EXIT_USAGE
+        return EXIT_USAGE  # a harness error ended the run; its line is printed
     return _fail(f"the test run stopped (pytest exit status {int(code)})")
 
 
@@ -264,7 +273,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             return cmd_run(args)
     except KeyboardInterrupt:
-        return _fail("interrupted")
+        print("edusphere-conformance: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         with contextlib.suppress(Exception):
             sys.stdout = io.StringIO()

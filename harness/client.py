@@ -9,10 +9,8 @@ checked against its schema as it arrives. Tests talk to the server through :clas
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
-import os
 import socket
 import ssl
 import struct
@@ -31,7 +29,7 @@ from websockets.exceptions import (
     InvalidStatus,
 )
 
-from harness import redact
+from harness import handshake, redact
 from harness.core.checks import Expect, Fail, Hit, judge_server_frame
 from harness.core.failures import ConformanceFailure, ConformanceTimeout, HarnessError, NotTested
 from harness.core.frames import (
@@ -559,23 +557,14 @@ class Chat:
                     server_hostname=host if secure else None,
                     limit=2**16,
                 )
-                lines = [
-                    f"GET {path} HTTP/1.1",
-                    f"Host: {parts.netloc}",
-                    "Upgrade: websocket",
-                    "Connection: Upgrade",
-                    f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}",
-                    "Sec-WebSocket-Version: 13",
-                ]
-                if self.target.origin:
-                    lines.append(f"Origin: {self.target.origin}")
-                if subprotocols:
-                    lines.append(f"Sec-WebSocket-Protocol: {', '.join(subprotocols)}")
-                lines += [f"{k}: {v}" for k, v in headers.items()]
                 self.transcript.log(
                     name, "==", f"GET {path} (raw; token via {self.target.auth.transport})"
                 )
-                writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+                writer.write(
+                    handshake.request_bytes(
+                        url, origin=self.target.origin, headers=headers, subprotocols=subprotocols
+                    )
+                )
                 head = await reader.readuntil(b"\r\n\r\n")
         except (
             TimeoutError,
@@ -587,9 +576,9 @@ class Chat:
             raise ConformanceFailure(
                 "CONN-001", f"{role} accepted", f"raw handshake failed: {exc!r}"
             ) from None
-        status = head.split(b"\r\n", 1)[0].decode("latin-1")
+        status = handshake.status_line(head)
         self.transcript.log(name, "==", f"handshake: {status}; stops reading (half-open)")
-        if " 101 " not in f"{status} ":
+        if not handshake.accepted(head):
             writer.transport.abort()
             raise ConformanceFailure("CONN-001", f"{role} ({account.username}) accepted", status)
         ghost = HalfOpen(name, writer)

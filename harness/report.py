@@ -29,7 +29,7 @@ import pytest
 from harness import redact
 from harness.core.catalogue import LEVELS, Catalogue
 from harness.core.results import VERDICTS, RequirementResult, RunResult, TestRecord
-from harness.plugin import current_result, record_of
+from harness.records import current_result, record_of
 
 VERDICT_LABEL = {
     "passed": "passed",

@@ -15,7 +15,7 @@ import shlex
 import subprocess
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -358,3 +358,38 @@ def refuse_bare_url(value: str) -> TargetError:
         f"--target {value}: a URL alone is not enough; write a target file naming the accounts, "
         "rooms and token settings as well (see targets/example.toml)"
     )
+
+
+# --- handing a loaded target to another process -------------------------------------------
+
+
+def to_data(target: Target) -> dict[str, Any]:
+    """A loaded (and provisioned) target as plain data, for pytest-xdist workers: they get the
+    target the controller loaded instead of loading it (and running its commands) again."""
+    return {
+        "url": target.url,
+        "auth": {**asdict(target.auth), "claims": dict(target.auth.claims)},
+        "accounts": {role: asdict(acc) for role, acc in target.accounts.items()},
+        "rooms": dict(target.rooms),
+        "origin": target.origin,
+        "connect_timeout": target.connect_timeout,
+        "receive_timeout": target.receive_timeout,
+        "max_length": target.max_length,
+        "max_frame_bytes": target.max_frame_bytes,
+        "refusal": target.refusal,
+        "provision_command": target.provision_command,
+        "restart_command": target.restart_command,
+        "examples": target.examples,
+        "source": target.source,
+    }
+
+
+def from_data(data: Mapping[str, Any]) -> Target:
+    """The inverse of :func:`to_data`; registers the secrets it carries for redaction."""
+    auth = Auth(**data["auth"])
+    accounts = {role: Account(**acc) for role, acc in data["accounts"].items()}
+    redact.register(auth.secret)
+    for acc in accounts.values():
+        redact.register(acc.token)
+    fields = {k: v for k, v in data.items() if k not in ("auth", "accounts")}
+    return Target(auth=auth, accounts=accounts, **fields)
