@@ -16,13 +16,13 @@ import ssl
 import struct
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 from websockets.exceptions import (
     ConnectionClosed,
     InvalidHandshake,
@@ -95,6 +95,19 @@ class Transcript:
 # --- a connection -------------------------------------------------------------------------
 
 
+class Socket(Protocol):
+    """What a :class:`Conn` needs of its WebSocket (websockets' ``ClientConnection`` has it)."""
+
+    @property
+    def transport(self) -> asyncio.Transport: ...
+
+    async def send(self, message: str | bytes) -> None: ...
+
+    async def recv(self) -> str | bytes: ...
+
+    async def close(self) -> None: ...
+
+
 @dataclass
 class Refusal:
     style: str  # "http" | "close"
@@ -108,11 +121,17 @@ class Refusal:
         return f"close {self.close_code} after the handshake"
 
 
+Opener = Callable[
+    [str, dict[str, str], list[str] | None, int | None],
+    Awaitable["tuple[Socket, int] | Refusal"],
+]
+
+
 class Conn:
     """One WebSocket connection of a test, with its buffered, schema-checked frames."""
 
     def __init__(
-        self, chat: Chat, name: str, ws: ClientConnection, account: Account | None, room: str
+        self, chat: Chat, name: str, ws: Socket, account: Account | None, room: str
     ) -> None:
         self.chat = chat
         self.name = name
@@ -396,8 +415,13 @@ class HalfOpen:
 class Chat:
     """Everything a test needs to talk to the target: the ``chat`` fixture."""
 
-    def __init__(self, target: Target, minter: Minter | None = None) -> None:
+    def __init__(
+        self, target: Target, minter: Minter | None = None, opener: Opener | None = None
+    ) -> None:
         self.target = target
+        #: How a connection is opened: websockets by default; tests of the harness plug an
+        #: in-memory server here (``tests/fakewire.py``).
+        self.opener: Opener = opener or self.open_websocket
         self.minter = minter or Minter(target.auth)
         self.transcript = Transcript()
         self.observations: dict[str, list[str]] = {}
@@ -477,10 +501,43 @@ class Chat:
             "==",
             f"GET {path} (token via {self.target.auth.transport if token is not None else 'none'})",
         )
-        extra: dict[str, Any] = {}
         try:
-            if receive_buffer is not None:
-                extra["sock"] = await self._small_socket(receive_buffer)
+            opened = await self.opener(url, headers, subprotocols, receive_buffer)
+        except TimeoutError:
+            self.transcript.log(name, "==", "handshake timed out")
+            raise ConformanceTimeout(
+                "CONN-001",
+                "a handshake answer",
+                f"no answer within {self.target.connect_timeout:.1f} s",
+            ) from None
+        except OSError as exc:
+            host_, port = self.target.address
+            raise HarnessError(
+                f"target unreachable: {host_}:{port}: {exc.strerror or exc}"
+            ) from None
+        if isinstance(opened, Refusal):
+            line = f"handshake refused: HTTP {opened.status}" if opened.status else opened.detail
+            self.transcript.log(name, "==", redact.redact(line))
+            return opened
+        ws, status = opened
+        self.transcript.log(name, "==", f"handshake accepted: HTTP {status}")
+        conn = Conn(self, name, ws, account, room)
+        self.conns.append(conn)
+        return conn
+
+    async def open_websocket(
+        self,
+        url: str,
+        headers: dict[str, str],
+        subprotocols: list[str] | None,
+        receive_buffer: int | None,
+    ) -> tuple[Socket, int] | Refusal:
+        """The default :attr:`opener`: a websockets client connection and its HTTP status, or
+        the refusal its handshake met. Raises TimeoutError or OSError."""
+        extra: dict[str, Any] = {}
+        if receive_buffer is not None:
+            extra["sock"] = await self._small_socket(receive_buffer)
+        try:
             ws = await connect(
                 url,
                 **extra,
@@ -495,29 +552,10 @@ class Chat:
                 max_queue=None,  # never stop reading: a test client takes every frame
             )
         except InvalidStatus as exc:
-            status = exc.response.status_code
-            self.transcript.log(name, "==", f"handshake refused: HTTP {status}")
-            return Refusal("http", status=status)
+            return Refusal("http", status=exc.response.status_code)
         except InvalidHandshake as exc:
-            self.transcript.log(name, "==", f"handshake failed: {redact.redact(str(exc))}")
             return Refusal("http", detail=f"handshake failed: {exc}")
-        except TimeoutError:
-            self.transcript.log(name, "==", "handshake timed out")
-            raise ConformanceTimeout(
-                "CONN-001",
-                "a handshake answer",
-                f"no answer within {self.target.connect_timeout:.1f} s",
-            ) from None
-        except OSError as exc:
-            host_, port = self.target.address
-            raise HarnessError(
-                f"target unreachable: {host_}:{port}: {exc.strerror or exc}"
-            ) from None
-        status = ws.response.status_code if ws.response else 101
-        self.transcript.log(name, "==", f"handshake accepted: HTTP {status}")
-        conn = Conn(self, name, ws, account, room)
-        self.conns.append(conn)
-        return conn
+        return ws, ws.response.status_code if ws.response else 101
 
     async def _small_socket(self, size: int) -> socket.socket:
         """A connected socket with a tiny receive buffer, to make a half-open client bite fast."""

@@ -40,16 +40,12 @@ def provisioned_target(tmp_path: Path, server: ServerThread) -> tuple[Path, Path
     accounts = data.pop("accounts")
     main = data["rooms"].pop("main")
     # The file itself names only what the parser requires; the command supplies the rest.
-    data["accounts"] = {
-        role: {"username": "placeholder"} for role in ("host", "member")
-    }
+    data["accounts"] = {role: {"username": "placeholder"} for role in ("host", "member")}
     data["rooms"]["main"] = "placeholder"
     script = tmp_path / "provision.py"
     script.write_text(COUNTER, encoding="utf-8")
     count = tmp_path / "runs.txt"
-    command = " ".join(
-        [sys.executable, str(script), str(count), f"'{json.dumps(accounts)}'", main]
-    )
+    command = " ".join([sys.executable, str(script), str(count), f"'{json.dumps(accounts)}'", main])
     data["provision"] = {"command": command}
     return write_target(tmp_path / "target.toml", data), count
 
