@@ -50,6 +50,7 @@ from reference_server.demo import (
 from reference_server.faults import FAULTS
 from reference_server.runner import ServerThread
 from tests import readme_sections
+from tests.clientcheck.reports import read_reports
 from tests.mutation import EXPLAINED
 from tests.support import ROOT, stop_process, write_target
 
@@ -701,6 +702,7 @@ def test_client_check_passes_the_reference_client(tmp_path: Path) -> None:
     done = run(argv_for(CLIENT_CHECK), tmp_path, FULL)
     assert_ok(done, "client-check: passed")
     assert (tmp_path / "reports" / "client-compliance.html").is_file(), output(done)
+    read_reports(tmp_path / "reports", 0)  # the JSON against its schema, the JUnit file
 
 
 # --- The mutation matrix and Performance ------------------------------------------------------

@@ -8,19 +8,22 @@ CLIENT-008) by :mod:`harness.clientcheck.policy`; the report shows one timeline 
 
 Modules: ``scenarios`` (plans and settings), ``server`` (the fake server), ``process`` (the
 client process), ``runner`` (driving a scenario), ``policy`` (pure checks), ``frames`` (frame
-validation), ``results`` (the result model), ``report`` (HTML and JSON), ``cli``.
+validation), ``results`` (:class:`ClientRun`: the core :class:`harness.core.results.RunResult`
+with the scenarios' recordings), ``report`` (HTML, JSON, JUnit), ``cli``. The catalogue, the
+verdict fold, the exit statuses and the renderers are those every mode shares (``harness.core``,
+``harness.render``).
 """
 
 from harness.clientcheck.check import check_client, run_client_check
 from harness.clientcheck.cli import main
-from harness.clientcheck.results import RunResult, ScenarioResult
+from harness.clientcheck.results import ClientRun, ScenarioResult
 from harness.clientcheck.runner import SetupError
 from harness.clientcheck.scenarios import SCENARIO_NAMES, SCENARIOS, Scenario, Settings
 
 __all__ = [
     "SCENARIOS",
     "SCENARIO_NAMES",
-    "RunResult",
+    "ClientRun",
     "Scenario",
     "ScenarioResult",
     "Settings",

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 
 from harness import redact
-from harness.clientcheck.requirements import load_client_catalogue
-from harness.clientcheck.results import RunResult, evaluate, summarise
+from harness.clientcheck.results import ClientRun, evaluate, now_rfc3339, summarise
 from harness.clientcheck.runner import run_scenarios
 from harness.clientcheck.scenarios import Settings
+from harness.core import catalogue as cat_mod
 
 __all__ = ["check_client", "run_client_check"]
 
@@ -18,19 +19,29 @@ def _quiet(line: str) -> None:
     del line
 
 
-async def check_client(settings: Settings, announce: Callable[[str], None] = _quiet) -> RunResult:
+async def check_client(settings: Settings, announce: Callable[[str], None] = _quiet) -> ClientRun:
     """Run the selected scenarios and judge them (in the running event loop).
 
     Raises :class:`harness.clientcheck.runner.SetupError` when the run cannot be done at all.
     ``announce`` receives the lines meant for a person (listen-only instructions).
     """
     redact.register(settings.token)
-    catalogue = load_client_catalogue()
+    catalogue = cat_mod.load()
+    requirements = catalogue.scoped("client")
+    started = now_rfc3339()
+    t0 = time.monotonic()
     runs, incomplete = await run_scenarios(settings, announce)
-    scenarios = [evaluate(run, settings, catalogue.ids) for run in runs]
-    return summarise(settings, catalogue, scenarios, incomplete)
+    scenarios = [evaluate(run, settings, requirements) for run in runs]
+    return summarise(
+        settings,
+        catalogue,
+        scenarios,
+        incomplete,
+        started=started,
+        duration_s=time.monotonic() - t0,
+    )
 
 
-def run_client_check(settings: Settings, announce: Callable[[str], None] = _quiet) -> RunResult:
+def run_client_check(settings: Settings, announce: Callable[[str], None] = _quiet) -> ClientRun:
     """:func:`check_client` in a fresh event loop."""
     return asyncio.run(check_client(settings, announce))

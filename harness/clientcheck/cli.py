@@ -1,8 +1,18 @@
 """``edusphere-conformance client-check``: command-line front end of the client conformance mode.
 
-Exit status: 0 when every MUST requirement exercised passed (and every scenario ran to its end),
-1 when one failed (or the overall timeout cut the run short), 2 on a usage error or when the
-client cannot be run at all (command not found, exits before connecting, never connects).
+It prints a line per scenario, then the summary every mode prints
+(:func:`harness.render.terminal.summary_lines`), and writes ``client-compliance.html``,
+``client-results.json`` (schemas/results.json, ``mode: client``) and ``client-junit.xml`` to the
+report directory.
+
+Exit status, the same as ``edusphere-conformance run``'s (:attr:`RunResult.exit_status`):
+
+- 0: conformant: no MUST requirement failed and every scenario ran to its end;
+- 1: not conformant: a MUST requirement failed;
+- 2: a usage error, a client that cannot be run at all (command not found, exits before
+  connecting, never connects), a report that cannot be written, or an INCOMPLETE run (the
+  overall timeout cut it short: no verdict);
+- 130: interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -19,13 +29,16 @@ from harness import redact
 from harness.clientcheck.check import check_client
 from harness.clientcheck.policy import default_tolerance_ms
 from harness.clientcheck.report import write_reports
-from harness.clientcheck.results import RunResult
+from harness.clientcheck.results import ClientRun
 from harness.clientcheck.runner import SetupError
 from harness.clientcheck.scenarios import DEFAULT_PATH, SCENARIO_NAMES, SCENARIOS, Settings
+from harness.core.results import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from harness.render.terminal import summary_lines
 
 __all__ = ["build_parser", "main", "settings_from_args"]
 
 PROG = "edusphere-conformance client-check"
+_SHOWN = 5  # failures printed per scenario; the report has them all
 
 
 class UsageError(Exception):
@@ -87,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=Path("reports"),
         metavar="DIR",
-        help="where client-compliance.html and client-results.json go (default reports/)",
+        help="where client-compliance.html, client-results.json and client-junit.xml go "
+        "(default reports/)",
     )
     parser.add_argument(
         "--timeout",
@@ -201,40 +215,42 @@ def _say(line: str) -> None:
     print(redact.redact(line), flush=True)
 
 
-def _print_summary(result: RunResult, quiet: bool) -> None:
-    if not quiet:
-        for scenario in result.scenarios:
-            marks = ", ".join(
-                f"{rid} {scenario.verdicts[rid].verdict.replace('_', ' ')}"
-                for rid in scenario.focus
-            )
-            _say(f"  {scenario.name}: {marks}")
-        for req in result.catalogue.requirements:
-            verdict = result.verdicts[req.id]
-            _say(f"{req.id} {req.level} {verdict.verdict.replace('_', ' ').upper()}")
-            if verdict.verdict == "failed":
-                for detail in verdict.details[:5]:
-                    _say(f"    {detail}")
-    if result.incomplete:
-        _say(f"client-check: incomplete: {result.incomplete}")
+def _print_summary(run: ClientRun, quiet: bool) -> None:
+    """A line per scenario (its focus requirements, then the details of its failures) and the
+    summary every mode prints."""
+    if quiet:
+        return
+    for scenario in run.scenarios:
+        marks = ", ".join(
+            f"{rid} {scenario.verdicts[rid].verdict.replace('_', ' ')}" for rid in scenario.focus
+        )
+        _say(f"  {scenario.name}: {marks}")
+        failures = [f for f in scenario.findings if f.verdict == "failed"]
+        for finding in failures[:_SHOWN]:
+            _say(f"    {finding.requirement}: {finding.detail}")
+        if len(failures) > _SHOWN:
+            _say(f"    ... {len(failures) - _SHOWN} more in the report")
+    _say("")
+    for line in summary_lines(run.result):
+        _say(line)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``client-check``; returns the exit status (0 pass, 1 fail, 2 usage error)."""
+    """Run ``client-check``; returns the exit status (see the module docstring)."""
     parser = build_parser()
     try:
         args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
-        return int(exc.code) if isinstance(exc.code, int) else 2
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
     if args.list_scenarios:
         for scenario in SCENARIOS:
             print(f"{scenario.name:20} {scenario.title}")
-        return 0
+        return EXIT_OK
     try:
         settings = settings_from_args(args)
     except UsageError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     if os.environ.get("EDUSPHERE_TOKEN"):
         redact.register(os.environ["EDUSPHERE_TOKEN"])
     if not args.quiet:
@@ -247,22 +263,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             + ", ".join(s.name for s in settings.selected())
         )
     try:
-        result = asyncio.run(check_client(settings, _say))
+        run = asyncio.run(check_client(settings, _say))
     except SetupError as exc:
         print(f"{PROG}: error: {redact.redact(str(exc))}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
-    _print_summary(result, args.quiet)
+        return EXIT_INTERRUPTED
+    _print_summary(run, args.quiet)
     try:
-        html_path, json_path = write_reports(result, args.report_dir)
+        paths = write_reports(run, args.report_dir)
     except OSError as exc:
         print(f"{PROG}: error: cannot write the reports: {exc}", file=sys.stderr)
-        return 2
-    failed = result.failed_musts
+        return EXIT_USAGE
+    failed = run.failed_musts
     verdict = "FAILED (" + ", ".join(failed) + ")" if failed else "passed"
-    if result.incomplete and not failed:
-        verdict = "incomplete"
-    _say(f"client-check: {verdict}; report {html_path}, results {json_path}")
-    return result.exit_status
+    if run.incomplete:
+        verdict = f"INCOMPLETE ({run.incomplete})" + (
+            f", FAILED ({', '.join(failed)})" if failed else ""
+        )
+    _say(f"client-check: {verdict}; report {paths.html}, results {paths.json}, junit {paths.junit}")
+    return run.exit_status

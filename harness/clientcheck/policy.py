@@ -28,39 +28,37 @@ later one (the delays after a reopen must start again at 1 x base); a second att
 one trigger fails CLIENT-003; a missing attempt after a failure (gave up early) or any attempt
 after the last allowed failure fails CLIENT-004; an attempt after a clean close fails CLIENT-006;
 a path other than the room's fails CLIENT-007; a frame that does not validate fails CLIENT-008.
+
+The checks return :class:`harness.core.results.Finding` objects (``attempt``: the attempt they
+are about); :func:`harness.core.results.fold` turns them into verdicts, as in every mode.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Literal
 
+from harness.core.results import Finding
+
 __all__ = [
-    "CLIENT_REQUIREMENTS",
     "AttemptObs",
     "End",
     "ExpectedAttempt",
-    "Finding",
     "FrameObs",
     "Outcome",
     "PolicyParams",
     "QuietWindow",
-    "RequirementVerdict",
     "TimelineAnalysis",
     "Trigger",
     "analyse_timeline",
     "check_frames",
     "check_paths",
     "default_tolerance_ms",
-    "fold_verdicts",
     "normalise_path",
     "triggers_of",
 ]
 
-CLIENT_REQUIREMENTS = tuple(f"CLIENT-{n:03d}" for n in range(1, 9))
-
-Verdict = Literal["passed", "failed", "not_tested"]
 Outcome = Literal["accepted", "refused"]
 End = Literal["refused", "dropped", "closed", "held", "client-closed", "open"]
 TriggerKind = Literal["loss", "failure", "clean-close"]
@@ -150,28 +148,11 @@ class QuietWindow:
 
 
 @dataclass(frozen=True)
-class Finding:
-    """One verdict on one requirement, with the evidence in words."""
-
-    requirement: str
-    verdict: Verdict
-    detail: str
-    attempt: int | None = None
-
-
-@dataclass(frozen=True)
 class TimelineAnalysis:
     triggers: tuple[Trigger, ...]
     expected: tuple[ExpectedAttempt, ...]
     quiet: tuple[QuietWindow, ...]
     findings: tuple[Finding, ...]
-
-
-@dataclass(frozen=True)
-class RequirementVerdict:
-    requirement: str
-    verdict: Verdict
-    details: tuple[str, ...] = field(default_factory=tuple)
 
 
 def _fmt(ms: float) -> str:
@@ -244,7 +225,7 @@ def analyse_timeline(
                     requirement,
                     "failed",
                     f"attempt #{a.index} at {_fmt(a.at_ms)} {failing(a)}",
-                    a.index,
+                    attempt=a.index,
                 )
             )
         if answers:
@@ -360,7 +341,7 @@ def analyse_timeline(
                     "CLIENT-001",
                     "passed",
                     f"attempt #{first.index} reconnected after the loss at {_fmt(trig.at_ms)}",
-                    first.index,
+                    attempt=first.index,
                 )
             )
         delay = first.at_ms - trig.at_ms
@@ -372,7 +353,7 @@ def analyse_timeline(
                     f"attempt {counter} (#{first.index}) at {_fmt(first.at_ms)}: "
                     f"{_fmt(delay)} after the {what}, expected {_fmt(base * counter)} "
                     f"(= {counter} x base) +- {_fmt(tol)}",
-                    first.index,
+                    attempt=first.index,
                 )
             )
         else:
@@ -386,7 +367,7 @@ def analyse_timeline(
                     f"attempt {counter} (#{first.index}) at {_fmt(first.at_ms)}: "
                     f"{_fmt(delay)} after the {what}, expected {_fmt(base * counter)} "
                     f"(= {counter} x base) +- {_fmt(tol)}{hint}",
-                    first.index,
+                    attempt=first.index,
                 )
             )
         if len(answers) == 1:
@@ -395,7 +376,7 @@ def analyse_timeline(
                     "CLIENT-003",
                     "passed",
                     f"one attempt (#{first.index}) after the {what}",
-                    first.index,
+                    attempt=first.index,
                 )
             )
         else:
@@ -407,7 +388,7 @@ def analyse_timeline(
                         f"attempt #{extra.index} at {_fmt(extra.at_ms)} is another attempt "
                         f"after the {what} at {_fmt(trig.at_ms)} (attempt #{first.index} "
                         "already answered it, with no loss or failure in between)",
-                        extra.index,
+                        attempt=extra.index,
                     )
                 )
         if first.outcome == "accepted":
@@ -449,7 +430,7 @@ def check_paths(attempts: Sequence[AttemptObs], room_path: str) -> list[Finding]
                     "CLIENT-007",
                     "failed",
                     f"{which} requested {attempt.path!r}, not the room path {room_path!r}",
-                    attempt.index,
+                    attempt=attempt.index,
                 )
             )
         elif attempt.index > 0:
@@ -477,7 +458,7 @@ def check_frames(frames: Sequence[FrameObs]) -> list[Finding]:
                     "failed",
                     f"frame on attempt #{frame.attempt} at {_fmt(frame.at_ms)} ({schema}): "
                     + "; ".join(frame.violations),
-                    frame.attempt,
+                    attempt=frame.attempt,
                 )
             )
     if findings:
@@ -502,26 +483,3 @@ def check_frames(frames: Sequence[FrameObs]) -> list[Finding]:
     else:
         findings.append(Finding("CLIENT-008", "not_tested", "the client sent no frame"))
     return findings
-
-
-def fold_verdicts(
-    findings: Iterable[Finding], requirements: Iterable[str]
-) -> dict[str, RequirementVerdict]:
-    """One verdict per requirement: failed if any finding failed, else passed if any passed."""
-    by_req: dict[str, list[Finding]] = {r: [] for r in requirements}
-    for finding in findings:
-        by_req.setdefault(finding.requirement, []).append(finding)
-    folded: dict[str, RequirementVerdict] = {}
-    for req, items in by_req.items():
-        failed = [f.detail for f in items if f.verdict == "failed"]
-        passed = [f.detail for f in items if f.verdict == "passed"]
-        untested = [f.detail for f in items if f.verdict == "not_tested"]
-        if failed:
-            folded[req] = RequirementVerdict(req, "failed", tuple(failed))
-        elif passed:
-            folded[req] = RequirementVerdict(req, "passed", tuple(passed))
-        else:
-            folded[req] = RequirementVerdict(
-                req, "not_tested", tuple(untested) or ("not exercised by this scenario",)
-            )
-    return folded

@@ -1,43 +1,55 @@
-"""The result model of a client-check run: recorded scenarios judged by the policy.
+"""What a client-check run found: recorded scenarios judged by the policy, in the core model.
 
-Reports (HTML, JSON, the terminal summary) render this model and nothing else. Every string that
-came from the client (paths, frames, output) is redacted (``harness.redact``) on the way in.
+The verdicts are a :class:`harness.core.results.RunResult` (``mode="client"``), folded from the
+policy's findings by :func:`harness.core.results.fold` like every mode's; :class:`ClientRun` holds
+it with what is specific to client-check (the settings, and per scenario its attempts, frames,
+triggers, expected and quiet windows, findings and verdicts). Reports render this model and
+nothing else. Every string that came from the client (paths, frames, output) is redacted
+(``harness.redact``) on the way in.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
-from harness import redact
+from harness import __version__, redact
 from harness.clientcheck.frames import inspect_frame
 from harness.clientcheck.policy import (
     AttemptObs,
-    Finding,
     FrameObs,
     Outcome,
     PolicyParams,
-    RequirementVerdict,
     TimelineAnalysis,
     analyse_timeline,
     check_frames,
     check_paths,
-    fold_verdicts,
 )
-from harness.clientcheck.requirements import ClientCatalogue
 from harness.clientcheck.runner import ScenarioRun
 from harness.clientcheck.scenarios import Settings
+from harness.core.catalogue import Catalogue, Requirement
+from harness.core.results import Finding, RequirementResult, RunResult, fold
 
 __all__ = [
+    "TOOL",
     "AttemptResult",
+    "ClientRun",
     "FrameResult",
-    "RunResult",
     "ScenarioResult",
     "evaluate",
+    "evidence",
+    "now_rfc3339",
+    "settings_json",
     "summarise",
+    "target_of",
 ]
+
+TOOL = "edusphere-conformance client-check"
+NOT_IN_SCENARIO = "not exercised by this scenario"
+NOT_IN_RUN = "no scenario run exercises it"
 
 _FRAME_SHOWN = 400
 
@@ -77,7 +89,8 @@ class ScenarioResult:
     attempts: tuple[AttemptResult, ...]
     analysis: TimelineAnalysis
     findings: tuple[Finding, ...]
-    verdicts: dict[str, RequirementVerdict]
+    #: The scenario's own verdicts (folded from its findings alone), by requirement id.
+    verdicts: dict[str, RequirementResult]
     observed_until_ms: float
     client_exit_status: int | None
     client_exited_ms: float | None
@@ -86,31 +99,60 @@ class ScenarioResult:
 
 
 @dataclass(frozen=True)
-class RunResult:
+class ClientRun:
+    """A client-check run: the verdicts in the core model plus what the scenarios recorded."""
+
+    #: The verdicts, per requirement and overall (``mode="client"``); renderers of every mode
+    #: (terminal summary, JUnit, the HTML pieces, the JSON's common part) read this.
+    result: RunResult
     settings: Settings
-    catalogue: ClientCatalogue
     scenarios: tuple[ScenarioResult, ...]
-    verdicts: dict[str, RequirementVerdict]
-    incomplete: str | None
+    #: Every scenario's findings, each detail prefixed with ``[scenario]``.
+    findings: tuple[Finding, ...] = ()
+
+    @property
+    def catalogue(self) -> Catalogue:
+        return self.result.catalogue
+
+    @property
+    def verdicts(self) -> dict[str, RequirementResult]:
+        """The run's verdict per requirement id."""
+        return {r.requirement.id: r for r in self.result.requirements}
+
+    @property
+    def incomplete(self) -> str | None:
+        """Why the run stopped before every scenario ran to its end; None if it did not."""
+        return None if self.result.complete else self.result.reason or "incomplete"
 
     @property
     def failed_musts(self) -> list[str]:
-        return [
-            r.id
-            for r in self.catalogue.requirements
-            if r.level == "MUST" and self.verdicts[r.id].verdict == "failed"
-        ]
+        return [r.requirement.id for r in self.result.failed("MUST")]
 
     @property
     def exit_status(self) -> int:
-        """0 when no MUST failed and every scenario ran to its end, else 1."""
-        return 1 if self.failed_musts or self.incomplete else 0
+        """The same as every mode's: 0 conformant, 1 not conformant, 2 incomplete."""
+        return self.result.exit_status
 
-    def to_json(self) -> dict[str, Any]:
+    def as_json(self) -> dict[str, Any]:
         return _run_json(self)
 
+    to_json = as_json
+
     def dumps(self) -> str:
-        return json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n"
+        return json.dumps(self.as_json(), indent=2, ensure_ascii=False) + "\n"
+
+
+def evidence(verdict: RequirementResult, findings: Sequence[Finding]) -> list[str]:
+    """The details behind a verdict: the failures of a failed requirement, the passes of a
+    passed one, the reasons of a not-tested one (its reason when no finding names it)."""
+    want = {"failed": "failed", "known": "failed", "passed": "passed"}.get(
+        verdict.verdict, "not_tested"
+    )
+    rid = verdict.requirement.id
+    found = [f.detail for f in findings if f.requirement == rid and f.verdict == want and f.detail]
+    if found:
+        return found
+    return [verdict.reason] if verdict.reason else []
 
 
 def _clip(text: str) -> str:
@@ -125,9 +167,9 @@ def _frame_text(data: str | bytes) -> str:
 
 
 def evaluate(
-    run: ScenarioRun, settings: Settings, requirement_ids: Sequence[str]
+    run: ScenarioRun, settings: Settings, requirements: Sequence[Requirement]
 ) -> ScenarioResult:
-    """Judge one recorded scenario."""
+    """Judge one recorded scenario: its findings, and its own verdicts (with :func:`fold`)."""
     params = PolicyParams(settings.base_ms, settings.tolerance, settings.max_attempts)
     observations: list[AttemptObs] = []
     frame_obs: list[FrameObs] = []
@@ -175,8 +217,8 @@ def evaluate(
         *check_paths(observations, settings.path),
         *check_frames(frame_obs),
     ]
-    findings = [Finding(f.requirement, f.verdict, _clip(f.detail), f.attempt) for f in findings]
     scenario = run.scenario
+    findings = [replace(f, detail=_clip(f.detail), source=scenario.name) for f in findings]
     return ScenarioResult(
         name=scenario.name,
         title=scenario.title,
@@ -189,7 +231,9 @@ def evaluate(
         attempts=tuple(attempts),
         analysis=analysis,
         findings=tuple(findings),
-        verdicts=fold_verdicts(findings, requirement_ids),
+        verdicts={
+            r.requirement.id: r for r in fold(findings, requirements, nothing_ran=NOT_IN_SCENARIO)
+        },
         observed_until_ms=run.observed_until_ms,
         client_exit_status=run.client_exit_status,
         client_exited_ms=run.client_exited_ms,
@@ -198,25 +242,50 @@ def evaluate(
     )
 
 
+def now_rfc3339() -> str:
+    """The current time as results.json writes it (UTC, seconds, ``Z``)."""
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def target_of(settings: Settings) -> str:
+    """What was checked, for the reports: the client command (redacted), or the listen mode."""
+    if settings.command is None:
+        return "an external client (listen-only)"
+    return redact.redact(" ".join(settings.command))
+
+
 def summarise(
     settings: Settings,
-    catalogue: ClientCatalogue,
+    catalogue: Catalogue,
     scenarios: Sequence[ScenarioResult],
     incomplete: str | None,
-) -> RunResult:
-    """Fold every scenario's findings into one verdict per client requirement."""
-    all_findings = [
-        Finding(f.requirement, f.verdict, f"[{s.name}] {f.detail}", f.attempt)
-        for s in scenarios
-        for f in s.findings
-    ]
-    verdicts = fold_verdicts(all_findings, catalogue.ids)
-    for rid, verdict in list(verdicts.items()):
-        if verdict.verdict == "not_tested" and not [
-            f for f in all_findings if f.requirement == rid
-        ]:
-            verdicts[rid] = RequirementVerdict(rid, "not_tested", ("no scenario run exercises it",))
-    return RunResult(settings, catalogue, tuple(scenarios), verdicts, incomplete)
+    *,
+    started: str | None = None,
+    duration_s: float = 0.0,
+) -> ClientRun:
+    """Fold every scenario's findings into one verdict per client requirement (:func:`fold`).
+
+    The run is complete when every selected scenario ran to its end (``incomplete`` is None).
+    ``started``: RFC 3339 (default: now).
+    """
+    if started is None:
+        started = now_rfc3339()
+    findings = tuple(
+        replace(f, detail=f"[{s.name}] {f.detail}") for s in scenarios for f in s.findings
+    )
+    verdicts = fold(findings, catalogue.scoped("client"), nothing_ran=NOT_IN_RUN)
+    result = RunResult(
+        catalogue=catalogue,
+        requirements=verdicts,
+        target=target_of(settings),
+        started=started,
+        duration_s=duration_s,
+        harness_version=__version__,
+        complete=incomplete is None,
+        reason=incomplete,
+        mode="client",
+    )
+    return ClientRun(result, settings, tuple(scenarios), findings)
 
 
 # -- JSON ------------------------------------------------------------------------------------
@@ -321,28 +390,29 @@ def _scenario_json(s: ScenarioResult) -> dict[str, Any]:
             for f in s.findings
         ],
         "verdicts": {
-            rid: {"verdict": v.verdict, "details": list(v.details)} for rid, v in s.verdicts.items()
+            rid: {"verdict": v.verdict, "details": evidence(v, s.findings)}
+            for rid, v in s.verdicts.items()
         },
     }
 
 
-def _run_json(result: RunResult) -> dict[str, Any]:
-    return {
-        "tool": "edusphere-conformance client-check",
-        "catalogue_version": result.catalogue.version,
-        "exit_status": result.exit_status,
-        "incomplete": result.incomplete,
-        "settings": settings_json(result.settings),
-        "requirements": [
-            {
-                "id": r.id,
-                "level": r.level,
-                "statement": r.statement,
-                "source": r.source,
-                "verdict": result.verdicts[r.id].verdict,
-                "details": list(result.verdicts[r.id].details),
-            }
-            for r in result.catalogue.requirements
-        ],
-        "scenarios": [_scenario_json(s) for s in result.scenarios],
-    }
+def _run_json(run: ClientRun) -> dict[str, Any]:
+    """The common fields of every mode (:meth:`RunResult.as_json`), then client-check's own.
+
+    ``tool``, ``catalogue_version`` and ``incomplete`` are kept for readers of the files from
+    before the common model; each requirement also lists its ``details`` (the evidence).
+    """
+    data = run.result.as_json()
+    data.setdefault("reason", None)
+    for entry, verdict in zip(data["requirements"], run.result.requirements, strict=True):
+        entry["details"] = evidence(verdict, run.findings)
+    data.update(
+        {
+            "tool": TOOL,
+            "catalogue_version": run.catalogue.version,
+            "incomplete": run.incomplete,
+            "settings": settings_json(run.settings),
+            "scenarios": [_scenario_json(s) for s in run.scenarios],
+        }
+    )
+    return data

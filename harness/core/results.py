@@ -75,6 +75,8 @@ class Finding:
     detail: str = ""
     source: str = ""
     record: TestRecord | None = field(default=None, compare=False, repr=False)
+    #: Client mode: the connection attempt (its index in the scenario) the finding is about.
+    attempt: int | None = None
 
 
 @dataclass

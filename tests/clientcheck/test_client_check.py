@@ -14,7 +14,6 @@ chosen per kind of fault so that a loaded machine (which makes clients late) can
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import re
 import shlex
@@ -26,7 +25,10 @@ from typing import Any
 import pytest
 
 from harness.clientcheck import Settings, check_client, main
+from harness.clientcheck import cli as check_cli
+from harness.core.results import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_NONCONFORMANT, EXIT_OK
 from harness.refclient import ReconnectingClient
+from tests.clientcheck.reports import read_reports
 
 ROOT = Path(__file__).resolve().parents[2]
 FAULTY = Path(__file__).with_name("faulty_client.py")
@@ -35,10 +37,9 @@ ENV = ["--env", f"PYTHONPATH={ROOT}"]
 
 
 def run_check(report_dir: Path, *args: str) -> tuple[int, dict[str, Any]]:
+    """Run client-check in this process; its exit status and its JSON (schema-checked)."""
     code = main([*args, *ENV, "--report-dir", str(report_dir)])
-    data = json.loads((report_dir / "client-results.json").read_text(encoding="utf-8"))
-    assert data["exit_status"] == code
-    return code, data
+    return code, read_reports(report_dir, code)
 
 
 def verdicts(data: dict[str, Any]) -> dict[str, str]:
@@ -63,7 +64,8 @@ def test_reference_client_passes_every_scenario(tmp_path: Path) -> None:
     code, data = run_check(
         tmp_path, "--command", command, "--base-delay-ms", "60", "--tolerance-ms", "400"
     )
-    assert code == 0, [r for r in data["requirements"] if r["verdict"] != "passed"]
+    assert code == EXIT_OK, [r for r in data["requirements"] if r["verdict"] != "passed"]
+    assert (data["verdict"], data["conformant"], data["complete"]) == ("CONFORMANT", True, True)
     assert set(verdicts(data).values()) == {"passed"}
     names = [s["name"] for s in data["scenarios"]]
     assert names == [
@@ -121,13 +123,16 @@ def test_faulty_client_is_caught(
         "--tolerance-ms",
         tolerance,
     )
-    assert code == 1
+    assert code == EXIT_NONCONFORMANT
+    assert (data["verdict"], data["complete"]) == ("NON-CONFORMANT", True)
     assert verdicts(data)[requirement] == "failed", data["requirements"]
     html = (tmp_path / "client-compliance.html").read_text(encoding="utf-8")
     assert "FAILED" in html and requirement in html
 
 
-def test_default_tolerance_is_stated_and_the_token_never_shown(tmp_path: Path) -> None:
+def test_default_tolerance_is_stated_and_the_token_never_shown(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     token = "tok-" + "s3cr3t" * 4
     code, data = run_check(
         tmp_path,
@@ -142,15 +147,22 @@ def test_default_tolerance_is_stated_and_the_token_never_shown(tmp_path: Path) -
         "--path",
         f"/ws/chat/alice/general?token={token}",
     )
-    assert code == 0
+    assert code == EXIT_OK
     assert verdicts(data)["CLIENT-006"] == "passed"
     assert verdicts(data)["CLIENT-001"] == "not_tested"  # not a pass: nothing exercised it
     assert data["settings"]["tolerance_ms"] == 250
     assert data["settings"]["tolerance_is_default"] is True
     html = (tmp_path / "client-compliance.html").read_text(encoding="utf-8")
     assert "max(250 ms, 20 % of the base delay)" in html
-    for name in ("client-compliance.html", "client-results.json"):
+    for name in ("client-compliance.html", "client-results.json", "client-junit.xml"):
         assert token not in (tmp_path / name).read_text(encoding="utf-8")
+    # The per-scenario line, then the summary every mode prints.
+    out = capsys.readouterr().out
+    assert token not in out
+    assert "  clean-close: CLIENT-006 passed" in out
+    assert re.search(r"^MUST\s+1\s+0\s+7\s+0$", out, re.M), out
+    assert "verdict: CONFORMANT against " in out
+    assert "client-check: passed;" in out
 
 
 def test_a_missing_command_is_one_line_and_status_2(
@@ -201,7 +213,9 @@ def test_a_client_that_never_connects_is_killed_even_if_it_ignores_sigterm(
     _assert_gone([int(pidfile.read_text())])
 
 
-def test_the_overall_timeout_ends_the_run_as_a_failure(tmp_path: Path) -> None:
+def test_the_overall_timeout_ends_the_run_incomplete_with_status_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, data = run_check(
         tmp_path,
         "--command",
@@ -213,9 +227,26 @@ def test_the_overall_timeout_ends_the_run_as_a_failure(tmp_path: Path) -> None:
         "--timeout",
         "1",
     )
-    assert code == 1
-    assert "overall timeout" in data["incomplete"]
+    assert code == EXIT_INCOMPLETE
+    assert (data["verdict"], data["complete"], data["conformant"]) == ("INCOMPLETE", False, False)
+    assert "overall timeout" in data["reason"]
+    assert data["incomplete"] == data["reason"]
     assert data["scenarios"][0]["incomplete"]
+    out = capsys.readouterr().out
+    assert "INCOMPLETE: the overall timeout" in out
+    assert "client-check: INCOMPLETE (" in out
+
+
+def test_ctrl_c_is_status_130(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(check_cli, "check_client", interrupted)
+    code = main(["--command", "any-client", "--report-dir", str(tmp_path), "-q"])
+    assert code == EXIT_INTERRUPTED
+    assert "interrupted" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

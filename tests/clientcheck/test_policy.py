@@ -5,7 +5,6 @@ from __future__ import annotations
 from harness.clientcheck.policy import (
     AttemptObs,
     End,
-    Finding,
     FrameObs,
     Outcome,
     PolicyParams,
@@ -14,8 +13,9 @@ from harness.clientcheck.policy import (
     check_frames,
     check_paths,
     default_tolerance_ms,
-    fold_verdicts,
 )
+from harness.core import catalogue
+from harness.core.results import Finding, fold
 
 ROOM = "/ws/chat/alice/general"
 PARAMS = PolicyParams(base_ms=100, tolerance_ms=50, max_attempts=5)
@@ -352,17 +352,23 @@ def test_frames_only_before_a_reconnection_are_not_enough() -> None:
 
 
 def test_a_failure_outweighs_passes_and_silence_is_not_a_pass() -> None:
+    """The policy's findings are folded by the core fold, as in every mode."""
     findings = [
         Finding("CLIENT-002", "passed", "a"),
-        Finding("CLIENT-002", "failed", "b"),
+        Finding("CLIENT-002", "failed", "b", attempt=2),
         Finding("CLIENT-003", "passed", "c"),
         Finding("CLIENT-006", "not_tested", "d"),
     ]
-    folded = fold_verdicts(findings, ["CLIENT-001", "CLIENT-002", "CLIENT-003", "CLIENT-006"])
-    assert folded["CLIENT-001"].verdict == "not_tested"
-    assert (folded["CLIENT-002"].verdict, folded["CLIENT-002"].details) == ("failed", ("b",))
+    client = catalogue.load().scoped("client")
+    folded = {r.requirement.id: r for r in fold(findings, client, nothing_ran="not exercised")}
+    assert (folded["CLIENT-001"].verdict, folded["CLIENT-001"].reason) == (
+        "not_tested",
+        "not exercised",
+    )
+    assert (folded["CLIENT-002"].verdict, folded["CLIENT-002"].reason) == ("failed", "b")
     assert folded["CLIENT-003"].verdict == "passed"
-    assert folded["CLIENT-006"].details == ("d",)
+    assert (folded["CLIENT-006"].verdict, folded["CLIENT-006"].reason) == ("not_tested", "d")
+    assert [r.requirement.id for r in folded.values()] == [r.id for r in client]
 
 
 def test_default_tolerance_is_250_ms_or_a_fifth_of_the_base() -> None:

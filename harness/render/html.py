@@ -1,0 +1,208 @@
+"""The pieces every HTML report shares, rendered from :class:`harness.core.results.RunResult`.
+
+Mode-agnostic: the style sheet, escaping (redaction first), the verdict banner (verdict word,
+target, counts per level, why a run is INCOMPLETE), the summary table per level and the
+requirements table (id, level, statement, verdict, reason or details). A mode's report puts its
+own sections around them (client-check: settings and one timeline per scenario). The pieces
+compute no verdict; they need no script and no external asset.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Iterable, Sequence
+
+from harness import redact
+from harness.core.catalogue import LEVELS
+from harness.core.results import VERDICTS, RequirementResult, RunResult
+
+__all__ = [
+    "CSS",
+    "LEVEL_NOTE",
+    "VERDICT_LABEL",
+    "banner",
+    "details_list",
+    "esc",
+    "meta_table",
+    "page",
+    "requirements_table",
+    "summary_table",
+    "verdict_badge",
+]
+
+VERDICT_LABEL = {
+    "passed": "passed",
+    "failed": "failed",
+    "not_tested": "not tested",
+    "known": "known",
+}
+LEVEL_NOTE = {
+    "MUST": "a failure fails the run",
+    "SHOULD": "a failure fails the run with --strict only",
+    "INFO": "observations: never fails the run",
+}
+
+CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:1040px;
+color:#1d232b;line-height:1.4;padding:0 1rem}
+h1{font-size:1.5rem;margin-bottom:.2rem}h2{font-size:1.2rem;margin-top:2.2rem;
+border-bottom:1px solid #d0d7de;padding-bottom:.2rem}h3{font-size:1rem;margin:1rem 0 .3rem}
+table{border-collapse:collapse;width:100%;margin:.5rem 0;font-size:.9rem}
+th,td{border:1px solid #d0d7de;padding:.3rem .5rem;text-align:left;vertical-align:top}
+th{background:#f3f5f7}code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;
+font-size:.85em}.v{font-weight:600;white-space:nowrap}.rid{white-space:nowrap}
+.passed{color:#116329}.failed{color:#b42318}.not_tested{color:#7a5c00}.known{color:#8250df}
+.banner{padding:.6rem 1rem;border-radius:6px;margin:1rem 0;border:2px solid}
+.banner .word{font-size:1.3rem;font-weight:800;margin-right:.6rem}
+.banner.ok{background:#dafbe1;border-color:#1a7f37}.banner.bad{background:#ffebe9;
+border-color:#cf222e}.banner.incomplete{background:#fff8c5;border-color:#bf8700}
+.banner p{margin:.2rem 0}
+table.counts{width:auto}table.counts td{text-align:right;min-width:5rem}
+table.counts td.zero{color:#afb8c1}
+.muted{color:#59636e}ul.details{margin:.2rem 0;padding-left:1.1rem}
+.legend span{display:inline-block;margin-right:1.2rem}svg{max-width:100%;height:auto}
+.scenario{margin-bottom:1.5rem}.frame{white-space:pre-wrap;word-break:break-all}
+"""
+
+
+def esc(text: object) -> str:
+    """Redact secrets, then escape for HTML text and attribute values."""
+    return html.escape(redact.redact(str(text)), quote=True)
+
+
+def verdict_badge(verdict: str) -> str:
+    """A verdict as a coloured word (a failure in capitals, to stand out)."""
+    label = "FAILED" if verdict == "failed" else VERDICT_LABEL.get(verdict, verdict)
+    return f'<span class="v {esc(verdict)}">{esc(label)}</span>'
+
+
+def details_list(details: Iterable[str]) -> str:
+    """A bulleted list of texts (empty string for none)."""
+    items = "".join(f"<li>{esc(d)}</li>" for d in details)
+    return f'<ul class="details">{items}</ul>' if items else ""
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def banner(result: RunResult) -> str:
+    """The verdict in one word, against what, the counts that decided it, and the exit status.
+
+    An INCOMPLETE run says why; its counts cover what ran before it stopped.
+    """
+    cls = {"CONFORMANT": "ok", "INCOMPLETE": "incomplete"}.get(result.verdict_word, "bad")
+    summary = result.summary()
+    lines = []
+    for lvl in LEVELS:
+        counts = summary[lvl]
+        if not sum(counts.values()):
+            continue
+        shown = ", ".join(
+            f"{counts[v]} {VERDICT_LABEL[v]}" for v in VERDICTS if counts[v] or v != "known"
+        )
+        lines.append(f"{lvl}: {shown}")
+    failed = [r.requirement.id for r in result.failed("MUST")]
+    if result.strict:
+        failed += [r.requirement.id for r in result.failed("SHOULD")]
+    parts = [
+        f'<div class="banner {cls}" id="verdict" data-verdict="{esc(result.verdict_word)}">',
+        f'<p><span class="word">{esc(result.verdict_word)}</span> '
+        f"against <code>{esc(result.target)}</code></p>",
+    ]
+    if not result.complete:
+        parts.append(f"<p>Incomplete: {esc(result.reason or 'the run stopped early')}</p>")
+    if failed:
+        parts.append(f"<p>Failed: {esc(', '.join(failed))}</p>")
+    elif result.complete:
+        parts.append(
+            "<p>No MUST requirement failed"
+            + (" and no SHOULD requirement failed (--strict)" if result.strict else "")
+            + ".</p>"
+        )
+    untested = summary["MUST"]["not_tested"] + summary["SHOULD"]["not_tested"]
+    if untested:
+        parts.append(
+            f"<p>{esc(_plural(untested, 'MUST/SHOULD requirement'))} not tested: the verdict "
+            "covers the requirements that were tested; a skip never counts as a pass.</p>"
+        )
+    parts.append(
+        f'<p class="muted">{esc("; ".join(lines))}. Exit status {result.exit_status}.</p></div>'
+    )
+    return "".join(parts)
+
+
+def summary_table(result: RunResult) -> str:
+    """Counts of requirements per level (rows) and verdict (columns)."""
+    summary = result.summary()
+    head = "".join(f'<th class="{v}">{esc(VERDICT_LABEL[v])}</th>' for v in VERDICTS)
+    rows = []
+    for lvl in LEVELS:
+        cells = "".join(
+            f'<td class="{v}{" zero" if not summary[lvl][v] else ""}">{summary[lvl][v]}</td>'
+            for v in VERDICTS
+        )
+        rows.append(
+            f'<tr><th scope="row">{lvl} <span class="muted">({esc(LEVEL_NOTE[lvl])})</span></th>'
+            f"{cells}</tr>"
+        )
+    return f'<table class="counts"><tr><th>level</th>{head}</tr>{"".join(rows)}</table>'
+
+
+def _default_notes(r: RequirementResult) -> str:
+    if r.verdict == "failed" and len(r.details) > 1:
+        return details_list(r.details)
+    return f'<div class="muted">{esc(r.reason)}</div>' if r.reason else ""
+
+
+def requirements_table(
+    result: RunResult,
+    notes: Callable[[RequirementResult], str] | None = None,
+    *,
+    requirements: Sequence[RequirementResult] | None = None,
+) -> str:
+    """One row per requirement: id, level, statement (with its source), verdict, notes.
+
+    ``notes`` renders the last cell (HTML); by default the reason, or every detail of a failure.
+    """
+    render = notes or _default_notes
+    rows = []
+    for r in result.requirements if requirements is None else requirements:
+        req = r.requirement
+        fixed = ' <span class="v passed">fixed</span>' if r.fixed else ""
+        rows.append(
+            f'<tr id="req-{esc(req.id)}" data-verdict="{esc(r.verdict)}">'
+            f"<td class='mono rid'>{esc(req.id)}</td><td>{esc(req.level)}</td>"
+            f"<td>{esc(req.statement)}<div class='muted'>{esc(req.source)}</div></td>"
+            f"<td>{verdict_badge(r.verdict)}{fixed}</td><td>{render(r)}</td></tr>"
+        )
+    return (
+        "<table><tr><th>id</th><th>level</th><th>statement</th><th>verdict</th>"
+        "<th>reason / details</th></tr>" + "".join(rows) + "</table>"
+    )
+
+
+def meta_table(rows: Iterable[tuple[str, str]]) -> str:
+    """A two-column table of settings or facts; both columns are escaped."""
+    return (
+        "<table>"
+        + "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows)
+        + "</table>"
+    )
+
+
+def page(title: str, body: Iterable[str], *, css: str = CSS) -> str:
+    """A whole self-contained HTML document: inline style, no script, no external asset."""
+    return (
+        "\n".join(
+            [
+                "<!DOCTYPE html>",
+                '<html lang="en"><head><meta charset="utf-8">',
+                f"<title>{esc(title)}</title>",
+                f"<style>{css}</style></head><body>",
+                *body,
+                "</body></html>",
+            ]
+        )
+        + "\n"
+    )
