@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from harness import redact
+from harness.core import spec
 
 ROLES = ("host", "member", "member2", "outsider")
 ROOM_ROLES = ("main", "other", "missing")
@@ -75,7 +76,8 @@ class Target:
     origin: str | None = None
     connect_timeout: float = 5.0
     receive_timeout: float = 5.0
-    max_length: int = 500
+    #: ``[limits] max_length``; without it, the seed's limit (:data:`spec.MAX_LENGTH`).
+    max_length: int = spec.MAX_LENGTH
     max_frame_bytes: int | None = None
     refusal: str = "any"
     provision_command: str | None = None
@@ -277,7 +279,7 @@ def parse(
         origin=data.get("origin"),
         connect_timeout=float(data.get("connect_timeout", 5.0)),
         receive_timeout=float(data.get("receive_timeout", 5.0)),
-        max_length=limits.get("max_length", 500),
+        max_length=limits.get("max_length", spec.MAX_LENGTH),
         max_frame_bytes=limits.get("max_frame_bytes"),
         refusal=refusal,
         provision_command=data.get("provision", {}).get("command"),

@@ -5,12 +5,10 @@ from __future__ import annotations
 import pytest
 
 from harness.client import Chat
+from harness.core import spec
 from harness.core.frames import event_matching
 
 requirement = pytest.mark.requirement
-
-NOT_FOUND = "Message not found."
-NOT_YOURS = "You can only delete your own messages."
 
 
 @requirement("DEL-001", "DEL-002")
@@ -31,7 +29,9 @@ async def _refused_delete(chat: Chat, deleter_role: str, requirement_id: str) ->
     original = await chat.post(author, observers=[deleter], echo=False)
     deleted = event_matching("delete", id=original["id"])
     await deleter.send_delete(original["id"])
-    await deleter.expect_error(NOT_YOURS, requirement=requirement_id, forbidden=deleted)
+    await deleter.expect_error(
+        spec.ERRORS.delete_own, requirement=requirement_id, forbidden=deleted
+    )
     await chat.sentinel(deleter, [author], requirement_id, deleted, "delete event")
     # The message survives: its author can still edit it.
     body = chat.nonce("survived")
@@ -53,7 +53,7 @@ async def test_host_cannot_delete_a_participants_message(chat: Chat) -> None:
 async def test_delete_of_unknown_message_is_not_found(chat: Chat) -> None:
     conn = await chat.connect("member")
     await conn.send_delete("00000000-0000-4000-8000-000000000000")
-    await conn.expect_error(NOT_FOUND, requirement="DEL-005")
+    await conn.expect_error(spec.ERRORS.not_found, requirement="DEL-005")
 
 
 @requirement("DEL-006")
@@ -65,5 +65,7 @@ async def test_second_delete_is_not_found(chat: Chat) -> None:
     await author.expect_event("delete", id=original["id"], requirement="DEL-002")
     await author.send_delete(original["id"])
     await author.expect_error(
-        NOT_FOUND, requirement="DEL-006", forbidden=event_matching("delete", id=original["id"])
+        spec.ERRORS.not_found,
+        requirement="DEL-006",
+        forbidden=event_matching("delete", id=original["id"]),
     )

@@ -5,13 +5,11 @@ from __future__ import annotations
 import pytest
 
 from harness.client import Chat
+from harness.core import spec
 from harness.core.failures import ConformanceFailure
 from harness.core.frames import check_equal, check_not_earlier, event_matching
 
 requirement = pytest.mark.requirement
-
-NOT_FOUND = "Message not found."
-NOT_YOURS = "You can only edit your own messages."
 
 
 @requirement("EDIT-001", "EDIT-002", "EDIT-003", "EDIT-004")
@@ -39,7 +37,7 @@ async def _refused_edit(chat: Chat, editor_role: str, requirement_id: str) -> No
     body = chat.nonce("hijack")
     await editor.send_update(original["id"], body)
     changed = event_matching("update", id=original["id"])
-    await editor.expect_error(NOT_YOURS, requirement=requirement_id, forbidden=changed)
+    await editor.expect_error(spec.ERRORS.edit_own, requirement=requirement_id, forbidden=changed)
     # Nothing changed: no update event reached the author before a later sentinel.
     await chat.sentinel(editor, [author], requirement_id, changed, "update event")
 
@@ -58,7 +56,7 @@ async def test_host_cannot_edit_a_participants_message(chat: Chat) -> None:
 async def test_edit_of_unknown_message_is_not_found(chat: Chat) -> None:
     conn = await chat.connect("member")
     await conn.send_update("00000000-0000-4000-8000-000000000000", chat.nonce("ghost"))
-    await conn.expect_error(NOT_FOUND, requirement="EDIT-007")
+    await conn.expect_error(spec.ERRORS.not_found, requirement="EDIT-007")
 
 
 @requirement("EDIT-008")
@@ -70,7 +68,7 @@ async def test_edit_length_limit(chat: Chat) -> None:
     too_long = head + "y" * (limit + 1 - len(head))
     await author.send_update(original["id"], too_long)
     await author.expect_error(
-        f"Message exceeds {limit} characters.",
+        spec.too_long(limit),
         requirement="EDIT-008",
         forbidden=event_matching("update", id=original["id"]),
     )
@@ -87,7 +85,9 @@ async def test_edit_of_deleted_message_is_not_found(chat: Chat) -> None:
     await other.expect_event("delete", id=original["id"], requirement="DEL-002")
     await author.send_update(original["id"], chat.nonce("late"))
     await author.expect_error(
-        NOT_FOUND, requirement="EDIT-009", forbidden=event_matching("update", id=original["id"])
+        spec.ERRORS.not_found,
+        requirement="EDIT-009",
+        forbidden=event_matching("update", id=original["id"]),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness.client import Chat
+from harness.core import spec
 from harness.core.frames import is_error
 
 requirement = pytest.mark.requirement
@@ -44,4 +45,4 @@ async def test_length_error_names_the_configured_limit(chat: Chat) -> None:
     conn = await chat.connect("member")
     limit = chat.target.max_length
     await conn.send_text("w" * (limit + 25))
-    await conn.expect_error(f"Message exceeds {limit} characters.", requirement="ERR-004")
+    await conn.expect_error(spec.too_long(limit), requirement="ERR-004")

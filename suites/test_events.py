@@ -11,7 +11,7 @@ import re
 import pytest
 
 from harness.client import Chat
-from harness.core.checks import DOCUMENTED
+from harness.core import spec
 
 requirement = pytest.mark.requirement
 
@@ -58,7 +58,7 @@ async def test_extra_fields_and_timestamp_style(chat: Chat) -> None:
     fraction = re.search(r"\.(\d+)", stamp)
     digits = len(fraction.group(1)) if fraction else 0
     chat.observe("EVT-007", f"timestamps like {stamp!r}: zone {zone}, {digits} fraction digits")
-    extra = sorted(set(event) - DOCUMENTED["new"])
+    extra = sorted(set(event) - spec.documented_fields("new"))
     chat.observe(
         "EVT-007", f"new events add {', '.join(extra)}" if extra else "new events add no fields"
     )

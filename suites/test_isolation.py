@@ -6,11 +6,10 @@ from __future__ import annotations
 import pytest
 
 from harness.client import Chat, Conn
+from harness.core import spec
 from harness.core.frames import event_matching, is_event, mentions
 
 requirement = pytest.mark.requirement
-
-NOT_FOUND = "Message not found."
 
 
 @requirement("ISO-001")
@@ -55,7 +54,7 @@ async def test_cross_room_edit_changes_nothing(chat: Chat) -> None:
 async def test_cross_room_edit_is_not_found(chat: Chat) -> None:
     here, _, _, message = await _setup_cross(chat)
     await here.send_update(message["id"], chat.nonce("cross-edit"))
-    await here.expect_error(NOT_FOUND, requirement="ISO-003")
+    await here.expect_error(spec.ERRORS.not_found, requirement="ISO-003")
 
 
 @requirement("ISO-004")
@@ -78,7 +77,7 @@ async def test_cross_room_delete_removes_nothing(chat: Chat) -> None:
 async def test_cross_room_delete_is_not_found(chat: Chat) -> None:
     here, _, _, message = await _setup_cross(chat)
     await here.send_delete(message["id"])
-    await here.expect_error(NOT_FOUND, requirement="ISO-005")
+    await here.expect_error(spec.ERRORS.not_found, requirement="ISO-005")
 
 
 @requirement("ISO-006")

@@ -22,19 +22,14 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from harness.client import Chat, Conn
+from harness.core import spec
 from harness.core.failures import ConformanceFailure
 from harness.core.frames import is_error, is_event, show
 from harness.strategies import NearMiss, from_schema, near_miss
 
 requirement = pytest.mark.requirement
 
-DOCUMENTED_FIELDS = {"type", "message", "messageId", "timestamp"}
 GHOST = "00000000-0000-4000-8000-000000000000"
-NOT_FOUND = "Message not found."
-NOT_YOURS = {
-    "update": "You can only edit your own messages.",
-    "delete": "You can only delete your own messages.",
-}
 
 
 def _unusual(text: str) -> bool:
@@ -128,7 +123,7 @@ async def _check_valid(s: Session, frame: dict[str, Any], pick: str) -> None:
     limit = s.chat.target.max_length
     kind = frame["type"]
     frame = dict(frame)
-    extra = bool(set(frame) - DOCUMENTED_FIELDS)
+    extra = bool(set(frame) - spec.CLIENT_FIELDS)
     target: str | None = None
     if kind in ("update", "delete"):
         if pick == "own":
@@ -164,7 +159,7 @@ async def _check_valid(s: Session, frame: dict[str, Any], pick: str) -> None:
     def fail(expected: str) -> None:
         raise ConformanceFailure("ROBUST-016", f"{expected} for {shown}", f"answer {show(answer)}")
 
-    exceeds = f"Message exceeds {limit} characters."
+    exceeds = spec.too_long(limit)
     if is_error(answer):
         said = answer.get("error")
         # The errors the catalogue names for this frame; the seed gives no order between two
@@ -172,7 +167,11 @@ async def _check_valid(s: Session, frame: dict[str, Any], pick: str) -> None:
         # something a server may refuse on its own terms (lenient), any error text passes.
         allowed: set[str] = {exceeds} if too_long else set()
         if kind != "text" and (pick != "own" or target in s.gone):
-            allowed.add(NOT_YOURS[kind] if pick == "theirs" and target not in s.gone else NOT_FOUND)
+            allowed.add(
+                spec.not_yours(kind)
+                if pick == "theirs" and target not in s.gone
+                else spec.ERRORS.not_found
+            )
         if not lenient:
             if not allowed:
                 fail("an event (the frame is valid and within the limit)")

@@ -8,6 +8,7 @@ import asyncio
 import pytest
 
 from harness.client import Chat, Refusal
+from harness.core import spec
 from harness.core.failures import ConformanceFailure, NotTested
 
 requirement = pytest.mark.requirement
@@ -37,7 +38,7 @@ async def test_half_open_client_does_not_stop_the_fan_out(chat: Chat) -> None:
     watcher = await chat.connect("host")
     await chat.half_open("member2")
     sender = await chat.connect("member")
-    limit = min(chat.target.max_length, 500)
+    limit = min(chat.target.max_length, spec.MAX_LENGTH)  # a bigger target limit: same traffic
     bodies = []
     for _ in range(1200):
         head = chat.nonce("flood") + " "

@@ -13,12 +13,11 @@ from typing import Any
 import pytest
 
 from harness.client import Chat, Conn
+from harness.core import spec
 from harness.core.failures import ConformanceFailure
 from harness.core.frames import is_event, mentions
 
 requirement = pytest.mark.requirement
-
-NOT_FOUND = "Message not found."
 
 
 async def _others_unaffected(
@@ -215,7 +214,7 @@ async def test_bad_message_id_is_not_found(chat: Chat, kind: str) -> None:
     if kind == "update":
         frame["message"] = chat.nonce("bad-id")
     await culprit.send_json(frame)
-    await _answered_and_open(culprit, "ROBUST-013", text=NOT_FOUND)
+    await _answered_and_open(culprit, "ROBUST-013", text=spec.ERRORS.not_found)
 
 
 def _oversized(chat: Chat) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness.client import Chat
+from harness.core import spec
 from harness.core.failures import ConformanceFailure
 from harness.core.frames import check_equal, event_matching, mentions, parse_timestamp
 
@@ -79,7 +80,7 @@ async def test_message_over_the_limit_is_refused(chat: Chat) -> None:
     nonce = body.split(" ")[0]
     await sender.send_text(body)
     await sender.expect_error(
-        f"Message exceeds {chat.target.max_length} characters.",
+        spec.too_long(chat.target.max_length),
         requirement="SEND-008",
         forbidden=event_matching("new", body=body),
     )

@@ -22,47 +22,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from harness import schemas
+from harness.core import spec
 from harness.core.failures import ConformanceFailure, ConformanceTimeout
 from harness.core.frames import Frame, Predicate, show
 
-#: The requirement a schema violation of each server frame kind breaks.
-SCHEMA_REQUIREMENT = {
-    "server/new": "EVT-002",
-    "server/update": "EVT-003",
-    "server/delete": "EVT-004",
-    "server/error": "EVT-005",
-}
-#: A schema violation at these fields breaks a more specific requirement as well.
-FIELD_REQUIREMENT = {
-    ("server/new", "edited"): "SEND-005",
-    ("server/new", "created"): "SEND-012",
-    ("server/new", "updated"): "SEND-012",
-    ("server/new", "user"): "SEND-004",
-    ("server/new", "user_id"): "SEND-004",
-    ("server/update", "edited"): "EDIT-002",
-    ("server/update", "updated"): "EDIT-004",
-}
-#: The fields the seed documents for each event action (schemas/server/*.json).
-DOCUMENTED = {
-    "new": {
-        "type",
-        "action",
-        "id",
-        "user",
-        "user_id",
-        "body",
-        "created",
-        "edited",
-        "updated",
-        "userAvatar",
-    },
-    "update": {"type", "action", "id", "body", "edited", "updated"},
-    "delete": {"type", "action", "id"},
-}
-#: Which requirement the sender's own copy (echo) and the others' copy (fan-out) of each
-#: action's event belong to.
-ECHO_REQ = {"new": "SEND-002", "update": "EDIT-003", "delete": "DEL-002"}
-FANOUT_REQ = {"new": "SEND-003", "update": "EDIT-003", "delete": "DEL-002"}
 _REQUIRED = re.compile(r"^'([^']+)' is a required property")
 
 
@@ -105,7 +68,9 @@ def judge_server_frame(data: str | bytes, seen_extra: Iterable[str] = ()) -> Jud
     if name is None:
         if frame.get("type") == "chat_message":
             failure = ConformanceFailure(
-                "EVT-006", "action new, update or delete", f"frame {show(frame)}"
+                "EVT-006",
+                f"action {', '.join(spec.EVENT_ACTIONS[:-1])} or {spec.EVENT_ACTIONS[-1]}",
+                f"frame {show(frame)}",
             )
             return Judgement(frame, failure)
         return Judgement(frame, None, (("EVT-007", f"unrecognised frame: {show(frame, 120)}"),))
@@ -115,19 +80,19 @@ def judge_server_frame(data: str | bytes, seen_extra: Iterable[str] = ()) -> Jud
         for v in violations:
             missing = _REQUIRED.match(v.message)
             key = missing.group(1) if missing else v.pointer.strip("/").split("/")[0]
-            specific = FIELD_REQUIREMENT.get((name, key))
+            specific = spec.FIELD_REQUIREMENT.get((name, key))
             if specific and specific not in also:
                 also.append(specific)
         failure = ConformanceFailure(
-            SCHEMA_REQUIREMENT[name],
+            spec.SCHEMA_REQUIREMENT[name],
             f"a frame valid against schemas/{name}.json",
             "; ".join(str(v) for v in violations[:3]) + f" in {show(frame)}",
             also=tuple(also),
         )
         return Judgement(frame, failure)
     action = frame.get("action")
-    if isinstance(action, str) and action in DOCUMENTED:
-        extra = set(frame) - DOCUMENTED[action]
+    if isinstance(action, str) and action in spec.DOCUMENTED:
+        extra = set(frame) - spec.DOCUMENTED[action]
         if extra - set(seen_extra):
             text = f"{action} events carry extra fields: {', '.join(sorted(extra))}"
             return Judgement(frame, None, (("EVT-007", text),), frozenset(extra))
