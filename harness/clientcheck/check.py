@@ -30,7 +30,7 @@ async def check_client(settings: Settings, announce: Callable[[str], None] = _qu
     requirements = catalogue.scoped("client")
     started = now_rfc3339()
     t0 = time.monotonic()
-    runs, incomplete = await run_scenarios(settings, announce)
+    runs, incomplete, interrupted = await run_scenarios(settings, announce)
     scenarios = [evaluate(run, settings, requirements) for run in runs]
     return summarise(
         settings,
@@ -39,6 +39,7 @@ async def check_client(settings: Settings, announce: Callable[[str], None] = _qu
         incomplete,
         started=started,
         duration_s=time.monotonic() - t0,
+        interrupted=interrupted,
     )
 
 

@@ -270,6 +270,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    if run.result.interrupted:
+        print(f"{PROG}: interrupted; reporting the scenarios recorded so far", file=sys.stderr)
     _print_summary(run, args.quiet)
     try:
         paths = write_reports(run, args.report_dir)

@@ -262,6 +262,7 @@ def summarise(
     *,
     started: str | None = None,
     duration_s: float = 0.0,
+    interrupted: bool = False,
 ) -> ClientRun:
     """Fold every scenario's findings into one verdict per client requirement (:func:`fold`).
 
@@ -284,6 +285,7 @@ def summarise(
         complete=incomplete is None,
         reason=incomplete,
         mode="client",
+        interrupted=interrupted,
     )
     return ClientRun(result, settings, tuple(scenarios), findings)
 

@@ -209,10 +209,12 @@ def default_timeout_s(settings: Settings) -> float:
 
 async def run_scenarios(
     settings: Settings, announce: Callable[[str], None] = print
-) -> tuple[list[ScenarioRun], str | None]:
-    """Run the selected scenarios in order; stop at the overall deadline.
+) -> tuple[list[ScenarioRun], str | None, bool]:
+    """Run the selected scenarios in order; stop at the overall deadline or at Ctrl-C.
 
-    Returns the runs and, if the deadline stopped the run, why. Raises :class:`SetupError`.
+    Returns the runs, why the run stopped early (None when every scenario ran to its end), and
+    whether it was interrupted: the scenarios recorded before Ctrl-C are still judged and
+    reported, as in the server mode. Raises :class:`SetupError`.
     """
     loop = asyncio.get_running_loop()
     timeout = settings.timeout_s if settings.timeout_s is not None else default_timeout_s(settings)
@@ -220,12 +222,19 @@ async def run_scenarios(
     runs: list[ScenarioRun] = []
     for scenario in settings.selected():
         if loop.time() >= deadline:
-            return runs, f"the overall timeout ({timeout:g} s) was reached before {scenario.name}"
-        run = await run_scenario(scenario, settings, deadline, announce)
+            reason = f"the overall timeout ({timeout:g} s) was reached before {scenario.name}"
+            return runs, reason, False
+        try:
+            run = await run_scenario(scenario, settings, deadline, announce)
+        except asyncio.CancelledError:
+            # asyncio.run cancels the main task on Ctrl-C; the scenario cleaned up on its way
+            # out, and the ones recorded before it are reported.
+            return runs, f"interrupted (Ctrl-C) during {scenario.name}", True
         runs.append(run)
         if settings.listen_only and settings.port == 0:
             # An external client is pointed at one address: keep it for the next scenarios.
             settings = replace(settings, port=run.port)
         if run.incomplete:
-            return runs, f"the overall timeout ({timeout:g} s) was reached during {scenario.name}"
-    return runs, None
+            reason = f"the overall timeout ({timeout:g} s) was reached during {scenario.name}"
+            return runs, reason, False
+    return runs, None, False
