@@ -13,7 +13,6 @@ import os
 import re
 import shlex
 import subprocess
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -22,6 +21,7 @@ from urllib.parse import urlsplit
 
 from harness import redact
 from harness.core import spec
+from harness.tomlfile import TomlFileError, read_toml
 
 ROLES = ("host", "member", "member2", "outsider")
 ROOM_ROLES = ("main", "other", "missing")
@@ -335,20 +335,11 @@ def apply_provision(target: Target, output: str) -> Target:
 
 def load(path: str | Path, env: Mapping[str, str] | None = None) -> Target:
     """Read, check and (with ``[provision]``) complete a target file."""
-    p = Path(path)
-    where = str(path)
-    if not p.is_file():
-        raise TargetError(f"{where}: no such target file")
     try:
-        with p.open("rb") as fh:
-            data = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise TargetError(f"{where}: not valid TOML: {exc}") from None
-    except UnicodeDecodeError:
-        raise TargetError(f"{where}: not UTF-8 text") from None
-    except OSError as exc:
-        raise TargetError(f"{where}: cannot read: {exc.strerror}") from None
-    target = parse(data, where, env)
+        data = read_toml(path, "target file")
+    except TomlFileError as exc:
+        raise TargetError(str(exc)) from None
+    target = parse(data, str(path), env)
     if target.provision_command:
         out = run_command(target.provision_command, "provision.command", timeout=120.0)
         target = apply_provision(target, out)
