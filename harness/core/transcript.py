@@ -225,8 +225,8 @@ def _gap(dropped: Sequence[Entry], max_chars: int) -> Entry:
     first, last = dropped[0], dropped[-1]
     text = (
         f"… {n:,} entries left out ({names or 'no connection'}; "
-        f"{first.t_ms:.1f} ms to {last.t_ms:.1f} ms): "
-        f"a transcript keeps under {max_chars:,} characters"
+        f"{first.t_ms:.1f} ms to {last.t_ms:.1f} ms), to keep the transcript under "
+        f"{max_chars:,} characters"
     )
     return Entry(first.t_ms, "", ELIDED, text, hidden=n)
 
