@@ -17,7 +17,7 @@ import struct
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -41,55 +41,13 @@ from harness.core.frames import (
     is_event,
     show,
 )
+from harness.core.transcript import Transcript
 from harness.target import Account, Target
 from harness.tokens import Minter
 
 
 def now_rfc3339() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-# --- transcript ---------------------------------------------------------------------------
-
-
-@dataclass
-class Entry:
-    t_ms: float
-    conn: str
-    direction: str  # "->" sent, "<-" received, "==" handshake / close / note
-    text: str
-
-
-@dataclass
-class Transcript:
-    t0: float = field(default_factory=time.monotonic)
-    entries: list[Entry] = field(default_factory=list)
-    limit: int = 1000
-
-    def log(self, conn: str, direction: str, text: str) -> None:
-        if len(self.entries) >= self.limit:
-            if len(self.entries) == self.limit:
-                self.entries.append(Entry(self._ms(), conn, "==", "(transcript truncated)"))
-            return
-        text = redact.redact(text)  # before shortening: a cut token would escape the mask
-        if len(text) > 1200:
-            text = text[:800] + f" …({len(text) - 1100} characters)… " + text[-300:]
-        self.entries.append(Entry(self._ms(), conn, direction, text))
-
-    def _ms(self) -> float:
-        return (time.monotonic() - self.t0) * 1000
-
-    def render(self) -> str:
-        width = max((len(e.conn) for e in self.entries), default=4)
-        return "\n".join(
-            f"{e.t_ms:9.1f} ms  {e.conn:<{width}}  {e.direction}  {e.text}" for e in self.entries
-        )
-
-    def as_list(self) -> list[dict[str, Any]]:
-        return [
-            {"t_ms": round(e.t_ms, 1), "conn": e.conn, "dir": e.direction, "text": e.text}
-            for e in self.entries
-        ]
 
 
 # --- a connection -------------------------------------------------------------------------

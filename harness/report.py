@@ -1,8 +1,8 @@
 """The HTML compliance report: pytest-html hooks that render the results model.
 
 Registered by :mod:`harness.plugin` when pytest-html is active. It renders, and never decides:
-verdicts come from :class:`~harness.results.RunResult` (``current_result``) and per-test records
-(``record_of``). What it adds to pytest-html's file:
+verdicts come from :class:`~harness.core.results.RunResult` (``current_result``) and per-test
+records (``record_of``). What it adds to pytest-html's file:
 
 - above pytest-html's own summary: a header (target, date, versions, duration, the verdict in one
   word), a per-level summary, and the requirement matrix grouped by area, with filters and, for
@@ -29,6 +29,7 @@ import pytest
 from harness import redact
 from harness.core.catalogue import LEVELS, Catalogue
 from harness.core.results import VERDICTS, RequirementResult, RunResult, TestRecord
+from harness.core.transcript import ELIDED, compact_list
 from harness.records import current_result, record_of
 
 VERDICT_LABEL = {
@@ -43,8 +44,10 @@ LEVEL_NOTE = {
     "INFO": "observations: never fails the run",
 }
 OPEN_TRANSCRIPT = 40  # failure transcripts up to this many entries are shown open in the matrix
-PASSED_HEAD, PASSED_TAIL = 300, 100  # a passing test's transcript is cut to its first and last
-_DIRECTION = {"->": ("s", "→"), "<-": ("r", "←"), "==": ("n", "•")}
+#: A test that passed (or was not tested) shows less of its transcript: at most this many
+#: characters and, of its last entries, this many for sure (harness.core.transcript.cap).
+PASSED_CHARS, PASSED_KEEP_LAST = 10_000, 5
+_DIRECTION = {"->": ("s", "→"), "<-": ("r", "←"), "==": ("n", "•"), ELIDED: ("o", "…")}
 _CODE = re.compile(r"`([^`\n]+)`")
 _PLACEHOLDER = re.compile(r"\{[A-Za-z_]+\}")
 
@@ -55,6 +58,12 @@ _PLACEHOLDER = re.compile(r"\{[A-Za-z_]+\}")
 def esc(text: object) -> str:
     """Redact secrets, then escape for HTML text and attribute values."""
     return html.escape(redact.redact(str(text)), quote=True)
+
+
+def _esc_text(text: object) -> str:
+    """Like :func:`esc`, for element text only: quotes stay (JSON frames are full of them, and
+    pytest-html escapes each escaped quote once more in its data attribute)."""
+    return html.escape(redact.redact(str(text)), quote=False)
 
 
 def esc_code(text: object) -> str:
@@ -92,52 +101,50 @@ def _float(value: Any) -> float:
         return 0.0
 
 
-def render_transcript(entries: Sequence[Mapping[str, Any]], *, omitted_at: int = -1) -> str:
+def render_transcript(entries: Sequence[Mapping[str, Any]]) -> str:
     """A transcript as a monospaced block: time, connection, direction, frame or event.
 
-    Each entry is one line (a hanging indent wraps long frames under the text). The markup is
-    kept short on purpose: pytest-html stores every extra JSON-encoded inside an attribute.
-    ``omitted_at``: the index before which a line says how many entries were left out.
+    Each entry is one line (a hanging indent wraps long frames under the text); a line that
+    stands for entries left out (direction ``..``, see :mod:`harness.core.transcript`) is shown
+    in grey italics. The markup is kept short on purpose: pytest-html stores every extra
+    JSON-encoded inside an attribute.
     """
     if not entries:
         return '<p class="es-muted">No transcript: the test opened no connection.</p>'
     width = max(len(str(e.get("conn", ""))) for e in entries)
     indent = 9 + 3 + 2 + width + 2 + 1 + 2
     lines = []
-    for i, entry in enumerate(entries):
-        if i == omitted_at:
-            lines.append(f"<p class=o>{esc(entry.get('omitted', ''))}</p>")
-            continue
+    for entry in entries:
         cls, arrow = _DIRECTION.get(str(entry.get("dir", "")), ("n", "•"))
         conn = str(entry.get("conn", "")).ljust(width)
         lines.append(
             f"<p class={cls}><i>{_float(entry.get('t_ms')):9.1f} ms</i>  <b>{esc(conn)}</b>  "
-            f"<u>{arrow}</u>  {esc(entry.get('text', ''))}</p>"
+            f"<u>{arrow}</u>  {_esc_text(entry.get('text', ''))}</p>"
         )
     return f'<div class="es-transcript" style="--es-indent:{indent}ch">' + "".join(lines) + "</div>"
 
 
 def _transcript_block(record: TestRecord, *, open_: bool, cut: bool = False) -> str:
-    entries: Sequence[Mapping[str, Any]] = record.transcript
-    conns = len({str(e.get("conn", "")) for e in entries})
+    """A test's transcript, folded or open; ``cut`` (a test that passed or was not tested) keeps
+    less of it (:data:`PASSED_CHARS`), a failure keeps it up to the transcript's own cap."""
+    limits = {"max_chars": PASSED_CHARS, "keep_last": PASSED_KEEP_LAST} if cut else {}
+    entries = compact_list(record.transcript, **limits)
+    logged = sum(int(e.get("hidden") or 1) if e.get("dir") == ELIDED else 1 for e in entries)
+    conns = len({str(e.get("conn", "")) for e in entries if e.get("dir") != ELIDED})
     span = _float(entries[-1].get("t_ms")) if entries else 0.0
+    shown = f" ({len(entries)} lines shown)" if len(entries) != logged else ""
     what = (
-        f"{len(entries)} entries, {conns} connection{'s' if conns != 1 else ''}, {span:.0f} ms"
+        f"{logged} entries{shown}, {conns} connection{'s' if conns != 1 else ''}, {span:.0f} ms"
         if entries
         else "empty"
     )
-    omitted_at = -1
-    if cut and len(entries) > PASSED_HEAD + PASSED_TAIL + 1:
-        left_out = len(entries) - PASSED_HEAD - PASSED_TAIL
-        note = {"omitted": f"… {left_out} entries left out (the test passed) …"}
-        entries = [*entries[:PASSED_HEAD], note, *entries[-PASSED_TAIL:]]
-        omitted_at = PASSED_HEAD
     return (
         f'<details class="es-exchange"{" open" if open_ else ""}>'
         f"<summary>Transcript ({what})</summary>"
         '<div class="es-legend">→ sent by the harness &nbsp; ← received from the server &nbsp; '
-        "• handshake, close, note &nbsp; (milliseconds since the test's first event)</div>"
-        f"{render_transcript(entries, omitted_at=omitted_at)}</details>"
+        "• handshake, close, note &nbsp; … left out &nbsp; "
+        "(milliseconds since the test's first event)</div>"
+        f"{render_transcript(entries)}</details>"
     )
 
 

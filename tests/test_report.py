@@ -98,6 +98,12 @@ def faulty_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         )
 
 
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """The default run: every suite against the bundled reference server."""
+    return run_cli(tmp_path_factory.mktemp("default") / "reports")
+
+
 # --- reading the HTML back ------------------------------------------------------------------
 
 
@@ -187,6 +193,16 @@ def test_report_has_a_requirement_column_and_transcript_extras(clean_run: Run) -
 def test_report_is_self_contained(clean_run: Run) -> None:
     text = clean_run.html
     assert not re.search(r'<(?:script|link|img)[^>]+(?:src|href)="(?:https?:)?//', text)
+
+
+def test_default_run_report_stays_under_1_mb(default_run: Run) -> None:
+    # A browser on a CI artifact page must open it: a 2 MiB frame and a 1,000-frame flood
+    # (RECON-002) are compacted, and passing tests embed less of their transcripts.
+    assert default_run.code == 0, default_run.out
+    size = (default_run.dir / "compliance.html").stat().st_size
+    assert size < 1_000_000, f"compliance.html is {size:,} bytes"
+    assert re.search(r"1,\d{3} more sent like this", default_run.html)  # the flood
+    assert "characters in all)" in default_run.html  # the oversized frame
 
 
 # --- a faulty server ------------------------------------------------------------------------
@@ -300,6 +316,27 @@ def test_frames_are_escaped_and_redacted() -> None:
     assert token not in text and "s3cret-value" not in text
     assert "1.2 ms" in text or "1.3 ms" in text
     assert esc('"<&>"') == "&quot;&lt;&amp;&gt;&quot;"
+
+
+def test_a_passing_test_embeds_a_compacted_transcript() -> None:
+    flood = [
+        {
+            "t_ms": i / 10,
+            "conn": "member#1",
+            "dir": "->",
+            "text": f'{{"n": "{i:05d}"}} ' + "x" * 900,
+        }
+        for i in range(2000)
+    ]
+    record = results_mod.TestRecord(
+        nodeid="suites/test_reconnect.py::test_flood",
+        requirements=("RECON-002",),
+        outcome="passed",
+        transcript=[*flood, {"t_ms": 300.0, "conn": "member#1", "dir": "==", "text": "close"}],
+    )
+    extra = row_extra_html(record, results_mod.aggregate([record], target="x").catalogue)
+    assert len(extra) < 3 * report_mod.PASSED_CHARS
+    assert "2001 entries" in extra and "more sent like this" in extra and "close</p>" in extra
 
 
 def test_target_is_shown_without_credentials() -> None:

@@ -1,4 +1,4 @@
-"""The results model (harness/results.py): verdict rules, baselines, and results.json."""
+"""The results model (harness/core/results.py): verdict rules, baselines, and results.json."""
 
 from __future__ import annotations
 

@@ -19,14 +19,17 @@ Predicate = Callable[[Frame], bool]
 
 
 def show(frame: Frame, limit: int = 300) -> str:
-    """A frame as compact text for a failure message."""
+    """A frame as compact text for a failure message: its start, and its full length when cut
+    (what a failure needs of a long frame)."""
     if isinstance(frame, bytes):
         text = f"<binary {len(frame)} bytes>"
     elif isinstance(frame, str):
         text = frame
     else:
         text = json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1] + f"… ({len(text):,} characters)"
 
 
 # --- frame predicates (pure) ----------------------------------------------------------------
