@@ -20,6 +20,7 @@ import jwt
 from reference_server.config import (
     ALGORITHMS,
     CLAIM_KINDS,
+    DEMO_SECRET,
     REFUSALS,
     TIMESTAMP_STYLES,
     TRAILING_SLASH,
@@ -27,7 +28,7 @@ from reference_server.config import (
     ConfigError,
     ServerConfig,
 )
-from reference_server.demo import DEMO_SECRET, demo_config
+from reference_server.demo import demo_config
 from reference_server.faults import FAULTS, fault_table
 from reference_server.logs import configure
 from reference_server.server import serve

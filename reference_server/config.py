@@ -13,8 +13,9 @@ from typing import Final, Literal
 
 import jwt
 
-from reference_server.demo import DEMO_SECRET
-
+# 64+ bytes: long enough for HS512 too (RFC 7518 3.2). Public: never use it in production. It
+# lives here, not in ``demo``, because it is the default secret and demo builds on this module.
+DEMO_SECRET: Final = "edusphere-demo-secret-not-for-production-0123456789abcdef0123456789abcdef"
 TRANSPORTS: Final = ("cookie", "query", "header", "subprotocol")
 CLAIM_KINDS: Final = ("id", "username", "email")
 REFUSALS: Final = ("http", "close")
