@@ -27,9 +27,10 @@ from reference_server.config import (
     TRANSPORTS,
     ConfigError,
     ServerConfig,
+    check_fault_names,
 )
 from reference_server.demo import demo_config
-from reference_server.faults import FAULTS, fault_table
+from reference_server.faults import fault_table
 from reference_server.logs import configure
 from reference_server.server import serve
 from reference_server.store import Store, User
@@ -140,9 +141,7 @@ def _secret(var: str | None) -> str | None:
 
 def serve_config(args: argparse.Namespace) -> ServerConfig:
     """The ServerConfig that ``serve`` arguments describe."""
-    unknown = [name for name in args.fault if name not in FAULTS]
-    if unknown:
-        raise UsageError(f"unknown fault: {', '.join(unknown)} (see `{PROG} faults`)")
+    check_fault_names(args.fault)  # before the key: a misspelt fault is named first
     secret = _secret(args.secret_env)
     if secret is None and not args.demo:
         raise UsageError("no signing key: pass --secret-env VAR, or --demo for the demo secret")

@@ -31,6 +31,8 @@ def test_faults_command_prints_the_table(capsys: pytest.CaptureFixture[str]) -> 
     [
         (["serve", "--demo", "--port", "x"], "--port"),
         (["serve", "--demo", "--fault", "no-echo", "nope"], "nope"),
+        (["serve", "--demo", "--fault", "no-ecko"], "unknown fault: no-ecko (did you mean no-echo"),
+        (["serve", "--fault", "no-ecko"], "unknown fault: no-ecko (did you mean no-echo"),
         (["serve", "--demo", "--refusal", "maybe"], "--refusal"),
         (["serve", "--demo", "--refusal-status", "200"], "refusal_status"),
         (["serve"], "--secret-env"),
