@@ -101,9 +101,9 @@ def behaviour_for(names: Iterable[str]) -> type[Behaviour]:
 )
 class NoEcho(Behaviour):
     def fanout_targets(self, targets: list[Conn], sender: Conn, action: Action) -> list[Conn]:
-        return [
-            conn for conn in super().fanout_targets(targets, sender, action) if conn is not sender
-        ]
+        # Filter before passing on: combined with fanout-cap, the cap counts the others only.
+        others = [conn for conn in targets if conn is not sender]
+        return super().fanout_targets(others, sender, action)
 
 
 @fault(

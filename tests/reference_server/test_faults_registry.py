@@ -101,6 +101,18 @@ def test_faults_combine_each_keeping_its_override() -> None:
     assert issubclass(config.behaviour, FAULTS["limit-low"].behaviour)
 
 
+def test_fanout_faults_combine_as_the_string_checks_did() -> None:
+    """no-echo filters the sender before fanout-cap counts; delete-not-broadcast still answers
+    the sender of a delete."""
+    conns = [object() for _ in range(8)]
+    sender = conns[0]
+    both = ServerConfig(faults={"fanout-cap", "no-echo"}).behaviour()
+    assert both.fanout_targets(conns, sender, "new") == conns[1:6]
+    quiet = ServerConfig(faults={"no-echo", "delete-not-broadcast"}).behaviour()
+    assert quiet.fanout_targets(conns, sender, "delete") == [sender]
+    assert quiet.fanout_targets(conns, sender, "new") == conns[1:]
+
+
 def test_collateral_failures_are_other_server_requirements_with_reasons() -> None:
     catalogue = _catalogue()
     for fault in FAULTS.values():
