@@ -3,7 +3,8 @@
 Seed, "Message Types (Client to Server)": ``text`` (message), ``delete`` (messageId), ``update``
 (messageId, message); each may carry a ``timestamp``, which the server never requires (protocol
 notes: "A client frame's timestamp is informational"). Extra fields are ignored (SEND-011).
-Seed, "Common Error Messages": the four error strings below are exact.
+Seed, "Common Error Messages": the four error strings are exact (TOO_LONG and NOT_FOUND come
+from ``behaviour``, whose decisions word them).
 """
 
 from __future__ import annotations
