@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl
 import jwt
 from websockets.datastructures import Headers
 
+from reference_server.behaviour import Behaviour
 from reference_server.config import ServerConfig, Transport
 
 
@@ -95,32 +96,21 @@ def _from_subprotocols(offered: list[str], name: str | None) -> Credentials | No
     return Credentials(offered[0], "subprotocol", offered[0]) if offered else None
 
 
-_HEADER_FAULTS: frozenset[str] = frozenset({"accept-alg-none", "skip-signature"})
-
-
 class TokenVerifier:
-    """Verifies tokens against one algorithm and key, prepared once."""
+    """Verifies tokens against one algorithm and key, prepared once; ``behaviour`` (default: the
+    config's) decodes them."""
 
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: ServerConfig, behaviour: Behaviour | None = None) -> None:
         self.algorithm = config.algorithm
         self.claim = config.user_claim
-        self._faults = config.faults
+        self._behaviour = behaviour or config.behaviour()
         algorithm = jwt.PyJWS().get_algorithm_by_name(config.algorithm)
         self._key: Any = algorithm.prepare_key(config.secret)
-        self._options: dict[str, Any] = {"require": ["exp"], "verify_aud": False}
-        if "accept-expired" in config.faults:
-            self._options["verify_exp"] = False
-        if "skip-signature" in config.faults:
-            # PyJWT turns every claim check off with the signature check: turn them back on.
-            self._options.update(
-                verify_signature=False, verify_exp="accept-expired" not in config.faults
-            )
-        self._unsigned_options = {**self._options, "verify_signature": False, "verify_exp": True}
 
     def verify(self, token: str) -> str:
         """Return the value of the user claim, as a string, or raise AuthError."""
         try:
-            claims = self._decode(token)
+            claims = self._behaviour.decode_token(token, self._key, self.algorithm)
         except jwt.ExpiredSignatureError:
             raise AuthError("token expired") from None
         except jwt.InvalidSignatureError:
@@ -137,14 +127,3 @@ class TokenVerifier:
         if isinstance(value, bool) or not isinstance(value, str | int):
             raise AuthError(f"token lacks a usable {self.claim!r} claim")
         return str(value)
-
-    def _decode(self, token: str) -> dict[str, Any]:
-        if not self._faults & _HEADER_FAULTS:
-            # One parse: PyJWT rejects every algorithm but the listed one, ``none`` included.
-            return jwt.decode(token, self._key, algorithms=[self.algorithm], options=self._options)  # type: ignore[arg-type]
-        alg = jwt.get_unverified_header(token).get("alg")
-        if alg == "none" and "accept-alg-none" in self._faults:
-            return jwt.decode(token, options=self._unsigned_options)  # type: ignore[arg-type]
-        if alg != self.algorithm:  # skip-signature still checks the algorithm
-            raise jwt.InvalidAlgorithmError(alg)
-        return jwt.decode(token, self._key, algorithms=[self.algorithm], options=self._options)  # type: ignore[arg-type]

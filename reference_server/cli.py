@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import time
+import uuid
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -20,18 +21,20 @@ import jwt
 from reference_server.config import (
     ALGORITHMS,
     CLAIM_KINDS,
+    DEMO_SECRET,
     REFUSALS,
     TIMESTAMP_STYLES,
     TRAILING_SLASH,
     TRANSPORTS,
     ConfigError,
     ServerConfig,
+    check_fault_names,
 )
-from reference_server.demo import DEMO_SECRET, demo_config
-from reference_server.faults import FAULTS, fault_table
+from reference_server.demo import demo_config
+from reference_server.faults import fault_table
 from reference_server.logs import configure
 from reference_server.server import serve
-from reference_server.store import Store, User
+from reference_server.store import Room, Store, User
 
 PROG = "python -m reference_server"
 
@@ -95,6 +98,15 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     provision.add_argument("--claim", default="sub")
     provision.add_argument("--claim-kind", choices=CLAIM_KINDS, default="id")
     provision.add_argument("--lifetime", type=int, default=3600, help="token lifetime, seconds")
+    provision.add_argument(
+        "--for-target",
+        action="store_true",
+        help="print what a target's [provision] command prints: accounts by role (host, member,"
+        " member2, outsider) and rooms by key (main, other, missing). The first --room is main:"
+        " its host is host, its first two members member and member2; a second --room of the"
+        " same host is other; outsider is the first user who is not in main; missing is a slug"
+        " of the host that names no room",
+    )
 
     commands.add_parser("faults", help="list the fault switches")
     return parser
@@ -139,9 +151,7 @@ def _secret(var: str | None) -> str | None:
 
 def serve_config(args: argparse.Namespace) -> ServerConfig:
     """The ServerConfig that ``serve`` arguments describe."""
-    unknown = [name for name in args.fault if name not in FAULTS]
-    if unknown:
-        raise UsageError(f"unknown fault: {', '.join(unknown)} (see `{PROG} faults`)")
+    check_fault_names(args.fault)  # before the key: a misspelt fault is named first
     secret = _secret(args.secret_env)
     if secret is None and not args.demo:
         raise UsageError("no signing key: pass --secret-env VAR, or --demo for the demo secret")
@@ -184,7 +194,17 @@ async def run_server(config: ServerConfig) -> None:
 
 
 def provision(args: argparse.Namespace) -> dict[str, Any]:
-    """Create users, rooms and participants; return accounts, rooms and a token per user."""
+    """Create users, rooms and participants (idempotent: existing ones are reused).
+
+    Returns accounts and rooms keyed by username and HOST/SLUG with a token per user, or with
+    ``--for-target`` the shape ``harness.target.apply_provision`` merges into a target.
+    """
+    if args.for_target:
+        if not args.room:
+            raise UsageError("--for-target needs a --room: the first one is the target's main room")
+        hosts = [spec.partition("/")[0] for spec in args.room[:2]]
+        if len(set(hosts)) > 1:
+            raise UsageError(f"--for-target: the second --room must be {hosts[0]}'s too")
     secret = _secret(args.secret_env) or DEMO_SECRET
     store = Store(args.db)
     try:
@@ -194,30 +214,40 @@ def provision(args: argparse.Namespace) -> dict[str, Any]:
             if not name:
                 raise UsageError(f"--user {spec!r}: empty user name")
             users[name] = store.add_user(name, email or None)
-        rooms: dict[str, Any] = {}
-        for spec in args.room:
-            rooms.update(_provision_room(store, users, spec))
+        rooms = [_provision_room(store, users, spec) for spec in args.room]
         now = int(time.time())
         tokens = {}
         for name, user in users.items():
             subject = {"id": user.id, "username": user.username, "email": user.email}
             claims = {args.claim: subject[args.claim_kind], "iat": now, "exp": now + args.lifetime}
             tokens[name] = jwt.encode(claims, secret, algorithm=args.algorithm)
+        if args.for_target:
+            return _target_shape(store, users, rooms, tokens)
+        by_path = {
+            f"{room.host}/{room.slug}": {
+                "id": room.id,
+                "host": room.host,
+                "slug": room.slug,
+                "participants": store.participants(room.id),
+            }
+            for room, _members in rooms
+        }
     finally:
         store.close()
     accounts = {
         name: {"username": u.username, "email": u.email, "user_id": u.id}
         for name, u in users.items()
     }
-    return {"accounts": accounts, "rooms": rooms, "tokens": tokens}
+    return {"accounts": accounts, "rooms": by_path, "tokens": tokens}
 
 
-def _provision_room(store: Store, users: dict[str, User], spec: str) -> dict[str, Any]:
+def _provision_room(store: Store, users: dict[str, User], spec: str) -> tuple[Room, list[str]]:
+    """Create the room of a ``--room`` spec; the room and its members as listed."""
     path, _, members_text = spec.partition(":")
     host_name, _, slug = path.partition("/")
     if not host_name or not slug or "/" in slug:
         raise UsageError(f"--room {spec!r}: expected HOST/SLUG:MEMBER,MEMBER")
-    members = [name for name in members_text.split(",") if name]
+    members = [name for name in members_text.split(",") if name and name != host_name]
     for name in (host_name, *members):
         if name not in users:
             found = store.user("username", name)
@@ -225,11 +255,37 @@ def _provision_room(store: Store, users: dict[str, User], spec: str) -> dict[str
                 raise UsageError(f"--room {spec!r}: unknown user {name!r} (add --user {name})")
             users[name] = found
     room = store.add_room(users[host_name], slug, [users[name] for name in members])
-    return {
-        f"{host_name}/{slug}": {
-            "id": room.id,
-            "host": host_name,
-            "slug": slug,
-            "participants": store.participants(room.id),
+    return room, members
+
+
+def _target_shape(
+    store: Store,
+    users: dict[str, User],
+    rooms: list[tuple[Room, list[str]]],
+    tokens: dict[str, str],
+) -> dict[str, Any]:
+    """Accounts by role and rooms by key, as a target file names them (``--for-target``)."""
+    (main, members), *others = rooms
+    roles = {"host": main.host}
+    roles.update(zip(("member", "member2"), members, strict=False))
+    in_main = set(store.participants(main.id))
+    outsider = next((name for name in users if name not in in_main), None)
+    if outsider is not None:
+        roles["outsider"] = outsider
+    accounts = {
+        role: {
+            "username": name,
+            "email": users[name].email,
+            "user_id": users[name].id,
+            "token": tokens[name],
         }
+        for role, name in roles.items()
     }
+    keyed = {"main": main.slug}
+    if others:
+        keyed["other"] = others[0][0].slug  # the same host's: checked before creating it
+    missing = "no-such-room"
+    while store.room(main.host, missing) is not None:
+        missing = f"no-such-room-{uuid.uuid4().hex[:8]}"
+    keyed["missing"] = missing
+    return {"accounts": accounts, "rooms": keyed}

@@ -7,14 +7,20 @@ Each is a setting here so that the reference server can play any reasonable depl
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Final, Literal
 
 import jwt
 
-from reference_server.demo import DEMO_SECRET
+from reference_server.behaviour import Behaviour
+from reference_server.faults import FAULTS, behaviour_for
 
+# 64+ bytes: long enough for HS512 too (RFC 7518 3.2). Public: never use it in production. It
+# lives here, not in ``demo``, because it is the default secret and demo builds on this module.
+DEMO_SECRET: Final = "edusphere-demo-secret-not-for-production-0123456789abcdef0123456789abcdef"
 TRANSPORTS: Final = ("cookie", "query", "header", "subprotocol")
 CLAIM_KINDS: Final = ("id", "username", "email")
 REFUSALS: Final = ("http", "close")
@@ -79,17 +85,32 @@ class ServerConfig:
     max_frame_bytes: int = 65536
     faults: frozenset[str] = field(default_factory=frozenset)
     demo: bool = False
+    behaviour: type[Behaviour] = field(init=False, repr=False, compare=False)
+    """The decisions of this server: ``Behaviour`` with the overrides of ``faults``, resolved
+    once here. The server makes one instance of it per start."""
 
     def __post_init__(self) -> None:
         # Accept any iterable for the set-valued fields, store frozensets.
         object.__setattr__(self, "transports", frozenset(self.transports))
         object.__setattr__(self, "faults", frozenset(self.faults))
         _check(self)
+        object.__setattr__(self, "behaviour", behaviour_for(self.faults))
+
+
+def check_fault_names(names: Iterable[str]) -> None:
+    """Raise ConfigError naming each unknown fault and the closest valid names: a misspelt
+    fault must never be a silent no-op."""
+    unknown = sorted({name for name in names if name not in FAULTS})
+    if not unknown:
+        return
+    parts = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, FAULTS, n=3, cutoff=0.6)
+        parts.append(f"{name} (did you mean {' or '.join(close)}?)" if close else name)
+    raise ConfigError(f"unknown fault: {', '.join(parts)}; the faults command lists them")
 
 
 def _check(config: ServerConfig) -> None:
-    from reference_server.faults import FAULTS  # local import: faults has no dependencies
-
     def choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
         if value not in allowed:
             raise ConfigError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
@@ -102,9 +123,7 @@ def _check(config: ServerConfig) -> None:
     unknown = sorted(t for t in config.transports if t not in TRANSPORTS)
     if unknown or not config.transports:
         raise ConfigError(f"transports must be a non-empty subset of {', '.join(TRANSPORTS)}")
-    bad_faults = sorted(f for f in config.faults if f not in FAULTS)
-    if bad_faults:
-        raise ConfigError(f"unknown fault: {', '.join(bad_faults)}")
+    check_fault_names(config.faults)
     if not config.secret:
         raise ConfigError("secret must not be empty")
     if not config.user_claim:

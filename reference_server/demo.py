@@ -10,12 +10,25 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any, Final
 
+from reference_server.config import DEMO_SECRET, ServerConfig
+
 if TYPE_CHECKING:
-    from reference_server.config import ServerConfig
     from reference_server.store import Store
 
-# 64+ bytes: long enough for HS512 too (RFC 7518 3.2). Public: never use it in production.
-DEMO_SECRET: Final = "edusphere-demo-secret-not-for-production-0123456789abcdef0123456789abcdef"
+__all__ = [
+    "DEMO_ALGORITHM",
+    "DEMO_HOST",
+    "DEMO_MISSING_ROOM",
+    "DEMO_ROOMS",
+    "DEMO_SECRET",
+    "DEMO_TOKEN_NAME",
+    "DEMO_USERS",
+    "demo_config",
+    "demo_room_id",
+    "demo_target_dict",
+    "demo_user_id",
+    "seed_demo",
+]
 DEMO_ALGORITHM: Final = "HS256"
 DEMO_TOKEN_NAME: Final = "token"
 DEMO_HOST: Final = "alice"
@@ -58,8 +71,6 @@ def demo_config(**changes: Any) -> ServerConfig:
     This is the configuration ``demo_target_dict`` describes; pass e.g. ``database=":memory:"``
     or ``faults=frozenset({"no-echo"})`` to change it.
     """
-    from reference_server.config import ServerConfig
-
     settings: dict[str, Any] = {
         "demo": True,
         "secret": DEMO_SECRET,

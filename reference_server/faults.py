@@ -1,290 +1,608 @@
 """Fault switches: each one breaks exactly one behaviour of the reference server.
 
-The harness's mutation matrix starts the server with one fault at a time and checks that the
-suites fail exactly the requirements listed in ``Fault.requirements``. Each fault is implemented
-in the server code behind ``if "<name>" in config.faults``; this module is data only.
+A fault is a subclass of ``Behaviour`` (``reference_server.behaviour``) that overrides the one
+decision it breaks, registered here with ``@fault`` next to its entry: name, description, the
+catalogue requirements it must trip, their strongest level, and its collateral failures with
+the reason for each. The harness's mutation matrix (``tests/mutation.py``) starts the server
+with one fault at a time and checks that the suites fail exactly the requirements, plus at most
+the collateral ones.
+
+``ServerConfig.faults`` names the faults of a run; ``behaviour_for`` turns those names into one
+Behaviour class, once, when the config is made.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+import html
+import itertools
+import json
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final, Literal
+
+import jwt
+from websockets.asyncio.server import ServerConnection, broadcast
+from websockets.exceptions import ConnectionClosed
+
+from reference_server.behaviour import Action, Behaviour, Conn
+from reference_server.store import Message, Room, Store, User
 
 Level = Literal["MUST", "SHOULD"]
+
+CLOSE_UNSUPPORTED: Final = 1003  # RFC 6455 7.4.1: "a type of data it cannot accept"
+NO_TIMESTAMP: Final = "Timestamp is required."
+GUEST_ERROR: Final = "Guests cannot send messages."
+FANOUT_CAP: Final = 5
+CHURN_LIMIT: Final = 50
+DROPPED: Final = 1006  # RFC 6455 7.1.5: closed without a close frame
 
 
 @dataclass(frozen=True)
 class Fault:
-    """A named defect, the catalogue requirements it must trip, and their strongest level."""
+    """A named defect, the catalogue requirements it must trip, their strongest level, the
+    Behaviour that implements it, and the other requirements it legitimately fails too
+    (requirement -> why; kept short: each one the broken behaviour really breaks)."""
 
     name: str
     description: str
     requirements: tuple[str, ...]
     level: Level
+    behaviour: type[Behaviour] = field(compare=False, repr=False)
+    collateral: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
 
 
-def _faults(*faults: Fault) -> dict[str, Fault]:
-    return {fault.name: fault for fault in faults}
+FAULTS: dict[str, Fault] = {}
+"""Every fault switch by name, in the order of this module."""
 
 
-FAULTS: dict[str, Fault] = _faults(
-    Fault(
-        "no-echo",
-        "The sender's own connection does not get the events its frames cause.",
-        ("SEND-002", "EDIT-003", "DEL-002"),
-        "MUST",
-    ),
-    Fault(
-        "errors-broadcast",
-        "Error frames go to every connection of the room instead of the sender only.",
-        ("ERR-001", "ERR-002"),
-        "MUST",
-    ),
-    Fault(
-        "edit-others",
-        "Anyone can edit any message of the room.",
-        ("EDIT-005", "EDIT-006"),
-        "MUST",
-    ),
-    Fault(
-        "delete-others",
-        "Anyone can delete any message of the room.",
-        ("DEL-003", "DEL-004"),
-        "MUST",
-    ),
-    Fault(
-        "host-can-edit",
-        "The room host may edit other users' messages.",
-        ("EDIT-006",),
-        "MUST",
-    ),
-    Fault(
-        "host-can-delete",
-        "The room host may delete other users' messages.",
-        ("DEL-004",),
-        "MUST",
-    ),
-    Fault(
-        "limit-low",
-        "The length limit is max_length - 1: a message of exactly the limit is refused.",
-        ("SEND-007", "SEND-009", "EDIT-008"),
-        "MUST",
-    ),
-    Fault(
-        "limit-high",
-        "The length limit is max_length + 1: a message one over the limit is accepted.",
-        ("SEND-008", "SEND-009", "EDIT-008"),
-        "MUST",
-    ),
-    Fault(
-        "limit-utf16",
-        "Length is counted in UTF-16 code units: 500 astral characters count as 1000.",
-        ("SEND-009",),
-        "MUST",
-    ),
-    Fault(
-        "not-found-typo",
-        'The not-found error reads "Message not found" (no period).',
-        ("EDIT-007", "EDIT-009", "DEL-005", "DEL-006", "ISO-003", "ISO-005", "ROBUST-013"),
-        "MUST",
-    ),
-    Fault(
-        "length-error-text",
-        'The length error reads "Message exceeds 500 chars.".',
-        ("SEND-008", "ERR-004", "EDIT-008"),
-        "MUST",
-    ),
-    Fault(
-        "edited-stays-false",
-        "The update event carries edited: false.",
-        ("EDIT-002", "EVT-003"),
-        "MUST",
-    ),
-    Fault(
-        "updated-missing",
-        "The update event has no updated field.",
-        ("EDIT-004", "EVT-003"),
-        "MUST",
-    ),
-    Fault(
-        "id-not-uuid",
-        'Message ids are integers written as strings ("17").',
-        ("EVT-002",),
-        "MUST",
-    ),
-    Fault(
-        "admit-outsider",
-        "Users who are not participants of the room are accepted.",
-        ("ROOM-004", "AUTH-008"),
-        "MUST",
-    ),
-    Fault(
-        "accept-expired",
-        "The token's exp claim is not checked.",
-        ("AUTH-003", "AUTH-008"),
-        "MUST",
-    ),
-    Fault(
-        "accept-alg-none",
-        "Unsigned tokens (alg: none) are accepted.",
-        ("AUTH-005", "AUTH-008"),
-        "MUST",
-    ),
-    Fault(
-        "skip-signature",
-        "The token's signature is not verified (the algorithm still must match).",
-        ("AUTH-004", "AUTH-007", "AUTH-008"),
-        "MUST",
-    ),
-    Fault(
-        "unknown-user-accepted",
-        "A valid token naming an unknown user is accepted as a guest who may read the room.",
-        ("AUTH-006", "AUTH-008"),
-        "MUST",
-    ),
-    Fault(
-        "leak-to-other-room",
-        "Events also go to the connections of the host's other rooms.",
-        ("ISO-001", "ISO-006"),
-        "MUST",
-    ),
-    Fault(
-        "cross-room-edit",
-        "An edit by id reaches a message of another room and is broadcast there.",
-        ("ISO-002", "ISO-003"),
-        "MUST",
-    ),
-    Fault(
-        "cross-room-delete",
-        "A delete by id removes a message of another room and is broadcast there.",
-        ("ISO-004", "ISO-005"),
-        "MUST",
-    ),
-    Fault(
-        "delete-not-broadcast",
-        "The delete event goes to the sender's connection only.",
-        ("DEL-002",),
-        "MUST",
-    ),
-    Fault(
-        "one-connection-per-user",
-        "A second connection of an account to a room receives no events.",
-        ("BCAST-001",),
-        "MUST",
-    ),
-    Fault(
-        "fanout-stops-on-dead",
-        "Fan-out awaits each send in join order; a client that vanished without a close"
-        " handshake stays registered until a send to it fails, which stops that fan-out, and a"
-        " client that stops reading blocks it.",
-        ("RECON-001", "RECON-002"),
-        "MUST",
-    ),
-    Fault(
-        "close-on-malformed",
-        "A frame that is not JSON, or not a JSON object, closes the connection with 1003.",
-        ("ROBUST-002", "ROBUST-004", "ROBUST-018"),
-        "SHOULD",
-    ),
-    Fault(
-        "accept-then-silence",
-        "Refused clients are accepted and left open, receiving nothing.",
-        (
-            "AUTH-009",
-            "AUTH-001",
-            "AUTH-002",
-            "AUTH-003",
-            "AUTH-004",
-            "AUTH-005",
-            "AUTH-006",
-            "AUTH-007",
-            "ROOM-001",
-            "ROOM-002",
-            "ROOM-003",
-            "ROOM-004",
-        ),
-        "MUST",
-    ),
-    Fault(
-        "require-timestamp",
-        "A frame without timestamp is answered with an error.",
-        ("CONN-003",),
-        "MUST",
-    ),
-    Fault(
-        "escape-body",
-        "The body is HTML-escaped before it is stored and broadcast (& < > become entities).",
-        ("SEND-010",),
-        "MUST",
-    ),
-    Fault(
-        "unknown-type-broadcast",
-        "A frame of unknown type is treated as a text frame and broadcast.",
-        ("ROBUST-007", "ROBUST-017"),
-        "MUST",
-    ),
-    Fault(
-        "nonstring-body",
-        "A non-string message is broadcast with that JSON value as body.",
-        ("ROBUST-010", "ROBUST-017", "EVT-002"),
-        "MUST",
-    ),
-    Fault(
-        "binary-close",
-        "A binary frame closes the connection (1003).",
-        ("ROBUST-006", "ROBUST-018"),
-        "SHOULD",
-    ),
-    Fault(
-        "error-not-json",
-        'Error frames are plain text "Error: ..." instead of JSON.',
-        ("EVT-001",),
-        "MUST",
-    ),
-    Fault(
-        "created-no-tz",
-        "The new event's created has no time zone.",
-        ("SEND-012", "EVT-002"),
-        "MUST",
-    ),
-    Fault(
-        "userid-per-message",
-        "The new event's user_id is a fresh uuid for every message.",
-        ("SEND-004",),
-        "MUST",
-    ),
-    Fault(
-        "fanout-cap",
-        "Only the first 5 connections of a room get its events.",
-        ("BCAST-003",),
-        "MUST",
-    ),
-    Fault(
-        "reconnect-refused",
-        "A token whose connection dropped without a close handshake is refused afterwards.",
-        ("RECON-003",),
-        "MUST",
-    ),
-    Fault(
-        "owner-by-connection",
-        "Authorship is checked by the connection that created a message, not by its user: an"
-        " author who reconnected (or whose server restarted) can no longer edit or delete.",
-        ("RECON-004", "RECON-006"),
-        "MUST",
-    ),
-    Fault(
-        "churn-leak",
-        "The server stops accepting an account after 50 connections in its lifetime.",
-        ("RECON-005",),
-        "MUST",
-    ),
-    Fault(
-        "no-persist",
-        "Messages are kept in memory only and lost on restart.",
-        ("RECON-006",),
-        "MUST",
+def fault(
+    name: str,
+    description: str,
+    requirements: tuple[str, ...],
+    level: Level = "MUST",
+    collateral: Mapping[str, str] | None = None,
+) -> Callable[[type[Behaviour]], type[Behaviour]]:
+    """Register the decorated Behaviour subclass as the fault ``name``."""
+
+    def register(behaviour: type[Behaviour]) -> type[Behaviour]:
+        if name in FAULTS:
+            raise ValueError(f"fault {name} registered twice")
+        FAULTS[name] = Fault(
+            name, description, requirements, level, behaviour, dict(collateral or {})
+        )
+        return behaviour
+
+    return register
+
+
+def behaviour_for(names: Iterable[str]) -> type[Behaviour]:
+    """One Behaviour class with the named faults' overrides (KeyError for an unknown name).
+
+    The faults combine in registry order: the first registered comes first in the MRO.
+    """
+    chosen = [FAULTS[name].behaviour for name in sorted(set(names), key=list(FAULTS).index)]
+    if not chosen:
+        return Behaviour
+    if len(chosen) == 1:
+        return chosen[0]
+    return type("Behaviour+" + "+".join(c.__name__ for c in chosen), tuple(chosen), {})
+
+
+# -- who gets a frame ---------------------------------------------------------------------------
+
+
+@fault(
+    "no-echo",
+    "The sender's own connection does not get the events its frames cause.",
+    ("SEND-002", "EDIT-003", "DEL-002"),
+)
+class NoEcho(Behaviour):
+    def fanout_targets(self, targets: list[Conn], sender: Conn, action: Action) -> list[Conn]:
+        # Filter before passing on: combined with fanout-cap, the cap counts the others only.
+        others = [conn for conn in targets if conn is not sender]
+        return super().fanout_targets(others, sender, action)
+
+
+@fault(
+    "errors-broadcast",
+    "Error frames go to every connection of the room instead of the sender only.",
+    ("ERR-001", "ERR-002"),
+)
+class ErrorsBroadcast(Behaviour):
+    async def send_error(self, sender: Conn, room: Iterable[Conn], text: str) -> None:
+        broadcast(room, text)
+
+
+# -- authorship ----------------------------------------------------------------------------------
+
+
+@fault("edit-others", "Anyone can edit any message of the room.", ("EDIT-005", "EDIT-006"))
+class EditOthers(Behaviour):
+    def may_edit(self, user: User, message: Message, room: Room, conn: ServerConnection) -> bool:
+        return True
+
+
+@fault("delete-others", "Anyone can delete any message of the room.", ("DEL-003", "DEL-004"))
+class DeleteOthers(Behaviour):
+    def may_delete(self, user: User, message: Message, room: Room, conn: ServerConnection) -> bool:
+        return True
+
+
+@fault("host-can-edit", "The room host may edit other users' messages.", ("EDIT-006",))
+class HostCanEdit(Behaviour):
+    def may_edit(self, user: User, message: Message, room: Room, conn: ServerConnection) -> bool:
+        return user.id == room.host_id or super().may_edit(user, message, room, conn)
+
+
+@fault("host-can-delete", "The room host may delete other users' messages.", ("DEL-004",))
+class HostCanDelete(Behaviour):
+    def may_delete(self, user: User, message: Message, room: Room, conn: ServerConnection) -> bool:
+        return user.id == room.host_id or super().may_delete(user, message, room, conn)
+
+
+# -- the length limit and error texts ------------------------------------------------------------
+
+
+@fault(
+    "limit-low",
+    "The length limit is max_length - 1: a message of exactly the limit is refused.",
+    ("SEND-007", "SEND-009", "EDIT-008"),
+)
+class LimitLow(Behaviour):
+    def length_limit(self, max_length: int) -> int:
+        return super().length_limit(max_length) - 1
+
+
+@fault(
+    "limit-high",
+    "The length limit is max_length + 1: a message one over the limit is accepted.",
+    ("SEND-008", "SEND-009", "EDIT-008"),
+)
+class LimitHigh(Behaviour):
+    def length_limit(self, max_length: int) -> int:
+        return super().length_limit(max_length) + 1
+
+
+@fault(
+    "limit-utf16",
+    "Length is counted in UTF-16 code units: 500 astral characters count as 1000.",
+    ("SEND-009",),
+)
+class LimitUtf16(Behaviour):
+    def message_length(self, body: str) -> int:
+        return len(body.encode("utf-16-le")) // 2
+
+
+@fault(
+    "not-found-typo",
+    'The not-found error reads "Message not found" (no period).',
+    ("EDIT-007", "EDIT-009", "DEL-005", "DEL-006", "ISO-003", "ISO-005", "ROBUST-013"),
+    collateral={
+        "ROBUST-016": "the property-based check fails it too when it draws an edit or delete of"
+        " an unknown id without extra fields (frames with extra fields may get any error text)",
+    },
+)
+class NotFoundTypo(Behaviour):
+    def not_found_error(self) -> str:
+        return "Message not found"
+
+
+@fault(
+    "length-error-text",
+    'The length error reads "Message exceeds 500 chars.".',
+    ("SEND-008", "ERR-004", "EDIT-008"),
+)
+class LengthErrorText(Behaviour):
+    def too_long_error(self, max_length: int) -> str:
+        return f"Message exceeds {max_length} chars."
+
+
+# -- events --------------------------------------------------------------------------------------
+
+
+@fault("edited-stays-false", "The update event carries edited: false.", ("EDIT-002", "EVT-003"))
+class EditedStaysFalse(Behaviour):
+    def update_event(self, event: dict[str, Any]) -> dict[str, Any]:
+        return {**super().update_event(event), "edited": False}
+
+
+@fault("updated-missing", "The update event has no updated field.", ("EDIT-004", "EVT-003"))
+class UpdatedMissing(Behaviour):
+    def update_event(self, event: dict[str, Any]) -> dict[str, Any]:
+        event = dict(super().update_event(event))
+        event.pop("updated", None)
+        return event
+
+
+@fault("id-not-uuid", 'Message ids are integers written as strings ("17").', ("EVT-002",))
+class IdNotUuid(Behaviour):
+    """Ids count on from the highest message rowid at the first message; any ASCII messageId
+    names a message."""
+
+    _ids: Iterator[int] | None = None
+
+    def new_message_id(self, store: Store) -> str:
+        if self._ids is None:
+            self._ids = itertools.count(store.max_message_rowid() + 1)
+        return str(next(self._ids))
+
+    def message_id(self, value: str) -> str | None:
+        return value if value.isascii() else None
+
+
+# -- authentication and admission ----------------------------------------------------------------
+
+
+@fault(
+    "admit-outsider",
+    "Users who are not participants of the room are accepted.",
+    ("ROOM-004", "AUTH-008"),
+)
+class AdmitOutsider(Behaviour):
+    def may_join(self, store: Store, room: Room, user: User) -> bool:
+        return True
+
+
+@fault("accept-expired", "The token's exp claim is not checked.", ("AUTH-003", "AUTH-008"))
+class AcceptExpired(Behaviour):
+    def token_options(self) -> dict[str, Any]:
+        return {**super().token_options(), "verify_exp": False}
+
+
+@fault("accept-alg-none", "Unsigned tokens (alg: none) are accepted.", ("AUTH-005", "AUTH-008"))
+class AcceptAlgNone(Behaviour):
+    """An unsigned token is decoded without a signature check; its ``exp`` is still checked."""
+
+    def decode_token(self, token: str, key: Any, algorithm: str) -> dict[str, Any]:
+        if jwt.get_unverified_header(token).get("alg") != "none":
+            return super().decode_token(token, key, algorithm)
+        options = {**super().token_options(), "verify_signature": False, "verify_exp": True}
+        claims: dict[str, Any] = jwt.decode(token, options=options)  # type: ignore[arg-type]
+        return claims
+
+
+@fault(
+    "skip-signature",
+    "The token's signature is not verified (the algorithm still must match).",
+    ("AUTH-004", "AUTH-007", "AUTH-008"),
+)
+class SkipSignature(Behaviour):
+    def token_options(self) -> dict[str, Any]:
+        # PyJWT turns every claim check off with the signature check: keep exp's as it was.
+        options = super().token_options()
+        return {**options, "verify_signature": False, "verify_exp": options.get("verify_exp", True)}
+
+    def decode_token(self, token: str, key: Any, algorithm: str) -> dict[str, Any]:
+        alg = jwt.get_unverified_header(token).get("alg")
+        if alg != algorithm:  # without the signature check PyJWT would not look at it
+            raise jwt.InvalidAlgorithmError(alg)
+        return super().decode_token(token, key, algorithm)
+
+
+GUEST: Final = User("guest", "guest", None, None)
+"""The account of every client the unknown-user-accepted fault lets in."""
+
+
+@fault(
+    "unknown-user-accepted",
+    "A valid token naming an unknown user is accepted as a guest who may read the room.",
+    ("AUTH-006", "AUTH-008"),
+)
+class UnknownUserAccepted(Behaviour):
+    def unknown_user(self, claim: str) -> User | None:
+        return GUEST
+
+    def may_join(self, store: Store, room: Room, user: User) -> bool:
+        return user is GUEST or super().may_join(store, room, user)
+
+    def write_refusal(self, user: User) -> str | None:
+        return GUEST_ERROR if user is GUEST else super().write_refusal(user)
+
+
+# -- isolation -----------------------------------------------------------------------------------
+
+
+@fault(
+    "leak-to-other-room",
+    "Events also go to the connections of the host's other rooms.",
+    ("ISO-001", "ISO-006"),
+)
+class LeakToOtherRoom(Behaviour):
+    def fanout_room_ids(self, store: Store, room_id: str) -> list[str]:
+        siblings = [other for other in store.sibling_room_ids(room_id) if other != room_id]
+        return [*super().fanout_room_ids(store, room_id), *siblings]
+
+
+@fault(
+    "cross-room-edit",
+    "An edit by id reaches a message of another room and is broadcast there.",
+    ("ISO-002", "ISO-003"),
+)
+class CrossRoomEdit(Behaviour):
+    def in_scope(self, message: Message, room: Room, action: Action) -> bool:
+        return action == "update" or super().in_scope(message, room, action)
+
+
+@fault(
+    "cross-room-delete",
+    "A delete by id removes a message of another room and is broadcast there.",
+    ("ISO-004", "ISO-005"),
+)
+class CrossRoomDelete(Behaviour):
+    def in_scope(self, message: Message, room: Room, action: Action) -> bool:
+        return action == "delete" or super().in_scope(message, room, action)
+
+
+# -- delivery ------------------------------------------------------------------------------------
+
+
+@fault(
+    "delete-not-broadcast", "The delete event goes to the sender's connection only.", ("DEL-002",)
+)
+class DeleteNotBroadcast(Behaviour):
+    def fanout_targets(self, targets: list[Conn], sender: Conn, action: Action) -> list[Conn]:
+        if action == "delete":
+            return [sender]
+        return super().fanout_targets(targets, sender, action)
+
+
+@fault(
+    "one-connection-per-user",
+    "A second connection of an account to a room receives no events.",
+    ("BCAST-001",),
+    collateral={
+        "BCAST-003": "ten connections of a room need repeated accounts (there are three), and the"
+        " fault starves every second connection of an account",
+    },
+)
+class OneConnectionPerUser(Behaviour):
+    def registers(self, user: User, present: Iterable[User]) -> bool:
+        return user not in present and super().registers(user, present)
+
+
+@fault(
+    "fanout-stops-on-dead",
+    "Fan-out awaits each send in join order; a client that vanished without a close"
+    " handshake stays registered until a send to it fails, which stops that fan-out, and a"
+    " client that stops reading blocks it.",
+    ("RECON-001", "RECON-002"),
+    collateral={
+        "RECON-004": "the test drops a connection, then expects its edit to reach the new one;"
+        " the fan-out stops at the dropped connection first",
+        "RECON-005": "half the cycles drop without a close handshake; the fan-out stops there",
+        "RECON-003": "the test drops a connection, then expects the next event on the new one;"
+        " the fan-out stops at the dropped connection first",
+        "SEND-003": "connections dropped by earlier tests stay listed until a write to them fails,"
+        " so the next fan-out in that room stops at them",
+        "SEND-002": "likewise: the fan-out stops at a dropped connection before the sender's echo",
+    },
+)
+class FanoutStopsOnDead(Behaviour):
+    def stays_registered(self, close_code: int | None) -> bool:
+        return close_code == DROPPED or super().stays_registered(close_code)
+
+    async def deliver(self, targets: list[Conn], text: str, drop: Callable[[Conn], None]) -> None:
+        """Await each send in join order, no timeout; stop at the first failure, dropping the
+        dead connection only then."""
+        for conn in targets:
+            try:
+                await conn.send(text)
+            except ConnectionClosed:
+                drop(conn)
+                return
+
+
+# -- refusals, frames and events ---------------------------------------------------------------
+
+
+@fault(
+    "close-on-malformed",
+    "A frame that is not JSON, or not a JSON object, closes the connection with 1003.",
+    ("ROBUST-002", "ROBUST-004", "ROBUST-018"),
+    "SHOULD",
+)
+class CloseOnMalformed(Behaviour):
+    def malformed_close_code(self) -> int | None:
+        return CLOSE_UNSUPPORTED
+
+
+@fault(
+    "accept-then-silence",
+    "Refused clients are accepted and left open, receiving nothing.",
+    (
+        "AUTH-009",
+        "AUTH-001",
+        "AUTH-002",
+        "AUTH-003",
+        "AUTH-004",
+        "AUTH-005",
+        "AUTH-006",
+        "AUTH-007",
+        "ROOM-001",
+        "ROOM-002",
+        "ROOM-003",
+        "ROOM-004",
     ),
 )
+class AcceptThenSilence(Behaviour):
+    def refuses_at_handshake(self, http_refusal: bool) -> bool:
+        return False
+
+    async def refuse_open(self, conn: ServerConnection, close_code: int) -> None:
+        """Read and ignore every frame until the client goes."""
+        try:
+            async for _ in conn:
+                pass
+        except ConnectionClosed:
+            pass
+
+
+@fault("require-timestamp", "A frame without timestamp is answered with an error.", ("CONN-003",))
+class RequireTimestamp(Behaviour):
+    def frame_error(self, frame: dict[str, Any]) -> str | None:
+        if "timestamp" not in frame:
+            return NO_TIMESTAMP
+        return super().frame_error(frame)
+
+
+@fault(
+    "escape-body",
+    "The body is HTML-escaped before it is stored and broadcast (& < > become entities).",
+    ("SEND-010",),
+)
+class EscapeBody(Behaviour):
+    def accepted_body(self, body: str) -> str:
+        return html.escape(super().accepted_body(body), quote=False)
+
+
+@fault(
+    "unknown-type-broadcast",
+    "A frame of unknown type is treated as a text frame and broadcast.",
+    ("ROBUST-007", "ROBUST-017"),
+)
+class UnknownTypeBroadcast(Behaviour):
+    def unknown_type_is_text(self, kind: object) -> bool:
+        return True
+
+
+class JsonText(str):
+    """A non-string ``message`` as its JSON text (how the nonstring-body fault stores it), which
+    remembers the value it was made from (which that fault broadcasts)."""
+
+    value: object
+
+    def __new__(cls, value: object) -> JsonText:
+        text = super().__new__(cls, json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+        text.value = value
+        return text
+
+
+@fault(
+    "nonstring-body",
+    "A non-string message is broadcast with that JSON value as body.",
+    ("ROBUST-010", "ROBUST-017", "EVT-002"),
+)
+class NonstringBody(Behaviour):
+    def non_string_body(self, value: object) -> str | None:
+        return JsonText(value)
+
+    def event_body(self, body: str) -> object:
+        return body.value if isinstance(body, JsonText) else super().event_body(body)
+
+
+@fault(
+    "binary-close",
+    "A binary frame closes the connection (1003).",
+    ("ROBUST-006", "ROBUST-018"),
+    "SHOULD",
+)
+class BinaryClose(Behaviour):
+    def binary_close_code(self) -> int | None:
+        return CLOSE_UNSUPPORTED
+
+
+@fault("error-not-json", 'Error frames are plain text "Error: ..." instead of JSON.', ("EVT-001",))
+class ErrorNotJson(Behaviour):
+    def error_frame(self, error: str) -> str:
+        return f"Error: {error}"
+
+
+@fault("created-no-tz", "The new event's created has no time zone.", ("SEND-012", "EVT-002"))
+class CreatedNoTz(Behaviour):
+    def created_timestamp(self, now: datetime, formatted: str) -> str:
+        return now.strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+@fault(
+    "userid-per-message",
+    "The new event's user_id is a fresh uuid for every message.",
+    ("SEND-004",),
+)
+class UseridPerMessage(Behaviour):
+    def event_user_id(self, user: User) -> str:
+        return str(uuid.uuid4())
+
+
+@fault("fanout-cap", "Only the first 5 connections of a room get its events.", ("BCAST-003",))
+class FanoutCap(Behaviour):
+    def fanout_targets(self, targets: list[Conn], sender: Conn, action: Action) -> list[Conn]:
+        return super().fanout_targets(targets, sender, action)[:FANOUT_CAP]
+
+
+# -- reconnection and restarts -------------------------------------------------------------------
+
+
+@fault(
+    "reconnect-refused",
+    "A token whose connection dropped without a close handshake is refused afterwards.",
+    ("RECON-003",),
+    collateral={
+        "RECON-005": "half the cycles drop without a close handshake, and the fault then refuses"
+        " the token they share",
+    },
+)
+class ReconnectRefused(Behaviour):
+    def __init__(self) -> None:
+        super().__init__()
+        self._revoked: set[str] = set()
+
+    def disconnected(self, token: str, close_code: int | None) -> None:
+        if close_code == DROPPED:
+            self._revoked.add(token)
+        super().disconnected(token, close_code)
+
+    def admission_refusal(self, user: User, token: str) -> str | None:
+        if token in self._revoked:
+            return "token of a dropped connection"
+        return super().admission_refusal(user, token)
+
+
+@fault(
+    "owner-by-connection",
+    "Authorship is checked by the connection that created a message, not by its user: an"
+    " author who reconnected (or whose server restarted) can no longer edit or delete.",
+    ("RECON-004", "RECON-006"),
+)
+class OwnerByConnection(Behaviour):
+    def __init__(self) -> None:
+        super().__init__()
+        self._creators: dict[str, int] = {}
+
+    def message_created(self, message: Message, conn: ServerConnection) -> None:
+        self._creators[message.id] = id(conn)
+        super().message_created(message, conn)
+
+    def is_author(self, user: User, message: Message, conn: ServerConnection) -> bool:
+        return self._creators.get(message.id) == id(conn) and super().is_author(user, message, conn)
+
+
+@fault(
+    "churn-leak",
+    "The server stops accepting an account after 50 connections in its lifetime.",
+    ("RECON-005",),
+)
+class ChurnLeak(Behaviour):
+    def __init__(self) -> None:
+        super().__init__()
+        self._lifetime: Counter[str] = Counter()
+
+    def admission_refusal(self, user: User, token: str) -> str | None:
+        refusal = super().admission_refusal(user, token)
+        if refusal is not None:
+            return refusal
+        if self._lifetime[user.id] >= CHURN_LIMIT:
+            return "too many connections"
+        self._lifetime[user.id] += 1
+        return None
+
+
+@fault("no-persist", "Messages are kept in memory only and lost on restart.", ("RECON-006",))
+class NoPersist(Behaviour):
+    def persists_messages(self) -> bool:
+        return False
 
 
 def fault_table() -> str:

@@ -3,23 +3,23 @@
 Seed, "Message Types (Client to Server)": ``text`` (message), ``delete`` (messageId), ``update``
 (messageId, message); each may carry a ``timestamp``, which the server never requires (protocol
 notes: "A client frame's timestamp is informational"). Extra fields are ignored (SEND-011).
-Seed, "Common Error Messages": the four error strings below are exact.
+Seed, "Common Error Messages": the four error strings are exact (TOO_LONG and NOT_FOUND come
+from ``behaviour``, whose decisions word them).
 """
 
 from __future__ import annotations
 
-import html
 import json
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from reference_server.behaviour import NOT_FOUND as NOT_FOUND
+from reference_server.behaviour import TOO_LONG as TOO_LONG
+from reference_server.behaviour import Behaviour
 from reference_server.config import ServerConfig, TimestampStyle
 
-# Seed, "Common Error Messages".
-TOO_LONG: Final = "Message exceeds {max} characters."
-NOT_FOUND: Final = "Message not found."
+# Seed, "Common Error Messages"; TOO_LONG and NOT_FOUND live with the decisions that word them.
 DELETE_OWN: Final = "You can only delete your own messages."
 EDIT_OWN: Final = "You can only edit your own messages."
 # Robustness (catalogue ROBUST-*): the seed leaves these open; any error text passes.
@@ -30,18 +30,14 @@ UNKNOWN_TYPE: Final = "Unknown message type."
 NOT_STRING: Final = "Message must be a string."
 EMPTY: Final = "Message must not be empty."
 NOT_TEXT: Final = "Message must be valid Unicode text."  # lone surrogates, e.g. "\\ud800"
-NO_TIMESTAMP: Final = "Timestamp is required."  # only with the require-timestamp fault
-GUEST: Final = "Guests cannot send messages."  # only with the unknown-user-accepted fault
 INTERNAL: Final = "Internal server error."
-
-CLOSE_UNSUPPORTED: Final = 1003  # RFC 6455 7.4.1, used by the close-on-malformed faults
 
 
 @dataclass(frozen=True, slots=True)
 class SendText:
-    """A ``text`` frame. ``body`` is a str unless the nonstring-body fault let another value in."""
+    """A ``text`` frame: the body to store and broadcast."""
 
-    body: Any
+    body: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +45,7 @@ class Edit:
     """An ``update`` frame."""
 
     message_id: str
-    body: Any
+    body: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +57,7 @@ class Delete:
 
 @dataclass(frozen=True, slots=True)
 class Reject:
-    """A frame answered with an error (and, with some faults, a close code)."""
+    """A frame answered with an error, and closed with ``close_code`` if the behaviour says so."""
 
     error: str
     close_code: int | None = None
@@ -71,35 +67,28 @@ Command = SendText | Edit | Delete | Reject
 
 
 class FrameParser:
-    """Turns one client frame into a Command, applying the configured limit and faults."""
+    """Turns one client frame into a Command, applying the configured limit; ``behaviour``
+    (default: the config's) makes the decisions a fault may change."""
 
-    def __init__(self, config: ServerConfig) -> None:
-        faults = config.faults
-        self.faults = faults
-        self.limit = config.max_length
-        if "limit-low" in faults:
-            self.limit -= 1
-        if "limit-high" in faults:
-            self.limit += 1
-        if "length-error-text" in faults:
-            self.too_long = f"Message exceeds {config.max_length} chars."
-        else:
-            self.too_long = TOO_LONG.format(max=config.max_length)
-        self.not_found = "Message not found" if "not-found-typo" in faults else NOT_FOUND
+    def __init__(self, config: ServerConfig, behaviour: Behaviour | None = None) -> None:
+        self.behaviour = behaviour = behaviour or config.behaviour()
+        self.limit = behaviour.length_limit(config.max_length)
+        self.too_long = behaviour.too_long_error(config.max_length)
+        self.not_found = behaviour.not_found_error()
 
     def parse(self, data: str | bytes) -> Command:
         """Parse a frame; never raises."""
-        faults = self.faults
         if not isinstance(data, str):
-            return Reject(BINARY, CLOSE_UNSUPPORTED if "binary-close" in faults else None)
+            return Reject(BINARY, self.behaviour.binary_close_code())
         try:
             frame = json.loads(data)
         except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
-            return self._malformed(INVALID_JSON)
+            return Reject(INVALID_JSON, self.behaviour.malformed_close_code())
         if not isinstance(frame, dict):
-            return self._malformed(NOT_OBJECT)
-        if "require-timestamp" in faults and "timestamp" not in frame:
-            return Reject(NO_TIMESTAMP)
+            return Reject(NOT_OBJECT, self.behaviour.malformed_close_code())
+        error = self.behaviour.frame_error(frame)
+        if error is not None:
+            return Reject(error)
         # A frame without ``type`` is treated as ``text`` (ROBUST-009).
         kind = frame.get("type", "text")
         if kind == "text":
@@ -113,49 +102,34 @@ class FrameParser:
         if kind == "delete":
             message_id = self._message_id(frame)
             return Reject(self.not_found) if message_id is None else Delete(message_id)
-        if "unknown-type-broadcast" in faults:
+        if self.behaviour.unknown_type_is_text(kind):
             return self._body(frame)
         return Reject(UNKNOWN_TYPE)
 
-    def _malformed(self, error: str) -> Reject:
-        code = CLOSE_UNSUPPORTED if "close-on-malformed" in self.faults else None
-        return Reject(error, code)
-
     def _body(self, frame: dict[str, Any]) -> SendText | Reject:
         """Validate ``message``. Seed: "Message exceeds {max} characters."; characters are
-        Unicode code points (SEND-009), i.e. ``len()`` of a Python str."""
+        Unicode code points (SEND-009)."""
         body = frame.get("message")
         if not isinstance(body, str):
-            if "nonstring-body" in self.faults:
-                return SendText(body)
-            return Reject(NOT_STRING)
+            text = self.behaviour.non_string_body(body)
+            return Reject(NOT_STRING) if text is None else SendText(text)
         if not body:
             return Reject(EMPTY)
         if not body.isascii() and not _encodable(body):
             return Reject(NOT_TEXT)
-        length = len(body)
-        if "limit-utf16" in self.faults:
-            length = len(body.encode("utf-16-le")) // 2
-        if length > self.limit:
+        if self.behaviour.message_length(body) > self.limit:
             return Reject(self.too_long)
-        if "escape-body" in self.faults:
-            body = html.escape(body, quote=False)
-        return SendText(body)
+        return SendText(self.behaviour.accepted_body(body))
 
     def _message_id(self, frame: dict[str, Any]) -> str | None:
-        """The canonical form of ``messageId``, or None when it is not a UUID string.
+        """The canonical form of ``messageId``, or None when it names no message.
 
         Seed: ``messageId`` (UUID string); anything else names no message.
         """
         value = frame.get("messageId")
         if not isinstance(value, str):
             return None
-        if "id-not-uuid" in self.faults:
-            return value if value.isascii() else None
-        try:
-            return str(uuid.UUID(value))
-        except ValueError:
-            return None
+        return self.behaviour.message_id(value)
 
 
 def _encodable(text: str) -> bool:
@@ -193,10 +167,3 @@ def parse_stored(text: str) -> datetime:
 def encode(payload: dict[str, Any]) -> str:
     """One JSON encoding per frame; non-ASCII text is sent as is."""
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-
-
-def error_frame(error: str, faults: frozenset[str]) -> str:
-    """Seed, "Error Handling": ``{"error": "Message exceeds 500 characters."}``."""
-    if "error-not-json" in faults:
-        return f"Error: {error}"
-    return encode({"error": error})

@@ -9,10 +9,7 @@ Seed, "Event Types": "The server broadcasts events to all connected clients in t
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
-import uuid
-from collections import Counter
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -21,20 +18,20 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote
 
-from websockets.asyncio.server import Server, ServerConnection, broadcast
+from websockets.asyncio.server import Server, ServerConnection
 from websockets.asyncio.server import serve as ws_serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from reference_server.auth import AuthError, Credentials, TokenVerifier, find_credentials
+from reference_server.behaviour import Action, Behaviour
 from reference_server.config import ServerConfig
 from reference_server.demo import seed_demo
 from reference_server.logs import log
 from reference_server.protocol import (
     DELETE_OWN,
     EDIT_OWN,
-    GUEST,
     INTERNAL,
     STORAGE_FORMAT,
     Delete,
@@ -43,7 +40,6 @@ from reference_server.protocol import (
     Reject,
     SendText,
     encode,
-    error_frame,
     format_timestamp,
 )
 from reference_server.store import Message, Room, Store, User
@@ -51,16 +47,14 @@ from reference_server.store import Message, Room, Store, User
 logger = logging.getLogger("reference_server")
 
 PATH_PREFIX = "/ws/chat/"
-FANOUT_CAP = 5  # the fanout-cap fault
 STOP_GRACE_SECONDS = 2.0
-CHURN_LIMIT = 50  # the churn-leak fault
 
 
 @dataclass(frozen=True, slots=True)
 class Session:
-    """An admitted connection: who (None for a guest, see unknown-user-accepted) and where."""
+    """An admitted connection: who, where, how its token came, and the token."""
 
-    user: User | None
+    user: User
     room: Room
     transport: str
     token: str = ""
@@ -76,22 +70,24 @@ class ChatConnection(ServerConnection):
 
 
 class ChatServer:
-    """One listening server over one Store. Use ``serve(config)`` to run it."""
+    """One listening server over one Store. Use ``serve(config)`` to run it.
 
-    def __init__(self, config: ServerConfig, store: Store) -> None:
+    ``behaviour`` (default: a new instance of the config's) makes every decision a fault switch
+    may change; this class asks it and never looks at fault names.
+    """
+
+    def __init__(
+        self, config: ServerConfig, store: Store, behaviour: Behaviour | None = None
+    ) -> None:
         self.config = config
         self.store = store
-        self.faults = config.faults
+        self.behaviour = behaviour = behaviour or config.behaviour()
         self.errors: list[BaseException] = []
         """Unexpected exceptions raised while serving (each is also logged)."""
         self.rooms: dict[str, dict[ChatConnection, None]] = {}
         """Room id -> its open connections, in the order they joined."""
-        self._parser = FrameParser(config)
-        self._verifier = TokenVerifier(config)
-        self._revoked: set[str] = set()  # the reconnect-refused fault
-        self._creators: dict[str, int] = {}  # the owner-by-connection fault
-        self._lifetime: Counter[str] = Counter()
-        self._int_ids = itertools.count(store.max_message_rowid() + 1)
+        self._parser = FrameParser(config, behaviour)
+        self._verifier = TokenVerifier(config, behaviour)
         self._server: Server | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -187,8 +183,8 @@ class ChatServer:
             conn.session = outcome
             return None
         log(logger, logging.INFO, "refused", room=f"{host}/{slug}", reason=outcome)
-        if "accept-then-silence" in self.faults or self.config.refusal == "close":
-            return None  # accepted without a session: the handler closes it at once
+        if not self.behaviour.refuses_at_handshake(self.config.refusal == "http"):
+            return None  # accepted without a session: the handler refuses it at once
         return conn.respond(HTTPStatus(self.config.refusal_status), "Forbidden\n")
 
     def _admit(self, host: str, slug: str, credentials: Credentials | None) -> Session | str:
@@ -203,22 +199,18 @@ class ChatServer:
             claim = self._verifier.verify(credentials.token)
         except AuthError as exc:
             return str(exc)
-        user = self.store.user(self.config.user_claim_kind, claim)
-        if user is None and "unknown-user-accepted" not in self.faults:
+        behaviour = self.behaviour
+        user = self.store.user(self.config.user_claim_kind, claim) or behaviour.unknown_user(claim)
+        if user is None:
             return "unknown user"
         room = self.store.room(host, slug)
         if room is None:
             return "no such room"
-        if user is None:  # a guest: the unknown-user-accepted fault
-            return Session(None, room, credentials.transport)
-        if "admit-outsider" not in self.faults and not self.store.is_participant(room.id, user.id):
+        if not behaviour.may_join(self.store, room, user):
             return "not a participant"
-        if "reconnect-refused" in self.faults and credentials.token in self._revoked:
-            return "token of a dropped connection"
-        if "churn-leak" in self.faults:
-            if self._lifetime[user.id] >= CHURN_LIMIT:
-                return "too many connections"
-            self._lifetime[user.id] += 1
+        refusal = behaviour.admission_refusal(user, credentials.token)
+        if refusal is not None:
+            return refusal
         return Session(user, room, credentials.transport, credentials.token)
 
     def _select_subprotocol(
@@ -244,11 +236,7 @@ class ChatServer:
         conn: ChatConnection = connection  # type: ignore[assignment]
         session = conn.session
         if session is None:
-            if "accept-then-silence" in self.faults:
-                await self._drain(conn)
-            else:
-                # Protocol notes, "How a refusal looks": a close frame at once, before any event.
-                await conn.close(self.config.refusal_close_code, "Forbidden")
+            await self.behaviour.refuse_open(conn, self.config.refusal_close_code)
             return
         self._join(conn, session)
         try:
@@ -260,7 +248,7 @@ class ChatServer:
                 except Exception as exc:  # no frame may take the server down
                     self.errors.append(exc)
                     logger.exception("frame handling failed", extra={"fields": {}})
-                    await conn.send(error_frame(INTERNAL, self.faults))
+                    await conn.send(self.behaviour.error_frame(INTERNAL))
         except ConnectionClosed:
             pass
         finally:
@@ -273,45 +261,30 @@ class ChatServer:
             if not members:
                 del self.rooms[room_id]
 
-    async def _drain(self, conn: ChatConnection) -> None:
-        try:
-            async for _ in conn:
-                pass
-        except ConnectionClosed:
-            pass
-
     def _join(self, conn: ChatConnection, session: Session) -> None:
         members = self.rooms.setdefault(session.room.id, {})
         user = session.user
-        if (
-            "one-connection-per-user" in self.faults
-            and user is not None
-            and any(c.session is not None and c.session.user == user for c in members)
-        ):
-            pass  # the fault: a second connection of the account is never registered
-        else:
+        present = (c.session.user for c in members if c.session is not None)
+        if self.behaviour.registers(user, present):
             members[conn] = None
         log(
             logger,
             logging.INFO,
             "connected",
-            user=user.username if user else None,
+            user=user.username,
             room=f"{session.room.host}/{session.room.slug}",
             transport=session.transport,
         )
 
     def _leave(self, conn: ChatConnection, session: Session) -> None:
-        # The fanout-stops-on-dead fault keeps a connection that vanished without a closing
-        # handshake (1006) until a fan-out fails on it.
-        if not ("fanout-stops-on-dead" in self.faults and conn.close_code == 1006):
+        if not self.behaviour.stays_registered(conn.close_code):
             self._forget(conn, session.room.id)
-        if "reconnect-refused" in self.faults and conn.close_code == 1006:
-            self._revoked.add(session.token)
+        self.behaviour.disconnected(session.token, conn.close_code)
         log(
             logger,
             logging.INFO,
             "disconnected",
-            user=session.user.username if session.user else None,
+            user=session.user.username,
             room=f"{session.room.host}/{session.room.slug}",
             code=conn.close_code,
         )
@@ -324,8 +297,9 @@ class ChatServer:
             await self._reply_error(conn, session.room, command.error, command.close_code)
             return
         user = session.user
-        if user is None:
-            await self._reply_error(conn, session.room, GUEST)
+        refusal = self.behaviour.write_refusal(user)
+        if refusal is not None:
+            await self._reply_error(conn, session.room, refusal)
         elif isinstance(command, SendText):
             await self._send_text(conn, session.room, user, command)
         elif isinstance(command, Edit):
@@ -340,151 +314,103 @@ class ChatServer:
         style = self.config.timestamp_style
         stamp = format_timestamp(now, style)
         stored = stamp if style == "z-micro" else now.strftime(STORAGE_FORMAT)
-        body = cmd.body
-        message_id = str(uuid.uuid4())
-        if "id-not-uuid" in self.faults:
-            message_id = str(next(self._int_ids))
-        text = body if isinstance(body, str) else encode(body)  # non-str: nonstring-body fault
-        self.store.add_message(Message(message_id, room.id, user.id, text, stored, stored, False))
-        if "owner-by-connection" in self.faults:
-            self._creators[message_id] = id(conn)
-        created = stamp
-        if "created-no-tz" in self.faults:
-            created = now.strftime("%Y-%m-%dT%H:%M:%S.%f")
-        user_id = str(uuid.uuid4()) if "userid-per-message" in self.faults else user.id
+        behaviour = self.behaviour
+        message = Message(
+            behaviour.new_message_id(self.store), room.id, user.id, cmd.body, stored, stored, False
+        )
+        self.store.add_message(message)
+        behaviour.message_created(message, conn)
         event = {
             "type": "chat_message",
             "action": "new",
-            "id": message_id,
+            "id": message.id,
             "user": user.username,
-            "user_id": user_id,
-            "body": body,
-            "created": created,
+            "user_id": behaviour.event_user_id(user),
+            "body": behaviour.event_body(cmd.body),
+            "created": behaviour.created_timestamp(now, stamp),
             "edited": False,
             "updated": stamp,
             "userAvatar": user.avatar,
         }
-        await self._fan_out(room.id, encode(event), conn)
+        await self._fan_out(room.id, encode(event), conn, "new")
 
-    def _foreign_connection(self, conn: ChatConnection, message: Message) -> bool:
-        """The owner-by-connection fault: authorship checked by the connection that created the
-        message rather than by its user, so an author who reconnected is a stranger."""
-        if "owner-by-connection" not in self.faults:
-            return False
-        return self._creators.get(message.id) != id(conn)
-
-    def _find(self, room: Room, message_id: str, any_room: bool) -> Message | None:
+    def _find(self, room: Room, message_id: str, action: Action) -> Message | None:
         """The message, if it exists in this room. Protocol notes, "Room isolation": a frame on
         a connection to room A never changes a message of room B."""
         message = self.store.message(message_id)
-        if message is None:
-            return None
-        if message.room_id != room.id and not any_room:
+        if message is None or not self.behaviour.in_scope(message, room, action):
             return None
         return message
 
     async def _edit(self, conn: ChatConnection, room: Room, user: User, cmd: Edit) -> None:
         """Seed, "Update Message Event": id, body, edited=true, updated; only the author edits
         ("You can only edit your own messages.")."""
-        message = self._find(room, cmd.message_id, "cross-room-edit" in self.faults)
+        message = self._find(room, cmd.message_id, "update")
         if message is None:
             await self._reply_error(conn, room, self._parser.not_found)
             return
-        if (message.user_id != user.id or self._foreign_connection(conn, message)) and not (
-            "edit-others" in self.faults
-            or ("host-can-edit" in self.faults and user.id == room.host_id)
-        ):
+        if not self.behaviour.may_edit(user, message, room, conn):
             await self._reply_error(conn, room, EDIT_OWN)
             return
         now = datetime.now(UTC)
-        body = cmd.body
-        text = body if isinstance(body, str) else encode(body)
-        self.store.edit_message(message.id, text, now.strftime(STORAGE_FORMAT))
+        self.store.edit_message(message.id, cmd.body, now.strftime(STORAGE_FORMAT))
         event: dict[str, Any] = {
             "type": "chat_message",
             "action": "update",
             "id": message.id,
-            "body": body,
-            "edited": "edited-stays-false" not in self.faults,
+            "body": self.behaviour.event_body(cmd.body),
+            "edited": True,
+            "updated": format_timestamp(now, self.config.timestamp_style),
         }
-        if "updated-missing" not in self.faults:
-            event["updated"] = format_timestamp(now, self.config.timestamp_style)
-        await self._fan_out(message.room_id, encode(event), conn)
+        event = self.behaviour.update_event(event)
+        await self._fan_out(message.room_id, encode(event), conn, "update")
 
     async def _delete(self, conn: ChatConnection, room: Room, user: User, cmd: Delete) -> None:
         """Seed, "Delete Message Event": id; only the author deletes ("You can only delete your
         own messages.")."""
-        message = self._find(room, cmd.message_id, "cross-room-delete" in self.faults)
+        message = self._find(room, cmd.message_id, "delete")
         if message is None:
             await self._reply_error(conn, room, self._parser.not_found)
             return
-        if (message.user_id != user.id or self._foreign_connection(conn, message)) and not (
-            "delete-others" in self.faults
-            or ("host-can-delete" in self.faults and user.id == room.host_id)
-        ):
+        if not self.behaviour.may_delete(user, message, room, conn):
             await self._reply_error(conn, room, DELETE_OWN)
             return
         self.store.delete_message(message.id)
         text = encode({"type": "chat_message", "action": "delete", "id": message.id})
-        if "delete-not-broadcast" in self.faults:
-            await conn.send(text)
-        else:
-            await self._fan_out(message.room_id, text, conn)
+        await self._fan_out(message.room_id, text, conn, "delete")
 
     async def _reply_error(
         self, conn: ChatConnection, room: Room, error: str, close_code: int | None = None
     ) -> None:
         """Seed, "Error Handling": errors answer the connection that caused them, not the room."""
-        text = error_frame(error, self.faults)
-        if "errors-broadcast" in self.faults:
-            broadcast(self.rooms.get(room.id, ()), text)
-        else:
-            await conn.send(text)
+        text = self.behaviour.error_frame(error)
+        await self.behaviour.send_error(conn, self.rooms.get(room.id, ()), text)
         if close_code is not None:
             await conn.close(close_code, error)
 
     # -- fan-out -----------------------------------------------------------------------------
 
-    async def _fan_out(self, room_id: str, text: str, sender: ChatConnection) -> None:
+    async def _fan_out(
+        self, room_id: str, text: str, sender: ChatConnection, action: Action
+    ) -> None:
         """Write one encoded event to every connection of the room, the sender's included.
 
-        ``websockets.broadcast`` writes to each transport without awaiting, so a slow or vanished
-        client cannot hold the others back (RECON-001, RECON-002); it skips closed connections.
+        Seed, "Event Types": "The server broadcasts events to all connected clients in the room
+        group". ``Behaviour.deliver`` writes without awaiting any one client (RECON-001/002).
         """
-        faults = self.faults
-        targets: Iterable[ChatConnection] = self.rooms.get(room_id, ())
-        if faults:
-            targets = self._faulty_targets(room_id, targets, sender)
-            if "fanout-stops-on-dead" in faults:
-                await self._send_each(room_id, targets, text)
-                return
-        broadcast(targets, text)
+        behaviour = self.behaviour
+        targets = [
+            conn
+            for rid in behaviour.fanout_room_ids(self.store, room_id)
+            for conn in self.rooms.get(rid, ())
+        ]
+        targets = behaviour.fanout_targets(targets, sender, action)
+        await behaviour.deliver(targets, text, lambda conn: self._dropped(conn, room_id))
 
-    def _faulty_targets(
-        self, room_id: str, targets: Iterable[ChatConnection], sender: ChatConnection
-    ) -> list[ChatConnection]:
-        faults = self.faults
-        chosen = list(targets)
-        if "leak-to-other-room" in faults:
-            for other in self.store.sibling_room_ids(room_id):
-                if other != room_id:
-                    chosen.extend(self.rooms.get(other, ()))
-        if "no-echo" in faults:
-            chosen = [conn for conn in chosen if conn is not sender]
-        if "fanout-cap" in faults:
-            chosen = chosen[:FANOUT_CAP]
-        return chosen
-
-    async def _send_each(self, room_id: str, targets: Iterable[ChatConnection], text: str) -> None:
-        """The fanout-stops-on-dead fault: await each send in join order, no timeout, and stop
-        at the first failure (dropping the dead connection only then)."""
-        for conn in list(targets):
-            try:
-                await conn.send(text)
-            except ConnectionClosed:
-                log(logger, logging.WARNING, "fan-out stopped at a closed connection")
-                self._forget(conn, room_id)
-                return
+    def _dropped(self, conn: ChatConnection, room_id: str) -> None:
+        """A write to ``conn`` found it closed: unregister it."""
+        log(logger, logging.WARNING, "fan-out stopped at a closed connection")
+        self._forget(conn, room_id)
 
 
 @asynccontextmanager
@@ -494,11 +420,12 @@ async def serve(config: ServerConfig) -> AsyncIterator[ChatServer]:
     async with serve(ServerConfig(database=":memory:")) as server:
         print(server.url_template)
     """
-    store = Store(config.database, persist_messages="no-persist" not in config.faults)
+    behaviour = config.behaviour()
+    store = Store(config.database, persist_messages=behaviour.persists_messages())
     try:
         if config.demo:
             seed_demo(store)
-        server = ChatServer(config, store)
+        server = ChatServer(config, store, behaviour)
         await server.start()
         try:
             yield server

@@ -21,31 +21,11 @@ from reference_server.runner import ServerThread
 from tests.matrix import restart_server
 from tests.support import run_suites, write_target
 
-#: Failures a fault causes besides the ones it documents, each with why. Kept short on purpose:
-#: a requirement here is one the broken behaviour really breaks too, not noise.
+#: Failures a fault causes besides the ones it documents, each with why: read from the fault
+#: registry (``Fault.collateral`` in reference_server/faults.py), where each fault keeps all its
+#: expected failures in one place. A view for the README checks; the matrix reads the registry.
 EXPLAINED: dict[str, dict[str, str]] = {
-    "one-connection-per-user": {
-        "BCAST-003": "ten connections of a room need repeated accounts (there are three), and the"
-        " fault starves every second connection of an account",
-    },
-    "fanout-stops-on-dead": {
-        "RECON-004": "the test drops a connection, then expects its edit to reach the new one;"
-        " the fan-out stops at the dropped connection first",
-        "RECON-005": "half the cycles drop without a close handshake; the fan-out stops there",
-        "RECON-003": "the test drops a connection, then expects the next event on the new one;"
-        " the fan-out stops at the dropped connection first",
-        "SEND-003": "connections dropped by earlier tests stay listed until a write to them fails,"
-        " so the next fan-out in that room stops at them",
-        "SEND-002": "likewise: the fan-out stops at a dropped connection before the sender's echo",
-    },
-    "not-found-typo": {
-        "ROBUST-016": "the property-based check fails it too when it draws an edit or delete of an"
-        " unknown id without extra fields (frames with extra fields may get any error text)",
-    },
-    "reconnect-refused": {
-        "RECON-005": "half the cycles drop without a close handshake, and the fault then refuses"
-        " the token they share",
-    },
+    name: dict(fault.collateral) for name, fault in FAULTS.items() if fault.collateral
 }
 
 #: The matrix uses a short receive timeout: the reference server answers in milliseconds, and
@@ -78,7 +58,7 @@ class Outcome:
 
     @property
     def unexplained(self) -> list[str]:
-        allowed = set(self.expected) | set(EXPLAINED.get(self.fault, {}))
+        allowed = set(self.expected) | set(FAULTS[self.fault].collateral)
         return sorted(r for r in self.failed if r not in allowed)
 
 

@@ -2,7 +2,7 @@
 
 For every switch (``reference_server/faults.py``): the run is non-conformant at the switch's
 level, every requirement the switch documents failed, and nothing failed that the switch does
-not explain (``tests/mutation.py``, EXPLAINED). The clean server passes everything, with 200
+not explain (``Fault.collateral`` in the registry). The clean server passes everything, with 200
 examples per property. The table is printed at the end of the test run.
 """
 

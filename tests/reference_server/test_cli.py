@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import jwt
 import pytest
 from refserver_support import TIMEOUT, client, make_token, refusal, run
 
+from harness.target import apply_provision, load, parse, run_command
 from reference_server.cli import main
 from reference_server.config import ServerConfig
 from reference_server.demo import DEMO_SECRET, demo_target_dict, demo_user_id
@@ -31,6 +33,8 @@ def test_faults_command_prints_the_table(capsys: pytest.CaptureFixture[str]) -> 
     [
         (["serve", "--demo", "--port", "x"], "--port"),
         (["serve", "--demo", "--fault", "no-echo", "nope"], "nope"),
+        (["serve", "--demo", "--fault", "no-ecko"], "unknown fault: no-ecko (did you mean no-echo"),
+        (["serve", "--fault", "no-ecko"], "unknown fault: no-ecko (did you mean no-echo"),
         (["serve", "--demo", "--refusal", "maybe"], "--refusal"),
         (["serve", "--demo", "--refusal-status", "200"], "refusal_status"),
         (["serve"], "--secret-env"),
@@ -72,6 +76,76 @@ def test_provision_creates_accounts_rooms_and_working_tokens(
                                   token=tokens["frank"]))) == "open"  # fmt: skip
         assert run(refusal(client(srv.url_template, room="lobby", host="erin",
                                   token=tokens["gina"]))) == "http 403"  # fmt: skip
+
+
+def test_provision_for_target_prints_what_a_target_provision_command_must(
+    tmp_path: Path,
+) -> None:
+    """``provision --for-target`` works as a target's ``[provision] command`` as is: its output
+    merged by ``apply_provision`` gives accounts by role and rooms by key that the server
+    accepts (and refuses) as the suites expect. Run twice: provisioning is idempotent."""
+    db = str(tmp_path / "p.sqlite3")
+    argv = [sys.executable, "-m", "reference_server", "provision", "--db", db, "--for-target"]
+    argv += ["--user", "hana:hana@example.test", "--user", "ivan", "--user", "jo", "--user", "kim"]
+    argv += ["--room", "hana/lobby:ivan,jo", "--room", "hana/side:ivan,jo"]
+    command = shlex.join(argv)
+    placeholder = {"username": "provisioned-later"}
+    data = {
+        "url": "ws://127.0.0.1:1/ws/chat/{host}/{room}",
+        "auth": {"transport": "query", "name": "token"},
+        "accounts": {"host": placeholder, "member": placeholder},
+        "rooms": {"main": "provisioned-later"},
+        "provision": {"command": command},
+    }
+    output = run_command(command, "provision.command", timeout=60.0)
+    target = apply_provision(parse(data, "t.toml", {}), output)
+    accounts = target.accounts
+    assert {role: acc.username for role, acc in accounts.items()} == {
+        "host": "hana", "member": "ivan", "member2": "jo", "outsider": "kim",
+    }  # fmt: skip
+    assert accounts["host"].email == "hana@example.test"
+    assert dict(target.rooms) == {"main": "lobby", "other": "side", "missing": "no-such-room"}
+    assert all(acc.user_id and acc.token for acc in accounts.values())
+
+    toml = "\n".join(
+        [
+            f"url = {json.dumps(data['url'])}",
+            'auth = {transport = "query", name = "token"}',
+            'accounts.host = {username = "provisioned-later"}',
+            'accounts.member = {username = "provisioned-later"}',
+            'rooms.main = "provisioned-later"',
+            f"provision.command = {json.dumps(command)}",
+        ]
+    )
+    (tmp_path / "t.toml").write_text(toml + "\n")
+    loaded = load(tmp_path / "t.toml", env={})  # the harness runs the command itself
+    assert {r: (a.username, a.user_id) for r, a in loaded.accounts.items()} == {
+        r: (a.username, a.user_id) for r, a in accounts.items()
+    }
+    assert loaded.rooms == target.rooms
+
+    async def outcomes(url: str) -> list[str]:
+        host = accounts["host"].username
+        tries = [
+            ("member", "main"),
+            ("member2", "other"),
+            ("outsider", "main"),
+            ("member", "missing"),
+        ]
+        return [
+            await refusal(
+                client(url, room=target.rooms[key], host=host, token=accounts[role].token)
+            )
+            for role, key in tries
+        ]
+
+    with ServerThread(ServerConfig(database=db, token_name="token")) as srv:
+        assert run(outcomes(srv.url_template)) == ["open", "open", "http 403", "http 403"]
+
+
+def test_provision_for_target_needs_a_main_room(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["provision", "--db", ":memory:", "--user", "x", "--for-target"]) == 2
+    assert "--room" in capsys.readouterr().err
 
 
 def test_demo_target_describes_the_demo_server() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import re
 import time
@@ -17,6 +18,8 @@ import pytest
 from refserver_support import TIMEOUT, Client, client, is_error, is_new, make_token, refusal, run
 
 import reference_server
+from reference_server.behaviour import Behaviour
+from reference_server.config import ConfigError, ServerConfig
 from reference_server.demo import DEMO_SECRET, demo_config, demo_user_id
 from reference_server.faults import FAULTS, Fault, fault_table
 from reference_server.runner import ServerThread
@@ -60,11 +63,63 @@ def test_fault_requirements_are_server_requirements_of_the_catalogue() -> None:
         assert fault.level == ("MUST" if "MUST" in levels else "SHOULD"), fault.name
 
 
-def test_each_fault_is_switched_in_the_server_code() -> None:
+def test_each_fault_overrides_a_decision_of_the_correct_behaviour() -> None:
+    seams = {name for name in vars(Behaviour) if not name.startswith("__")}
+    for fault in FAULTS.values():
+        assert issubclass(fault.behaviour, Behaviour), fault.name
+        overrides = {name for name in vars(fault.behaviour) if name in seams}
+        assert overrides, f"{fault.name} overrides no decision of Behaviour"
+
+
+def test_no_module_but_the_registry_names_a_fault() -> None:
+    """The server, parser and verifier ask the Behaviour; they never test fault names."""
     package = Path(reference_server.__file__).parent
-    code = "\n".join(path.read_text() for path in package.glob("*.py") if path.name != "faults.py")
-    for name in FAULTS:
-        assert re.search(rf'"{re.escape(name)}" (not )?in ', code), name
+    for path in package.glob("*.py"):
+        if path.name == "faults.py":
+            continue
+        strings = {
+            node.value
+            for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)
+        }
+        assert not strings & set(FAULTS), (path.name, sorted(strings & set(FAULTS)))
+
+
+def test_the_correct_server_has_the_base_behaviour() -> None:
+    assert ServerConfig().behaviour is Behaviour
+    assert demo_config().behaviour is Behaviour
+    assert ServerConfig(faults={"no-echo"}).behaviour is FAULTS["no-echo"].behaviour
+
+
+def test_faults_combine_each_keeping_its_override() -> None:
+    config = ServerConfig(faults={"limit-low", "not-found-typo", "error-not-json"})
+    behaviour = config.behaviour()
+    assert behaviour.length_limit(500) == 499
+    assert behaviour.not_found_error() == "Message not found"
+    assert behaviour.error_frame("x") == "Error: x"
+    assert ServerConfig(faults={"limit-low", "limit-high"}).behaviour().length_limit(500) == 500
+    assert issubclass(config.behaviour, FAULTS["limit-low"].behaviour)
+
+
+def test_fanout_faults_combine_as_the_string_checks_did() -> None:
+    """no-echo filters the sender before fanout-cap counts; delete-not-broadcast still answers
+    the sender of a delete."""
+    conns = [object() for _ in range(8)]
+    sender = conns[0]
+    both = ServerConfig(faults={"fanout-cap", "no-echo"}).behaviour()
+    assert both.fanout_targets(conns, sender, "new") == conns[1:6]
+    quiet = ServerConfig(faults={"no-echo", "delete-not-broadcast"}).behaviour()
+    assert quiet.fanout_targets(conns, sender, "delete") == [sender]
+    assert quiet.fanout_targets(conns, sender, "new") == conns[1:]
+
+
+def test_collateral_failures_are_other_server_requirements_with_reasons() -> None:
+    catalogue = _catalogue()
+    for fault in FAULTS.values():
+        for requirement, reason in fault.collateral.items():
+            assert requirement in catalogue, (fault.name, requirement)
+            assert requirement not in fault.requirements, (fault.name, requirement)
+            assert len(reason.split()) >= 5, (fault.name, requirement)
 
 
 def test_fault_table_lists_every_fault() -> None:
@@ -74,8 +129,18 @@ def test_fault_table_lists_every_fault() -> None:
 
 
 def test_unknown_fault_names_are_refused() -> None:
-    with pytest.raises(ValueError, match="unknown fault: no-such-fault"):
+    with pytest.raises(ConfigError, match="unknown fault: no-such-fault"):
         demo_config(faults=frozenset({"no-such-fault"}))
+
+
+def test_a_misspelt_fault_is_a_config_error_naming_the_closest_faults() -> None:
+    with pytest.raises(ConfigError) as info:
+        ServerConfig(faults=frozenset({"no-ecko"}))
+    message = str(info.value)
+    assert message.startswith("unknown fault: no-ecko (did you mean no-echo")
+    assert "\n" not in message
+    with pytest.raises(ConfigError, match=r"limit-hi \(did you mean limit-high"):
+        ServerConfig(faults={"limit-hi", "no-echo"})
 
 
 # -- one smoke scenario per fault: the faulty behaviour is observable ---------------------------

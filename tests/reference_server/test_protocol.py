@@ -25,7 +25,6 @@ from reference_server.protocol import (
     FrameParser,
     Reject,
     SendText,
-    error_frame,
     format_timestamp,
 )
 
@@ -113,7 +112,7 @@ def test_whitespace_and_markup_are_kept() -> None:
         (("length-error-text",), {"message": "a" * 501}, Reject("Message exceeds 500 chars.")),
         (("not-found-typo",), {"type": "delete", "messageId": "x"}, Reject("Message not found")),
         (("escape-body",), {"message": "<i>"}, SendText("&lt;i&gt;")),
-        (("nonstring-body",), {"message": 5}, SendText(5)),
+        (("nonstring-body",), {"message": 5}, SendText("5")),
         (("unknown-type-broadcast",), {"type": "shout", "message": "hi"}, SendText("hi")),
         (("require-timestamp",), {"message": "hi"}, Reject("Timestamp is required.")),
         (("id-not-uuid",), {"type": "delete", "messageId": "17"}, Delete("17")),
@@ -147,8 +146,20 @@ def test_timestamp_styles_are_rfc3339_utc(style: Any, text: str) -> None:
 
 
 def test_error_frames_are_json_objects_unless_faulty() -> None:
-    assert json.loads(error_frame(NOT_FOUND, frozenset())) == {"error": "Message not found."}
-    assert error_frame(NOT_FOUND, frozenset({"error-not-json"})) == "Error: Message not found."
+    correct = ServerConfig().behaviour()
+    faulty = ServerConfig(faults={"error-not-json"}).behaviour()
+    assert json.loads(correct.error_frame(NOT_FOUND)) == {"error": "Message not found."}
+    assert faulty.error_frame(NOT_FOUND) == "Error: Message not found."
+
+
+def test_a_nonstring_body_is_stored_as_json_text_and_broadcast_as_its_value() -> None:
+    config = ServerConfig(faults={"nonstring-body"})
+    behaviour = config.behaviour()
+    command = FrameParser(config, behaviour).parse(json.dumps({"message": {"a": [1]}}))
+    assert isinstance(command, SendText)
+    assert command.body == '{"a":[1]}'
+    assert behaviour.event_body(command.body) == {"a": [1]}
+    assert behaviour.event_body("5") == "5"  # a string body stays a string
 
 
 def test_parser_never_raises_on_odd_input() -> None:
