@@ -66,6 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the reference server", add_help=False)
     serve.add_argument("args", nargs=argparse.REMAINDER)
 
+    provision = sub.add_parser(
+        "provision",
+        help="create accounts and rooms in the reference server's database (JSON out)",
+        add_help=False,
+    )
+    provision.add_argument("args", nargs=argparse.REMAINDER)
+
     check = sub.add_parser(
         "client-check", help="check a client's reconnection policy", add_help=False
     )
@@ -254,10 +261,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     # serve and client-check hand their arguments over untouched (their own --help included).
-    if args_list and args_list[0] == "serve":
+    if args_list and args_list[0] in ("serve", "provision"):
         from reference_server.cli import main as serve_main
 
-        return serve_main(["serve", *args_list[1:]], prog="edusphere-conformance")
+        return serve_main(args_list, prog="edusphere-conformance")
     if args_list and args_list[0] == "client-check":
         from harness.clientcheck.cli import main as check_main
 

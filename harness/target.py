@@ -247,17 +247,10 @@ def parse(
             raise _fail(where, f"accounts.{role}.username", "missing")
         accounts[role] = Account(role=role, **acc)
         redact.register(acc.get("token"))
-    for role in ("host", "member"):
-        if role not in accounts:
-            raise _fail(
-                where,
-                f"accounts.{role}",
-                "missing (the room host and one participant are required)",
-            )
-
     rooms = dict(data.get("rooms", {}))
-    if "main" not in rooms:
-        raise _fail(where, "rooms.main", "missing (the slug of a room of the host)")
+    if not data.get("provision", {}).get("command"):
+        # With a provision command these may come from its output (checked after it ran).
+        _check_fixtures(accounts, rooms, where)
 
     refusal = data.get("expect", {}).get("refusal", "any")
     if refusal not in REFUSALS:
@@ -315,6 +308,11 @@ def apply_provision(target: Target, output: str) -> Target:
         raise TargetError("provision.command: output must be a JSON object")
     accounts = dict(target.accounts)
     for role, values in (data.get("accounts") or {}).items():
+        if role not in ROLES:
+            raise TargetError(
+                f"provision.command: accounts.{role}: unknown account role; roles: "
+                + ", ".join(ROLES)
+            )
         if not isinstance(values, dict):
             raise TargetError(f"provision.command: accounts.{role} must be an object")
         known = {"username", "email", "user_id", "token"}
@@ -329,8 +327,27 @@ def apply_provision(target: Target, output: str) -> Target:
             accounts[role] = replace(base, **values)
     rooms = dict(target.rooms)
     for key, slug in (data.get("rooms") or {}).items():
+        if key not in ROOM_ROLES:
+            raise TargetError(
+                f"provision.command: rooms.{key}: unknown room key; keys: {', '.join(ROOM_ROLES)}"
+            )
         rooms[key] = str(slug)
     return replace(target, accounts=accounts, rooms=rooms)
+
+
+def _check_fixtures(
+    accounts: Mapping[str, Account], rooms: Mapping[str, str], where: str, after: str = ""
+) -> None:
+    """The accounts and room every suite needs are named (by the file or its provision)."""
+    for role in ("host", "member"):
+        if role not in accounts:
+            raise _fail(
+                where,
+                f"accounts.{role}",
+                f"missing{after} (the room host and one participant are required)",
+            )
+    if "main" not in rooms:
+        raise _fail(where, "rooms.main", f"missing{after} (the slug of a room of the host)")
 
 
 def load(path: str | Path, env: Mapping[str, str] | None = None) -> Target:
@@ -343,6 +360,12 @@ def load(path: str | Path, env: Mapping[str, str] | None = None) -> Target:
     if target.provision_command:
         out = run_command(target.provision_command, "provision.command", timeout=120.0)
         target = apply_provision(target, out)
+        _check_fixtures(
+            target.accounts,
+            target.rooms,
+            str(path),
+            after=" from the file and from the output of provision.command",
+        )
     return target
 
 

@@ -100,3 +100,30 @@ def test_a_loaded_target_survives_the_trip_to_a_worker(
     loaded = target_mod.load(target)
     data = json.loads(json.dumps(target_mod.to_data(loaded)))  # what execnet can carry
     assert target_mod.from_data(data) == loaded
+
+
+def test_the_reference_servers_provisioning_is_a_provision_command_as_is(tmp_path: Path) -> None:
+    """``serve --demo`` on a database, and ``edusphere-conformance provision --for-target`` on
+    the same database as the target's ``[provision] command``: nothing else to write."""
+    database = tmp_path / "chat.sqlite3"
+    with ServerThread(demo_config(database=str(database))) as srv:
+        data: dict[str, Any] = demo_target_dict(srv.url_template)
+        for key in ("accounts", "rooms"):
+            del data[key]
+        command = [
+            sys.executable, "-m", "harness.cli", "provision", "--db", str(database),
+            "--user", "alice", "--user", "bob", "--user", "carol", "--user", "dave",
+            "--room", "alice/general:bob,carol", "--room", "alice/random:bob,carol",
+            "--for-target",
+        ]  # fmt: skip
+        data["provision"] = {"command": " ".join(command)}
+        target = write_target(tmp_path / "target.toml", data)
+        code, results, output = run_suites(target, tmp_path / "r", only="CONN,AUTH,ROOM")
+    assert code == 0, output[-2000:]
+    assert results is not None and results["conformant"]
+    untested = [
+        r["id"]
+        for r in results["requirements"]
+        if r["area"] in ("CONN", "AUTH", "ROOM") and r["verdict"] == "not_tested"
+    ]
+    assert untested == [], [r["reason"] for r in results["requirements"] if r["id"] in untested]

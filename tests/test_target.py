@@ -509,6 +509,8 @@ def test_apply_provision_with_an_empty_object_changes_nothing() -> None:
         ("[1, 2]", "output must be a JSON object"),
         ('{"accounts": {"member": "bob"}}', "accounts.member must be an object"),
         ('{"accounts": {"outsider": {"email": "d@x"}}}', "accounts.outsider.username missing"),
+        ('{"accounts": {"alice": {"username": "alice"}}}', "accounts.alice: unknown account role"),
+        ('{"rooms": {"alice/general": "general"}}', "rooms.alice/general: unknown room key"),
     ],
 )
 def test_apply_provision_refuses_bad_output(output: str, words: str) -> None:
@@ -705,3 +707,28 @@ def test_minimal_target_is_not_mutated_by_parse() -> None:
     before = copy.deepcopy(data)
     parse(data, env={})
     assert data == before
+
+
+def test_a_provision_command_may_supply_the_required_accounts_and_room(tmp_path: Path) -> None:
+    command = py_command(
+        tmp_path,
+        """
+        import json
+        print(json.dumps({"accounts": {"host": {"username": "alice"},
+                                       "member": {"username": "bob"}},
+                          "rooms": {"main": "general"}}))
+        """,
+    )
+    data = {"url": minimal()["url"], "provision": {"command": command}}
+    target = load(write_target(tmp_path / "t.toml", data), env={})
+    assert (target.accounts["host"].username, target.rooms["main"]) == ("alice", "general")
+
+
+def test_what_neither_the_file_nor_its_provision_names_is_one_line(tmp_path: Path) -> None:
+    command = py_command(tmp_path, 'print(\'{"accounts": {"host": {"username": "alice"}}}\')')
+    data = {"url": minimal()["url"], "provision": {"command": command}}
+    message = load_error(write_target(tmp_path / "t.toml", data))
+    assert "accounts.member: missing from the file and from the output of provision.command" in (
+        message
+    )
+    assert "\n" not in message
