@@ -31,18 +31,8 @@ from harness.core.catalogue import LEVELS, Catalogue
 from harness.core.results import VERDICTS, RequirementResult, RunResult, TestRecord
 from harness.core.transcript import ELIDED, compact_list
 from harness.records import current_result, record_of
+from harness.render.html import VERDICT_LABEL, esc, summary_table, verdict_sentences
 
-VERDICT_LABEL = {
-    "passed": "passed",
-    "failed": "failed",
-    "not_tested": "not tested",
-    "known": "known",
-}
-LEVEL_NOTE = {
-    "MUST": "a failure fails the run",
-    "SHOULD": "a failure fails the run with --strict only",
-    "INFO": "observations: never fails the run",
-}
 OPEN_TRANSCRIPT = 40  # failure transcripts up to this many entries are shown open in the matrix
 #: A test that passed (or was not tested) shows less of its transcript: at most this many
 #: characters and, of its last entries, this many for sure (harness.core.transcript.cap).
@@ -53,11 +43,6 @@ _PLACEHOLDER = re.compile(r"\{[A-Za-z_]+\}")
 
 
 # --- escaping -----------------------------------------------------------------------------
-
-
-def esc(text: object) -> str:
-    """Redact secrets, then escape for HTML text and attribute values."""
-    return html.escape(redact.redact(str(text)), quote=True)
 
 
 def _esc_text(text: object) -> str:
@@ -234,39 +219,6 @@ def _duration(seconds: float) -> str:
     return f"{minutes} min {secs:02d} s"
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
-def _verdict_lines(result: RunResult) -> list[str]:
-    summary = result.summary()
-    lines = []
-    must_failed = summary["MUST"]["failed"]
-    should_failed = summary["SHOULD"]["failed"]
-    if must_failed:
-        lines.append(f"{_plural(must_failed, 'MUST requirement')} failed.")
-    if should_failed:
-        effect = (
-            "fail the run (--strict)" if result.strict else "do not fail the run without --strict"
-        )
-        lines.append(f"{_plural(should_failed, 'SHOULD requirement')} failed: they {effect}.")
-    if not lines:
-        lines.append(
-            "No MUST requirement failed"
-            + (" and no SHOULD requirement failed (--strict)." if result.strict else ".")
-        )
-    untested = summary["MUST"]["not_tested"] + summary["SHOULD"]["not_tested"]
-    if untested:
-        lines.append(
-            f"{_plural(untested, 'MUST/SHOULD requirement')} not tested: the verdict covers "
-            "the requirements that were tested; a skip never counts as a pass."
-        )
-    known = sum(summary[lvl]["known"] for lvl in LEVELS)
-    if known:
-        lines.append(f"{_plural(known, 'known failure')} (baseline) did not count.")
-    return lines
-
-
 def _header(result: RunResult) -> str:
     word = result.verdict_word
     cls = "es-ok" if result.conformant else "es-bad"
@@ -292,26 +244,12 @@ def _header(result: RunResult) -> str:
 
 
 def _summary(result: RunResult) -> str:
-    summary = result.summary()
-    head = "".join(f'<th class="es-v-{v}">{VERDICT_LABEL[v]}</th>' for v in VERDICTS)
-    body = []
-    for lvl in LEVELS:
-        cells = "".join(
-            f'<td class="es-n{" es-zero" if not summary[lvl][v] else ""} es-v-{v}" '
-            f'data-level="{lvl}" data-verdict="{v}">{summary[lvl][v]}</td>'
-            for v in VERDICTS
-        )
-        body.append(
-            f'<tr><th scope="row"><span class="es-level es-l-{lvl}">{lvl}</span>'
-            f'<span class="es-muted es-level-note">{LEVEL_NOTE[lvl]}</span></th>{cells}</tr>'
-        )
-    verdict = "".join(f"<li>{esc(line)}</li>" for line in _verdict_lines(result))
+    verdict = "".join(f"<li>{esc(line)}</li>" for line in verdict_sentences(result))
     cls = "es-ok" if result.conformant else "es-bad"
     strict_word = "on" if result.strict else "off"
     return (
         '<section class="es-summary"><h2>Summary</h2><div class="es-summary-grid">'
-        '<table class="es-counts"><thead><tr><th>level</th>'
-        f"{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        f"{summary_table(result, prefix='es-')}"
         f'<div class="es-verdict-box {cls}"><p><b>{esc(result.verdict_word)}</b> '
         f'<span class="es-muted">(--strict {strict_word})</span></p>'
         f"<ul>{verdict}</ul></div></div></section>"

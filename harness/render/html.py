@@ -25,9 +25,11 @@ __all__ = [
     "esc",
     "meta_table",
     "page",
+    "plural",
     "requirements_table",
     "summary_table",
     "verdict_badge",
+    "verdict_sentences",
 ]
 
 VERDICT_LABEL = {
@@ -58,7 +60,11 @@ font-size:.85em}.v{font-weight:600;white-space:nowrap}.rid{white-space:nowrap}
 border-color:#cf222e}.banner.incomplete{background:#fff8c5;border-color:#bf8700}
 .banner p{margin:.2rem 0}
 table.counts{width:auto}table.counts td{text-align:right;min-width:5rem}
-table.counts td.zero{color:#afb8c1}
+table.counts td.zero{color:#afb8c1}table.counts td.v-passed:not(.zero){color:#116329}
+table.counts td.v-failed:not(.zero){color:#b42318;font-weight:600}
+table.counts td.v-not_tested:not(.zero){color:#7a5c00}
+table.counts td.v-known:not(.zero){color:#8250df}
+.level-note{display:block;font-size:.8em}
 .muted{color:#59636e}ul.details{margin:.2rem 0;padding-left:1.1rem}
 .legend span{display:inline-block;margin-right:1.2rem}svg{max-width:100%;height:auto}
 .scenario{margin-bottom:1.5rem}.frame{white-space:pre-wrap;word-break:break-all}
@@ -82,26 +88,58 @@ def details_list(details: Iterable[str]) -> str:
     return f'<ul class="details">{items}</ul>' if items else ""
 
 
-def _plural(n: int, word: str) -> str:
+def plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def banner(result: RunResult) -> str:
-    """The verdict in one word, against what, the counts that decided it, and the exit status.
+def verdict_sentences(result: RunResult) -> list[str]:
+    """What decided the verdict, in sentences (every report shows them): why a run is
+    INCOMPLETE, which levels failed and whether that fails the run, what was not tested."""
+    summary = result.summary()
+    lines = []
+    if not result.complete:
+        lines.append(f"Incomplete: {result.reason or 'the run stopped early'}.")
+    must_failed = summary["MUST"]["failed"]
+    should_failed = summary["SHOULD"]["failed"]
+    if must_failed:
+        lines.append(f"{plural(must_failed, 'MUST requirement')} failed.")
+    if should_failed:
+        effect = (
+            "fail the run (--strict)" if result.strict else "do not fail the run without --strict"
+        )
+        lines.append(f"{plural(should_failed, 'SHOULD requirement')} failed: they {effect}.")
+    if not (must_failed or should_failed):
+        lines.append(
+            "No MUST requirement failed"
+            + (" and no SHOULD requirement failed (--strict)." if result.strict else ".")
+        )
+    untested = summary["MUST"]["not_tested"] + summary["SHOULD"]["not_tested"]
+    if untested:
+        lines.append(
+            f"{plural(untested, 'MUST/SHOULD requirement')} not tested: the verdict covers "
+            "the requirements that were tested; a skip never counts as a pass."
+        )
+    known = sum(summary[lvl]["known"] for lvl in LEVELS)
+    if known:
+        lines.append(f"{plural(known, 'known failure')} (baseline) did not count.")
+    return lines
 
-    An INCOMPLETE run says why; its counts cover what ran before it stopped.
+
+def banner(result: RunResult) -> str:
+    """The verdict in one word, against what, the sentences that explain it, the counts and
+    the exit status. An INCOMPLETE run says why; its counts cover what ran before it stopped.
     """
     cls = {"CONFORMANT": "ok", "INCOMPLETE": "incomplete"}.get(result.verdict_word, "bad")
     summary = result.summary()
-    lines = []
+    counts = []
     for lvl in LEVELS:
-        counts = summary[lvl]
-        if not sum(counts.values()):
+        level = summary[lvl]
+        if not sum(level.values()):
             continue
         shown = ", ".join(
-            f"{counts[v]} {VERDICT_LABEL[v]}" for v in VERDICTS if counts[v] or v != "known"
+            f"{level[v]} {VERDICT_LABEL[v]}" for v in VERDICTS if level[v] or v != "known"
         )
-        lines.append(f"{lvl}: {shown}")
+        counts.append(f"{lvl}: {shown}")
     failed = [r.requirement.id for r in result.failed("MUST")]
     if result.strict:
         failed += [r.requirement.id for r in result.failed("SHOULD")]
@@ -110,43 +148,37 @@ def banner(result: RunResult) -> str:
         f'<p><span class="word">{esc(result.verdict_word)}</span> '
         f"against <code>{esc(result.target)}</code></p>",
     ]
-    if not result.complete:
-        parts.append(f"<p>Incomplete: {esc(result.reason or 'the run stopped early')}</p>")
     if failed:
         parts.append(f"<p>Failed: {esc(', '.join(failed))}</p>")
-    elif result.complete:
-        parts.append(
-            "<p>No MUST requirement failed"
-            + (" and no SHOULD requirement failed (--strict)" if result.strict else "")
-            + ".</p>"
-        )
-    untested = summary["MUST"]["not_tested"] + summary["SHOULD"]["not_tested"]
-    if untested:
-        parts.append(
-            f"<p>{esc(_plural(untested, 'MUST/SHOULD requirement'))} not tested: the verdict "
-            "covers the requirements that were tested; a skip never counts as a pass.</p>"
-        )
+    parts.extend(f"<p>{esc(line)}</p>" for line in verdict_sentences(result))
     parts.append(
-        f'<p class="muted">{esc("; ".join(lines))}. Exit status {result.exit_status}.</p></div>'
+        f'<p class="muted">{esc("; ".join(counts))}. Exit status {result.exit_status}.</p></div>'
     )
     return "".join(parts)
 
 
-def summary_table(result: RunResult) -> str:
-    """Counts of requirements per level (rows) and verdict (columns)."""
+def summary_table(result: RunResult, prefix: str = "") -> str:
+    """Counts of requirements per level (rows) and verdict (columns). ``prefix`` starts every
+    class name (the server report's sheet uses ``es-``); each count cell carries its level and
+    verdict as data attributes, so a test can read the page back."""
+    p = prefix
     summary = result.summary()
-    head = "".join(f'<th class="{v}">{esc(VERDICT_LABEL[v])}</th>' for v in VERDICTS)
+    head = "".join(f'<th class="{p}v-{v}">{esc(VERDICT_LABEL[v])}</th>' for v in VERDICTS)
     rows = []
     for lvl in LEVELS:
         cells = "".join(
-            f'<td class="{v}{" zero" if not summary[lvl][v] else ""}">{summary[lvl][v]}</td>'
+            f'<td class="{p}n{f" {p}zero" if not summary[lvl][v] else ""} {p}v-{v}" '
+            f'data-level="{lvl}" data-verdict="{v}">{summary[lvl][v]}</td>'
             for v in VERDICTS
         )
         rows.append(
-            f'<tr><th scope="row">{lvl} <span class="muted">({esc(LEVEL_NOTE[lvl])})</span></th>'
-            f"{cells}</tr>"
+            f'<tr><th scope="row"><span class="{p}level {p}l-{lvl}">{lvl}</span> '
+            f'<span class="{p}muted {p}level-note">{esc(LEVEL_NOTE[lvl])}</span></th>{cells}</tr>'
         )
-    return f'<table class="counts"><tr><th>level</th>{head}</tr>{"".join(rows)}</table>'
+    return (
+        f'<table class="{p}counts"><thead><tr><th>level</th>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
 
 
 def _default_notes(r: RequirementResult) -> str:
