@@ -21,7 +21,10 @@ Keywords covered: ``type`` (one or a list), ``properties``, ``required``,
 schema registry, relative and absolute), ``$defs``, ``format`` (``uuid``, ``date-time``),
 ``minLength`` / ``maxLength``, ``pattern`` (strings without a format), ``allOf`` / ``anyOf`` /
 ``oneOf`` (one per schema, no key clashes with their siblings), ``items`` / ``minItems`` /
-``maxItems``, ``minimum`` / ``maximum`` / ``exclusiveMinimum`` / ``exclusiveMaximum``. Annotations
+``maxItems``, ``minimum`` / ``maximum`` / ``exclusiveMinimum`` / ``exclusiveMaximum``, ``if`` /
+``then`` where ``then`` only adds ``required`` keys (drawn both ways; values that miss the
+condition are filtered out by the validator), ``propertyNames`` (the names of additional
+properties are drawn from it). Annotations
 (``title``, ``description``, ``examples``, ``$comment``...) are ignored.
 
 What the generated content looks like
@@ -92,6 +95,9 @@ _ANNOTATIONS = frozenset(
 _COMBINATORS = ("allOf", "anyOf", "oneOf")
 _SUPPORTED = frozenset(
     {
+        "if",
+        "then",
+        "propertyNames",
         "type",
         "properties",
         "required",
@@ -281,6 +287,8 @@ class _Builder:
                 raise SchemaStrategyError(f"$ref with validation siblings: {sorted(siblings)}")
             resolved = resolver.lookup(schema["$ref"])
             return self.build(resolved.contents, resolved.resolver)
+        if "if" in schema:
+            return self._conditional(schema, resolver)
         if "const" in schema:
             return st.just(schema["const"])
         if "enum" in schema:
@@ -289,6 +297,19 @@ class _Builder:
         if combinators:
             return self._combined(schema, combinators, resolver)
         return st.one_of([self._typed(t, schema, resolver) for t in self._types(schema)])
+
+    def _conditional(self, schema: Mapping[str, Any], resolver: _Resolver) -> SearchStrategy[Any]:
+        """``if`` / ``then`` with a ``then`` that only requires keys: draw from the schema
+        without the condition, and from the schema with ``then``'s keys required as well; the
+        validator filters out what misses the condition."""
+        then = schema.get("then", {})
+        if not isinstance(then, Mapping) or set(then) - _ANNOTATIONS - {"required"}:
+            raise SchemaStrategyError("then may only add required keys")
+        self.approximate = True
+        base = {k: v for k, v in schema.items() if k not in ("if", "then")}
+        required = [*base.get("required", ()), *then.get("required", ())]
+        strengthened = {**base, "required": list(dict.fromkeys(required))}
+        return st.one_of(self.build(base, resolver), self.build(strengthened, resolver))
 
     def _combined(
         self, schema: Mapping[str, Any], keys: list[str], resolver: _Resolver
@@ -395,9 +416,12 @@ class _Builder:
         if additional is False or not self.options.extra_fields:
             return base
         taken = set(properties) | _documented_fields()
-        keys = unicode_text(1, 12, alphabet=self.options.alphabet).filter(
-            lambda key: key not in taken
-        )
+        names = schema.get("propertyNames")
+        keys = (
+            unicode_text(1, 12, alphabet=self.options.alphabet)
+            if names is None
+            else self.build(names, resolver)
+        ).filter(lambda key: isinstance(key, str) and key not in taken)
         values = self.build(additional, resolver)
         extras = st.dictionaries(keys, values, max_size=3)
         return st.builds(lambda frame, more: {**frame, **more}, base, extras)
