@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import functools
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 Level = Literal["MUST", "SHOULD", "INFO"]
 LEVELS: tuple[Level, ...] = ("MUST", "SHOULD", "INFO")
@@ -31,6 +32,10 @@ class Catalogue:
     version: str
     areas: dict[str, str]
     requirements: tuple[Requirement, ...]
+    #: The seed's facts (error texts, limits), read by :mod:`harness.core.spec`.
+    protocol: Mapping[str, Any] = field(default_factory=dict)
+    #: Which requirement each shared check names, read by :mod:`harness.core.spec`.
+    checks: Mapping[str, Any] = field(default_factory=dict)
 
     def __getitem__(self, rid: str) -> Requirement:
         return self.by_id[rid]
@@ -87,7 +92,15 @@ def _parse(data: dict[str, object]) -> Catalogue:
     ids = [r.id for r in reqs]
     if len(ids) != len(set(ids)):
         raise ValueError("catalogue: duplicate requirement id")
-    return Catalogue(version=str(data["version"]), areas=dict(areas), requirements=tuple(reqs))
+    protocol, checks = data.get("protocol", {}), data.get("checks", {})
+    assert isinstance(protocol, dict) and isinstance(checks, dict)
+    return Catalogue(
+        version=str(data["version"]),
+        areas=dict(areas),
+        requirements=tuple(reqs),
+        protocol=protocol,
+        checks=checks,
+    )
 
 
 @functools.cache

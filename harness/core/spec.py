@@ -12,8 +12,6 @@ Seed, "Common Error Messages": ``"Message exceeds {max} characters."``, ``"Messa
 
 from __future__ import annotations
 
-import functools
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -57,11 +55,10 @@ class Errors:
     edit_own: str
 
 
-@functools.cache
 def _data() -> dict[str, Any]:
-    """The catalogue file as parsed TOML (read once)."""
-    with catalogue.CATALOGUE_PATH.open("rb") as fh:
-        return tomllib.load(fh)
+    """The catalogue's ``[protocol]`` and ``[checks]`` tables (the one loader parsed them)."""
+    cat = catalogue.load()
+    return {"protocol": cat.protocol, "checks": cat.checks}
 
 
 def _errors(data: Mapping[str, Any]) -> Errors:
