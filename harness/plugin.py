@@ -71,6 +71,7 @@ class ConformancePlugin:
         self.progress: Progress | None = None
         self.config: pytest.Config | None = None
         self.interrupted = False  # Ctrl-C (not a harness error that ended the run)
+        self.bundled_url = ""  # the bundled reference server's URL, once started
         self._bundled: Any = None
         self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
 
@@ -153,7 +154,7 @@ class ConformancePlugin:
         data = demo_target_dict(server.url_template)
         data["limits"]["max_frame_bytes"] = config.max_frame_bytes
         target = target_mod.parse(data, where="<bundled reference server>")
-        self.bundled_label = target.url
+        self.bundled_url = target.url
         return dataclasses.replace(target, restart_hook=server.restart)
 
     # --- collection -----------------------------------------------------------------------
@@ -265,7 +266,7 @@ class ConformancePlugin:
     # --- the verdict ----------------------------------------------------------------------
 
     def build_result(self) -> RunResult:
-        label = self.target.url if self.target else getattr(self, "bundled_label", "")
+        label = self.target.url if self.target else self.bundled_url
         return aggregate(
             self.records.values(),
             selected=self.selected,
