@@ -8,14 +8,16 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from harness import schemas
 from tests.support import ROOT
 
 
-def interrupt_when(cmd: list[str], ready: str, timeout: float = 120) -> tuple[int, str]:
-    """Start ``cmd``, send SIGINT once its output shows ``ready``; (exit status, output)."""
+def interrupt_when(cmd: list[str], ready: str | Path, timeout: float = 120) -> tuple[int, str]:
+    """Start ``cmd``, send SIGINT once its output shows ``ready`` (a line) or once ``ready`` (a
+    file) exists; (exit status, output)."""
     proc = subprocess.Popen(
         cmd,
         cwd=ROOT,
@@ -26,11 +28,17 @@ def interrupt_when(cmd: list[str], ready: str, timeout: float = 120) -> tuple[in
     )
     assert proc.stdout is not None
     seen: list[str] = []
-    for line in proc.stdout:
-        seen.append(line)
-        if ready in line:
-            proc.send_signal(signal.SIGINT)
-            break
+    if isinstance(ready, Path):
+        deadline = time.monotonic() + timeout
+        while not ready.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+    else:
+        for line in proc.stdout:
+            seen.append(line)
+            if ready in line:
+                proc.send_signal(signal.SIGINT)
+                break
     try:
         rest, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -60,6 +68,14 @@ def test_ctrl_c_during_run_exits_130_with_the_results_so_far(tmp_path: Path) -> 
 
 
 def test_ctrl_c_during_client_check_exits_130_with_the_scenarios_so_far(tmp_path: Path) -> None:
+    started = tmp_path / "client-started"  # the client marks its start, then becomes refclient
+    client = tmp_path / "client.py"
+    client.write_text(
+        "import os, sys\n"
+        f"open({str(started)!r}, 'w').close()\n"
+        "os.execv(sys.executable, [sys.executable, '-m', 'harness.refclient'])\n",
+        encoding="utf-8",
+    )
     code, out = interrupt_when(
         [
             sys.executable,
@@ -67,13 +83,13 @@ def test_ctrl_c_during_client_check_exits_130_with_the_scenarios_so_far(tmp_path
             "harness.cli",
             "client-check",
             "--command",
-            f"{sys.executable} -m harness.refclient",
+            f"{sys.executable} {client}",
             "--base-delay-ms",
             "3000",
             "--report-dir",
             str(tmp_path),
         ],
-        ready="client-check: base delay",
+        ready=started,
     )
     assert code == 130, out[-2000:]
     assert "interrupted" in out

@@ -237,6 +237,14 @@ def _print_summary(run: ClientRun, quiet: bool) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``client-check``; returns the exit status (see the module docstring)."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # before or after the scenarios (during them: reported)
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
