@@ -38,7 +38,7 @@ from harness.progress import Progress
 from harness.records import CHAT, RESULT, build_record, record_of
 from harness.render.files import write_junit, write_results_json
 from harness.render.terminal import summary_lines
-from harness.runner import run_bounded, test_timeout
+from harness.runner import run_bounded, whole_test_bound
 from harness.target import Target, TargetError
 from harness.tokens import Minter
 
@@ -227,7 +227,7 @@ class ConformancePlugin:
             func,
             kwargs,
             chat=chat,
-            bound=test_timeout(pyfuncitem, chat.target if chat else None),
+            bound=whole_test_bound(pyfuncitem, chat.target if chat else None),
             requirement=ids[0] if ids else "CONN-001",
         )
         return True

@@ -21,13 +21,6 @@ from reference_server.runner import ServerThread
 from tests.matrix import restart_server
 from tests.support import run_suites, write_target
 
-#: Failures a fault causes besides the ones it documents, each with why: read from the fault
-#: registry (``Fault.collateral`` in reference_server/faults.py), where each fault keeps all its
-#: expected failures in one place. A view for the README checks; the matrix reads the registry.
-EXPLAINED: dict[str, dict[str, str]] = {
-    name: dict(fault.collateral) for name, fault in FAULTS.items() if fault.collateral
-}
-
 #: The matrix uses a short receive timeout: the reference server answers in milliseconds, and
 #: faults such as accept-then-silence make every refusal check wait it out.
 RECEIVE_TIMEOUT = 1.0

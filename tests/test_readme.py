@@ -51,7 +51,6 @@ from reference_server.faults import FAULTS
 from reference_server.runner import ServerThread
 from tests import readme_sections
 from tests.clientcheck.reports import read_reports
-from tests.mutation import EXPLAINED
 from tests.support import ROOT, stop_process, write_target
 
 README = ROOT / "README.md"
@@ -455,10 +454,10 @@ def test_fault_section_matches_the_registry() -> None:
         unseen = [r for r in fault.requirements if r not in seen]
         if unseen:
             problems.append(f"{name}: observed failures lack must-fail {unseen}")
-        allowed = set(fault.requirements) | set(EXPLAINED.get(name, {}))
+        allowed = set(fault.requirements) | set(fault.collateral)
         unexplained = sorted(seen - allowed)
         if unexplained:
-            problems.append(f"{name}: observed {unexplained}, neither must-fail nor EXPLAINED")
+            problems.append(f"{name}: observed {unexplained}, neither must-fail nor collateral")
     if problems:
         pytest.fail(f"README.md's fault table is stale: {'; '.join(problems)}; {hint}", False)
 

@@ -136,8 +136,6 @@ class ClientRun:
     def as_json(self) -> dict[str, Any]:
         return _run_json(self)
 
-    to_json = as_json
-
     def dumps(self) -> str:
         return json.dumps(self.as_json(), indent=2, ensure_ascii=False) + "\n"
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from harness import schemas
 from harness.core import spec
@@ -141,11 +141,9 @@ class Expect:
     conn: str = "conn"
     forbidden: Predicate | None = None
     forbidden_requirement: str | None = None
-    seen: int = field(default=0, init=False)
 
     def feed(self, frame: Frame, violation: ConformanceFailure | None = None) -> Step:
         """Judge the next frame; ``violation`` is what it broke on its own (if anything)."""
-        self.seen += 1
         if self.forbidden is not None and self.forbidden(frame):
             return Fail(
                 ConformanceFailure(
