@@ -9,6 +9,7 @@ checked against its schema as it arrives. Tests talk to the server through :clas
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import socket
@@ -31,6 +32,7 @@ from websockets.exceptions import (
 
 from harness import handshake, redact
 from harness.core.checks import Expect, Fail, Hit, judge_server_frame
+from harness.core.diagnosis import Traffic
 from harness.core.failures import ConformanceFailure, ConformanceTimeout, HarnessError, NotTested
 from harness.core.frames import (
     Frame,
@@ -99,6 +101,8 @@ class Conn:
         self.buffer: list[Frame] = []
         self.closed: tuple[int | None, str] | None = None
         self.half_open = False
+        #: The last frames sent, to tell an echo of them (:mod:`harness.core.diagnosis`).
+        self._sent: collections.deque[str | bytes] = collections.deque(maxlen=64)
 
     # sending -----------------------------------------------------------------------------
 
@@ -106,6 +110,8 @@ class Conn:
         self.chat.transcript.log(
             self.name, "->", show(data, limit=10**6) if isinstance(data, bytes) else data
         )
+        self.chat.traffic.sent += 1
+        self._sent.append(data)
         try:
             await self.ws.send(data)
         except ConnectionClosed as exc:
@@ -158,8 +164,17 @@ class Conn:
         """
         async with asyncio.timeout(timeout):
             data = await self.ws.recv()
-        self.chat.transcript.log(self.name, "<-", show(data) if isinstance(data, bytes) else data)
+        shown = show(data) if isinstance(data, bytes) else data
+        self.chat.transcript.log(self.name, "<-", shown)
         judged = judge_server_frame(data, self.chat.extra_fields)
+        traffic = self.chat.traffic
+        traffic.received += 1
+        if data in self._sent:
+            traffic.echoed += 1
+        if judged.violation is None:
+            traffic.chat_frames += 1
+        elif not traffic.first_other:
+            traffic.first_other = redact.redact(show(shown, 120))
         for requirement, text in judged.observations:
             self.chat.observe(requirement, text)
         self.chat.extra_fields |= judged.extra_fields
@@ -387,6 +402,8 @@ class Chat:
         self.half_opens: list[HalfOpen] = []
         self._names: dict[str, int] = {}
         self.extra_fields: set[str] = set()
+        #: What went over the wire, counted (:mod:`harness.core.diagnosis`).
+        self.traffic = Traffic()
 
     # fixtures of the target --------------------------------------------------------------
 
@@ -476,8 +493,12 @@ class Chat:
         if isinstance(opened, Refusal):
             line = f"handshake refused: HTTP {opened.status}" if opened.status else opened.detail
             self.transcript.log(name, "==", redact.redact(line))
+            self.traffic.refused[
+                f"HTTP {opened.status}" if opened.status else "handshake failed"
+            ] += 1
             return opened
         ws, status = opened
+        self.traffic.accepted += 1
         self.transcript.log(name, "==", f"handshake accepted: HTTP {status}")
         conn = Conn(self, name, ws, account, room)
         self.conns.append(conn)

@@ -31,6 +31,7 @@ def build_record(
     if chat is not None:
         record["transcript"] = chat.transcript.as_list()
         record["observations"] = chat.observations
+        record["traffic"] = chat.traffic.as_dict()
     if report.failed and call.excinfo is not None:
         exc = call.excinfo.value
         if isinstance(exc, ConformanceFailure):
@@ -75,6 +76,7 @@ def record_of(report: pytest.TestReport) -> TestRecord | None:
         message=message,
         transcript=data.get("transcript", []),
         observations=data.get("observations", {}),
+        traffic=data.get("traffic", {}),
         duration_s=report.duration,
     )
 

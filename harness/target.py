@@ -28,6 +28,10 @@ ROOM_ROLES = ("main", "other", "missing")
 TRANSPORTS = ("cookie", "query", "header", "subprotocol")
 REFUSALS = ("any", "http", "close")
 PLACEHOLDERS = ("username", "email", "user_id", "exp", "iat")
+#: Defaults of the harness's own resource bounds (README, "Bounded resources").
+MAX_RECEIVED_FRAME_BYTES = 1024 * 1024
+MAX_BUFFERED_FRAMES = 10_000
+MAX_BUFFERED_BYTES = 16 * 1024 * 1024
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 
@@ -79,6 +83,11 @@ class Target:
     #: ``[limits] max_length``; without it, the seed's limit (:data:`spec.MAX_LENGTH`).
     max_length: int = spec.MAX_LENGTH
     max_frame_bytes: int | None = None
+    #: The harness's own bounds on what a server may make it hold (``[limits]``): the largest
+    #: frame it accepts, and the frames and bytes it keeps per connection for later checks.
+    max_received_frame_bytes: int = MAX_RECEIVED_FRAME_BYTES
+    max_buffered_frames: int = MAX_BUFFERED_FRAMES
+    max_buffered_bytes: int = MAX_BUFFERED_BYTES
     refusal: str = "any"
     provision_command: str | None = None
     restart_command: str | None = None
@@ -128,7 +137,13 @@ _SCHEMA: dict[str, Any] = {
         "*": {"username": str, "email": str, "user_id": str, "token": str},
     },
     "rooms": {"main": str, "other": str, "missing": str},
-    "limits": {"max_length": int, "max_frame_bytes": int},
+    "limits": {
+        "max_length": int,
+        "max_frame_bytes": int,
+        "max_received_frame_bytes": int,
+        "max_buffered_frames": int,
+        "max_buffered_bytes": int,
+    },
     "expect": {"refusal": str},
     "provision": {"command": str},
     "restart": {"command": str},
@@ -258,7 +273,13 @@ def parse(
             where, "expect.refusal", f"must be one of {', '.join(REFUSALS)}, not {refusal!r}"
         )
     limits = data.get("limits", {})
-    for key in ("max_length", "max_frame_bytes"):
+    for key in (
+        "max_length",
+        "max_frame_bytes",
+        "max_received_frame_bytes",
+        "max_buffered_frames",
+        "max_buffered_bytes",
+    ):
         if key in limits and limits[key] < 1:
             raise _fail(where, f"limits.{key}", f"must be at least 1, not {limits[key]}")
     examples = data.get("properties", {}).get("examples", 25)
@@ -274,6 +295,9 @@ def parse(
         receive_timeout=float(data.get("receive_timeout", 5.0)),
         max_length=limits.get("max_length", spec.MAX_LENGTH),
         max_frame_bytes=limits.get("max_frame_bytes"),
+        max_received_frame_bytes=limits.get("max_received_frame_bytes", MAX_RECEIVED_FRAME_BYTES),
+        max_buffered_frames=limits.get("max_buffered_frames", MAX_BUFFERED_FRAMES),
+        max_buffered_bytes=limits.get("max_buffered_bytes", MAX_BUFFERED_BYTES),
         refusal=refusal,
         provision_command=data.get("provision", {}).get("command"),
         restart_command=data.get("restart", {}).get("command"),
@@ -392,6 +416,9 @@ def to_data(target: Target) -> dict[str, Any]:
         "receive_timeout": target.receive_timeout,
         "max_length": target.max_length,
         "max_frame_bytes": target.max_frame_bytes,
+        "max_received_frame_bytes": target.max_received_frame_bytes,
+        "max_buffered_frames": target.max_buffered_frames,
+        "max_buffered_bytes": target.max_buffered_bytes,
         "refusal": target.refusal,
         "provision_command": target.provision_command,
         "restart_command": target.restart_command,

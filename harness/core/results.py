@@ -43,6 +43,8 @@ class TestRecord:
     message: str = ""
     transcript: list[dict[str, Any]] = field(default_factory=list)
     observations: dict[str, list[str]] = field(default_factory=dict)
+    #: What went over the wire (:meth:`harness.core.diagnosis.Traffic.as_dict`).
+    traffic: dict[str, Any] = field(default_factory=dict)
     duration_s: float = 0.0
 
     @property
