@@ -7,6 +7,8 @@ The core's vocabulary: a check raises :class:`ConformanceFailure` (or returns it
 
 from __future__ import annotations
 
+import unittest
+
 from harness.core import catalogue
 
 
@@ -51,5 +53,11 @@ class HarnessError(Exception):
     """The harness cannot go on (target unreachable, bad configuration): one clear line."""
 
 
-class NotTested(Exception):
-    """A check cannot run against this target (the message says why): never a pass."""
+class NotTested(unittest.SkipTest):
+    """A check cannot run against this target (the message says why): never a pass, never a
+    failure.
+
+    A :class:`unittest.SkipTest`, so that every runner treats it as a skip wherever it is raised:
+    hypothesis re-raises skip exceptions at once (no shrinking), and pytest reports them as
+    skips (the plugin adds the ``not tested:`` prefix).
+    """
