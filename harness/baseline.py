@@ -1,18 +1,20 @@
-"""Reading a baseline file (``--baseline``): the failures a team already knows about."""
+"""Reading a baseline file (``--baseline``): the failures a team already knows about, and the
+requirements it cannot test against its deployment."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from harness.core.catalogue import Catalogue
-from harness.core.results import BaselineError, parse_baseline
+from harness.core.results import Baseline, BaselineError, parse_baseline
 from harness.tomlfile import TomlFileError, read_toml
 
-__all__ = ["BaselineError", "load_baseline"]
+__all__ = ["Baseline", "BaselineError", "load_baseline"]
 
 
-def load_baseline(path: str | Path, catalogue: Catalogue) -> dict[str, str]:
-    """``[[known]] id = "..." reason = "..."`` entries: requirement id -> reason or link."""
+def load_baseline(path: str | Path, catalogue: Catalogue) -> Baseline:
+    """``[[known]]`` failures and ``[[not_applicable]]`` requirements, each with an ``id`` and
+    a ``reason`` (or ``link``)."""
     try:
         data = read_toml(path, "baseline file")
     except TomlFileError as exc:

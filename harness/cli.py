@@ -17,7 +17,7 @@ from pathlib import Path
 
 from harness import __version__, redact
 from harness.core import catalogue as cat_mod
-from harness.core.results import EXIT_INTERRUPTED, EXIT_NONCONFORMANT, EXIT_OK, EXIT_USAGE
+from harness.core.results import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from harness.target import Target
 
 
@@ -239,10 +239,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     # it as it is and hands it on to pytest-xdist workers.
     plugin = ConformancePlugin(target, probed=True)
     code = pytest.main(argv, plugins=[plugin])
-    results = report_dir / "results.json"
-    if code in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and results.is_file():
-        data = json.loads(results.read_text(encoding="utf-8"))
-        return EXIT_OK if data.get("conformant") else EXIT_NONCONFORMANT
+    result = plugin.result
+    if result is not None and result.finished:
+        return result.exit_status  # 0, 1 or 2 (INCOMPLETE: a MUST in scope was not tested)
     if code == pytest.ExitCode.NO_TESTS_COLLECTED:
         return _fail("no test selected (check --only)")
     if code == pytest.ExitCode.USAGE_ERROR:

@@ -28,10 +28,10 @@ import pytest
 
 from harness import __version__, handshake, redact
 from harness import target as target_mod
-from harness.baseline import BaselineError, load_baseline
+from harness.baseline import Baseline, BaselineError, load_baseline
 from harness.client import Chat
 from harness.core import catalogue as cat_mod
-from harness.core.failures import HarnessError
+from harness.core.failures import HarnessError, NotTested
 from harness.core.results import RunResult, TestRecord, aggregate
 from harness.options import add_options, requirement_ids, strict_mode
 from harness.progress import Progress
@@ -65,7 +65,7 @@ class ConformancePlugin:
         self.started = datetime.now(UTC)
         self.t0 = time.monotonic()
         self.selected: set[str] | None = None
-        self.baseline: dict[str, str] = {}
+        self.baseline = Baseline()
         self.result: RunResult | None = None
         self.active = False
         self.progress: Progress | None = None
@@ -218,9 +218,17 @@ class ConformancePlugin:
     @pytest.hookimpl(tryfirst=True)
     def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> bool | None:
         func = pyfuncitem.obj
-        if not inspect.iscoroutinefunction(func):
-            return None
         kwargs = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+        if not inspect.iscoroutinefunction(func):
+            if not requirement_ids(pyfuncitem):
+                return None
+            # A sync conformance test (the property-based ones): "not tested" raised anywhere in
+            # it, inside hypothesis included, is a skip with its reason, never a failure.
+            try:
+                func(**kwargs)
+            except NotTested as exc:
+                pytest.skip(f"not tested: {exc}")
+            return True
         chat: Chat | None = pyfuncitem.stash.get(CHAT, None)
         ids = requirement_ids(pyfuncitem)
         run_bounded(
@@ -270,7 +278,8 @@ class ConformancePlugin:
         return aggregate(
             self.records.values(),
             selected=self.selected,
-            baseline=self.baseline,
+            baseline=self.baseline.known,
+            not_applicable=self.baseline.not_applicable,
             target=label or "<bundled reference server>",
             started=self.started.isoformat(timespec="seconds").replace("+00:00", "Z"),
             duration_s=time.monotonic() - self.t0,
@@ -280,22 +289,21 @@ class ConformancePlugin:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        if not self.active or self.is_worker:
-            return
+        if not self.active or self.is_worker or session.config.option.collectonly:
+            return  # --collect-only runs nothing: there is no verdict to give
         result = self.build_result()
-        result.complete = exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
+        result.finished = exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
         if self.interrupted:
-            result.interrupted, result.reason = True, "interrupted (Ctrl-C)"
+            result.interrupted, result.stopped_because = True, "interrupted (Ctrl-C)"
         self.result = result
         session.config.stash[RESULT] = result
         report_dir = session.config.getoption("report_dir")
         if report_dir:
             write_results_json(result, Path(report_dir) / "results.json")
             write_junit(result, Path(report_dir) / "junit.xml")
-        if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
-            session.exitstatus = (
-                pytest.ExitCode.OK if result.conformant else pytest.ExitCode.TESTS_FAILED
-            )
+        if result.finished:
+            # 0 conformant, 1 not conformant, 2 incomplete (README, "Exit status").
+            session.exitstatus = result.exit_status
         if self.progress is not None:
             self.progress.finish(result, report_dir)
 

@@ -219,9 +219,13 @@ def _duration(seconds: float) -> str:
     return f"{minutes} min {secs:02d} s"
 
 
+def _verdict_class(result: RunResult) -> str:
+    return {"CONFORMANT": "es-ok", "INCOMPLETE": "es-incomplete"}.get(result.verdict_word, "es-bad")
+
+
 def _header(result: RunResult) -> str:
     word = result.verdict_word
-    cls = "es-ok" if result.conformant else "es-bad"
+    cls = _verdict_class(result)
     strict = "on: SHOULD failures fail the run" if result.strict else "off"
     rows = [
         ("target", f"<code>{esc(display_target(result.target))}</code>"),
@@ -245,7 +249,7 @@ def _header(result: RunResult) -> str:
 
 def _summary(result: RunResult) -> str:
     verdict = "".join(f"<li>{esc(line)}</li>" for line in verdict_sentences(result))
-    cls = "es-ok" if result.conformant else "es-bad"
+    cls = _verdict_class(result)
     strict_word = "on" if result.strict else "off"
     return (
         '<section class="es-summary"><h2>Summary</h2><div class="es-summary-grid">'
@@ -340,7 +344,7 @@ def _matrix(result: RunResult) -> str:
         f'<button type="button" class="es-filter es-on" data-filter="all">all '
         f"({len(result.requirements)})</button>"
     ]
-    for v in ("failed", "not_tested", "known", "passed"):
+    for v in ("failed", "not_tested", "known", "not_applicable", "passed"):
         disabled = " disabled" if not counts[v] else ""
         buttons.append(
             f'<button type="button" class="es-filter es-fv-{v}" data-filter="{v}"{disabled}>'
@@ -468,9 +472,11 @@ Arial,sans-serif;max-width:1500px;margin:0 0 24px}
 border:2px solid;margin-top:6px}
 .es-header.es-ok{background:#e9f7ee;border-color:#1a7f37}
 .es-header.es-bad{background:#fdecec;border-color:#cf222e}
+.es-header.es-incomplete{background:#fff8c5;border-color:#bf8700}
 .es-verdict{font-size:30px;font-weight:800;letter-spacing:.5px;color:#fff;padding:10px 18px;
 border-radius:6px;white-space:nowrap}
 .es-ok .es-verdict{background:#1a7f37}.es-bad .es-verdict{background:#cf222e}
+.es-incomplete .es-verdict{background:#9a6700}
 .es-heading h1{font-size:22px;margin:0 0 6px;color:#1f2328}
 .es-meta{display:grid;grid-template-columns:max-content 1fr;gap:2px 14px;margin:0}
 .es-meta dt{color:#656d76}.es-meta dd{margin:0}
@@ -488,6 +494,7 @@ border-radius:6px;white-space:nowrap}
 .es-level-note{display:block;font-size:11.5px}
 .es-verdict-box{border-left:5px solid;padding:4px 14px;max-width:620px}
 .es-verdict-box.es-ok{border-color:#1a7f37}.es-verdict-box.es-bad{border-color:#cf222e}
+.es-verdict-box.es-incomplete{border-color:#bf8700}
 .es-verdict-box p{margin:4px 0;font-size:16px;color:#1f2328}
 .es-verdict-box ul{margin:4px 0;padding-left:18px}
 .es-badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;
@@ -497,6 +504,7 @@ font-weight:600;white-space:nowrap;text-decoration:none;border:1px solid transpa
 a.es-v-failed.es-badge:hover{background:#a40e26}
 .es-v-not_tested.es-badge{background:#fff8c5;color:#7d4e00;border-color:#eed888}
 .es-v-known.es-badge{background:#fbefff;color:#8250df;border-color:#d8b9ff}
+.es-v-not_applicable.es-badge{background:#f3f5f7;color:#59636e;border-color:#d0d7de}
 .es-v-fixed.es-badge{background:#ddf4ff;color:#0969da}
 .es-level{display:inline-block;font:600 11px ui-monospace,Menlo,Consolas,monospace;
 padding:1px 5px;border-radius:4px;border:1px solid #d0d7de;color:#57606a;min-width:44px;
@@ -520,7 +528,7 @@ border-radius:16px;background:#f6f8fa;color:#24292f;cursor:pointer}
 .es-area:not([open])>summary>h3{color:#57606a}
 .es-tally{font-size:12.5px;font-weight:400;margin-left:8px}
 .es-t-passed{color:#1a7f37}.es-t-failed{color:#cf222e;font-weight:700}
-.es-t-not_tested{color:#7d4e00}.es-t-known{color:#8250df}
+.es-t-not_tested{color:#7d4e00}.es-t-known{color:#8250df}.es-t-not_applicable{color:#59636e}
 .es-matrix-table{border-collapse:collapse;width:100%;table-layout:fixed}
 .es-matrix-table th{background:#f6f8fa;text-align:left;font-weight:600;font-size:12.5px}
 .es-matrix-table th,.es-matrix-table td{border:1px solid #d8dee4;padding:5px 8px;

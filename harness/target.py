@@ -266,6 +266,7 @@ def parse(
     if not data.get("provision", {}).get("command"):
         # With a provision command these may come from its output (checked after it ran).
         _check_fixtures(accounts, rooms, where)
+        _check_usable(auth, accounts, where)
 
     refusal = data.get("expect", {}).get("refusal", "any")
     if refusal not in REFUSALS:
@@ -374,6 +375,42 @@ def _check_fixtures(
         raise _fail(where, "rooms.main", f"missing{after} (the slug of a room of the host)")
 
 
+def _check_usable(auth: Auth, accounts: Mapping[str, Account], where: str, after: str = "") -> None:
+    """Every account can connect: a target where none can would make every test skip.
+
+    With ``auth.secret`` the harness mints each account's tokens from ``auth.claims``, so every
+    placeholder of the claims must be fillable from every account; without it, every account
+    needs its own ``token``.
+    """
+    if auth.secret:
+        for claim, template in auth.claims.items():
+            if not isinstance(template, str):
+                continue
+            for name in _PLACEHOLDER.findall(template):
+                if name not in ("username", "email", "user_id"):
+                    continue  # exp, iat: the harness's own
+                lacking = [role for role, acc in accounts.items() if getattr(acc, name) is None]
+                if lacking:
+                    more = f" (and {len(lacking) - 1} more accounts)" if len(lacking) > 1 else ""
+                    raise _fail(
+                        where,
+                        f"accounts.{lacking[0]}.{name}",
+                        f"missing{after}{more}; auth.claims.{claim} = {template!r} needs it to "
+                        f"mint the account's tokens (give every account a {name}, or change "
+                        "the claim)",
+                    )
+        return
+    lacking = [role for role, acc in accounts.items() if not acc.token]
+    if lacking:
+        more = f" (and {len(lacking) - 1} more accounts)" if len(lacking) > 1 else ""
+        raise _fail(
+            where,
+            f"accounts.{lacking[0]}.token",
+            f"missing{after}{more}, and there is no auth.secret to mint one (give every account "
+            "a token, or give auth.secret)",
+        )
+
+
 def load(path: str | Path, env: Mapping[str, str] | None = None) -> Target:
     """Read, check and (with ``[provision]``) complete a target file."""
     try:
@@ -384,12 +421,9 @@ def load(path: str | Path, env: Mapping[str, str] | None = None) -> Target:
     if target.provision_command:
         out = run_command(target.provision_command, "provision.command", timeout=120.0)
         target = apply_provision(target, out)
-        _check_fixtures(
-            target.accounts,
-            target.rooms,
-            str(path),
-            after=" from the file and from the output of provision.command",
-        )
+        after = " from the file and from the output of provision.command"
+        _check_fixtures(target.accounts, target.rooms, str(path), after=after)
+        _check_usable(target.auth, target.accounts, str(path), after=after)
     return target
 
 

@@ -59,6 +59,22 @@ def write_target(path: Path, data: Mapping[str, Any]) -> Path:
     return path
 
 
+def write_not_applicable(path: Path, reasons: Mapping[str, str]) -> Path:
+    """A baseline file accepting ``reasons`` (id -> reason) as not applicable."""
+    path.write_text(
+        "".join(
+            f"[[not_applicable]]\nid = {_toml_value(rid)}\nreason = {_toml_value(why)}\n\n"
+            for rid, why in reasons.items()
+        ),
+        encoding="utf-8",
+    )
+    return path
+
+
+#: A reference server run in the test process cannot be restarted by a target's command.
+NO_RESTART = {"RECON-006": "the server runs in the test process: no restart.command"}
+
+
 def run_suites(
     target: Path | None,
     report_dir: Path,

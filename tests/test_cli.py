@@ -46,7 +46,10 @@ def minimal_target(url: str = "ws://127.0.0.1:9/ws/chat/{host}/{room}") -> dict[
     return {
         "url": url,
         "connect_timeout": 1.0,
-        "accounts": {"host": {"username": "alice"}, "member": {"username": "bob"}},
+        "accounts": {
+            "host": {"username": "alice", "token": "t-alice"},
+            "member": {"username": "bob", "token": "t-bob"},
+        },
         "rooms": {"main": "general"},
     }
 
@@ -283,3 +286,18 @@ def test_run_one_requirement_against_the_bundled_server(tmp_path: Path) -> None:
     junit = (reports / "junit.xml").read_text(encoding="utf-8")
     assert 'failures="0"' in junit and "test_connection" in junit
     assert "<html" in (reports / "compliance.html").read_text(encoding="utf-8").lower()
+
+
+def test_a_target_whose_claims_no_account_can_fill_exits_2_at_load(tmp_path: Path) -> None:
+    """The default claims (sub = "{user_id}") with accounts that give no user_id: every test
+    would skip, so the file is refused before any test, with one line naming the key."""
+    data = minimal_target()
+    data["auth"] = {"secret": "s3cret-of-the-test-0123456789abcdef"}
+    for account in data["accounts"].values():
+        del account["token"]
+    path = write_target(tmp_path / "t.toml", data)
+    done = cli("run", "--target", str(path), "--only", "CONN,SEND", cwd=tmp_path, timeout=30)
+    line = assert_usage_error(done)
+    assert "accounts.host.user_id: missing (and 1 more accounts);" in line
+    assert "auth.claims.sub = '{user_id}'" in line
+    assert not (tmp_path / "reports" / "results.json").exists()

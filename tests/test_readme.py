@@ -600,11 +600,19 @@ def test_ci_gate_with_a_baseline(tmp_path: Path, demo_server: ServerThread) -> N
     target = demo_target_dict(demo_server.url_template)
     target["auth"]["secret"] = "${CHAT_JWT_SECRET}"
     write_target(tmp_path / "ci" / "staging.toml", target)
-    baselines = [body for lang, body in fenced_blocks(readme_text()) if lang == "toml"]
-    assert len(baselines) == 1, "README.md should show one ```toml block: the baseline example"
+    baselines = [
+        body
+        for lang, body in fenced_blocks(readme_text())
+        if lang == "toml" and "[[known]]" in body
+    ]
+    assert len(baselines) == 1, "README.md should show one baseline example with [[known]]"
     (tmp_path / "ci" / "conformance-baseline.toml").write_text(baselines[0], encoding="utf-8")
     known = [k["id"] for k in tomllib.loads(baselines[0])["known"]]
     assert known, "the README's baseline example lists no [[known]] id"
+    # The staging target has no restart.command: the example accepts RECON-006 as not
+    # applicable, or the run would be INCOMPLETE.
+    accepted = [k["id"] for k in tomllib.loads(baselines[0])["not_applicable"]]
+    assert accepted == ["RECON-006"]
 
     done = run(argv_for(CI_RUN), tmp_path, FULL, env=child_env(CHAT_JWT_SECRET=DEMO_SECRET))
     assert_ok(done, "verdict: CONFORMANT")
@@ -614,6 +622,44 @@ def test_ci_gate_with_a_baseline(tmp_path: Path, demo_server: ServerThread) -> N
         assert by_id[rid]["verdict"] == "passed", by_id[rid]
         assert by_id[rid].get("fixed") is True, by_id[rid]
         assert by_id[rid]["reason"] == "fixed: remove it from the baseline", by_id[rid]
+    assert by_id["RECON-006"]["verdict"] == "not_applicable", by_id["RECON-006"]
+
+
+def test_the_token_only_baseline_makes_a_token_only_run_conformant(
+    tmp_path: Path, demo_server: ServerThread
+) -> None:
+    """The README's token-only example: without auth.secret and restart.command, exactly the
+    requirements its baseline lists are not tested (INCOMPLETE), and with it the run passes."""
+    text = readme_text()
+    block = text.split("<!-- token-only-baseline:start -->")[1].split("<!-- token-only")[0]
+    body = block.split("```toml\n", 1)[1].split("```", 1)[0]
+    accepted = sorted(k["id"] for k in tomllib.loads(body)["not_applicable"])
+    baseline = tmp_path / "conformance-baseline.toml"
+    baseline.write_text(body, encoding="utf-8")
+    data = demo_target_dict(demo_server.url_template)
+    secret = data["auth"].pop("secret")
+    for account in data["accounts"].values():
+        account["token"] = jwt.encode(
+            {"sub": account["user_id"], "exp": int(time.time()) + 3600},
+            secret,
+            algorithm=DEMO_ALGORITHM,
+        )
+    target = write_target(tmp_path / "token-only.toml", data)
+    base = [str(BIN / "edusphere-conformance"), "run", "--target", str(target), "-n", "2"]
+
+    without = run([*base, "--report-dir", "plain"], tmp_path, FULL)
+    assert without.returncode == 2, output(without)
+    results = json.loads((tmp_path / "plain" / "results.json").read_text())
+    untested = sorted(
+        r["id"]
+        for r in results["requirements"]
+        if r["verdict"] == "not_tested" and r["level"] == "MUST"
+    )
+    assert untested == accepted
+    assert f"INCOMPLETE: {len(accepted)} MUST not tested - " in without.stdout
+
+    with_baseline = run([*base, "--baseline", str(baseline), "--report-dir", "b"], tmp_path, FULL)
+    assert_ok(with_baseline, "verdict: CONFORMANT")
 
 
 # --- The command line -------------------------------------------------------------------------

@@ -152,7 +152,10 @@ def test_transcript_keeps_no_configured_secret() -> None:
         {
             "url": "ws://h/ws/chat/{host}/{room}",
             "auth": {"secret": secret},
-            "accounts": {"host": {"username": "a"}, "member": {"username": "b"}},
+            "accounts": {
+                "host": {"username": "a", "user_id": "1"},
+                "member": {"username": "b", "user_id": "2"},
+            },
             "rooms": {"main": "g"},
         },
         env={},
@@ -170,7 +173,10 @@ def test_chat_handshake_line_keeps_no_minted_token() -> None:
             "url": f"ws://127.0.0.1:{port}/ws/chat/{{host}}/{{room}}",
             "connect_timeout": 1.0,
             "auth": {"secret": SECRET, "transport": "query"},
-            "accounts": {"host": {"username": "alice"}, "member": {"username": "bob"}},
+            "accounts": {
+                "host": {"username": "alice", "user_id": "1"},
+                "member": {"username": "bob", "user_id": "2"},
+            },
             "rooms": {"main": "general"},
         },
         env={},
@@ -206,7 +212,7 @@ def test_query_transport_does_not_expose_an_encoded_account_token() -> None:
             "connect_timeout": 1.0,
             "auth": {"transport": "query"},
             "accounts": {
-                "host": {"username": "alice"},
+                "host": {"username": "alice", "token": "t-" + given_token},
                 "member": {"username": "bob", "token": given_token},
             },
             "rooms": {"main": "general"},

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from harness import schemas
-from harness.baseline import BaselineError, load_baseline
+from harness.baseline import Baseline, BaselineError, load_baseline
 from harness.core import catalogue as cat_mod
 from harness.core.catalogue import Catalogue, Requirement
 from harness.core.results import RunResult, aggregate
@@ -197,9 +197,10 @@ def test_summary_counts_each_level_and_verdict() -> None:
         passed("t::d", "BBB-001"),
     ]
     summary = run(records, baseline={"AAA-002": "issue #7"}).summary()
-    assert summary["MUST"] == {"passed": 1, "failed": 0, "not_tested": 0, "known": 1}
-    assert summary["SHOULD"] == {"passed": 0, "failed": 0, "not_tested": 2, "known": 0}
-    assert summary["INFO"] == {"passed": 1, "failed": 0, "not_tested": 0, "known": 0}
+    zero = {"not_applicable": 0}
+    assert summary["MUST"] == {"passed": 1, "failed": 0, "not_tested": 0, "known": 1} | zero
+    assert summary["SHOULD"] == {"passed": 0, "failed": 0, "not_tested": 2, "known": 0} | zero
+    assert summary["INFO"] == {"passed": 1, "failed": 0, "not_tested": 0, "known": 0} | zero
 
 
 # --- baseline -----------------------------------------------------------------------------
@@ -251,7 +252,10 @@ def test_baselined_requirement_that_did_not_run_stays_not_tested() -> None:
     ids=["clean", "must", "must-strict", "should", "should-strict", "info", "info-strict"],
 )
 def test_conformant(blamed: tuple[str, ...], strict: bool, conformant: bool) -> None:
-    records = [failed("t::a", blamed, blamed)] if blamed else [passed("t::a", "AAA-001")]
+    rest = [r.id for r in CAT.scoped("server") if r.id not in blamed]
+    records = [passed("t::rest", *rest)]
+    if blamed:
+        records.append(failed("t::a", blamed, blamed))
     result = run(records, strict=strict)
     assert result.conformant is conformant
     assert result.verdict_word == ("CONFORMANT" if conformant else "NON-CONFORMANT")
@@ -289,11 +293,11 @@ def test_load_baseline_reads_reasons_and_links(tmp_path: Path) -> None:
         '[[known]]\nid = "AAA-001"\nreason = "issue #7"\n\n'
         '[[known]]\nid = "BBB-002"\nlink = "https://tracker/8"\n',
     )
-    assert load_baseline(path, CAT) == {"AAA-001": "issue #7", "BBB-002": "https://tracker/8"}
+    assert load_baseline(path, CAT).known == {"AAA-001": "issue #7", "BBB-002": "https://tracker/8"}
 
 
 def test_empty_baseline_is_empty(tmp_path: Path) -> None:
-    assert load_baseline(write(tmp_path, ""), CAT) == {}
+    assert load_baseline(write(tmp_path, ""), CAT) == Baseline()
 
 
 def baseline_error(path: Path) -> str:
@@ -405,16 +409,202 @@ def test_write_json_round_trips(tmp_path: Path) -> None:
 
 
 def test_a_run_that_stopped_early_has_no_verdict() -> None:
+    every = tuple(r.id for r in cat_mod.load().scoped("server"))
     result = aggregate(
-        [Record("t::a", ("CONN-001",), "passed")],
+        [Record("t::a", every, "passed")],
         harness_version="0.1.0",
         target="ws://127.0.0.1:1/ws/chat/{host}/{room}",
         started="2026-11-25T21:00:00Z",
     )
     assert result.conformant and result.verdict_word == "CONFORMANT"
-    result.complete = False
+    result.finished = False
     assert not result.conformant
     assert result.verdict_word == "INCOMPLETE"
     data = result.as_json()
     assert data["complete"] is False and data["conformant"] is False
     assert schemas.validate("results", data) == []
+
+
+# --- a run that tested nothing is never conformant ----------------------------------------
+
+SERVER_MUSTS = ("AAA-001", "AAA-002")
+
+
+def test_an_untested_must_makes_the_run_incomplete_with_its_causes_grouped() -> None:
+    records = [
+        passed("t::a", "AAA-001", "AAA-003", "BBB-002"),
+        skipped(
+            "t::b", "AAA-002", message="not tested: needs accounts.*.user_id for the claim 'sub'"
+        ),
+    ]
+    result = run(records)
+    assert result.verdict_word == "INCOMPLETE"
+    assert result.exit_status == 2
+    assert not result.conformant and not result.complete
+    line = "1 MUST not tested - needs accounts.*.user_id for the claim 'sub' (1)"
+    assert result.reason == line
+    data = result.as_json()
+    assert (data["complete"], data["verdict"], data["reason"], data["untested"]) == (
+        False,
+        "INCOMPLETE",
+        line,
+        line,
+    )
+    assert schemas.validate("results", data) == []
+    assert f"INCOMPLETE: {line}" in summary_lines(result)
+
+
+def test_a_run_where_nothing_ran_is_incomplete_not_conformant() -> None:
+    result = run([])
+    assert result.verdict_word == "INCOMPLETE"
+    assert result.reason == "2 MUST not tested - no test ran (2)"
+
+
+def test_causes_are_counted_per_requirement_and_the_most_common_first() -> None:
+    cat = Catalogue(
+        version="0",
+        areas={"AAA": "A"},
+        requirements=tuple(Requirement(f"AAA-{i:03d}", "MUST", "M.", "seed") for i in range(6)),
+    )
+    records = [
+        skipped("t::a", "AAA-000", "AAA-001", "AAA-002", message="not tested: needs auth.secret"),
+        skipped("t::b", "AAA-003", message="not tested: needs rooms.other in the target file"),
+        skipped("t::c", "AAA-003", "AAA-004", message="not tested: needs accounts.member2"),
+    ]
+    result = aggregate([*records, passed("t::d", "AAA-005")], catalogue=cat)
+    assert result.untested_line == (
+        "5 MUST not tested - needs auth.secret (3), needs accounts.member2 (2), "
+        "needs rooms.other in the target file (1)"
+    )
+
+
+def test_only_the_selection_counts() -> None:
+    records = [passed("t::a", "AAA-001")]
+    assert run(records, selected={"AAA-001"}).verdict_word == "CONFORMANT"
+    assert run(records, selected={"AAA-001", "AAA-002"}).verdict_word == "INCOMPLETE"
+    out_of_scope = by_id(run(records, selected={"AAA-001"}), "AAA-002")
+    assert (out_of_scope.verdict, out_of_scope.selected) == ("not_tested", False)
+
+
+def test_a_failed_must_decides_even_with_untested_ones() -> None:
+    records = [failed("t::a", ("AAA-001",), ("AAA-001",))]
+    result = run(records)
+    assert result.verdict_word == "NON-CONFORMANT"
+    assert (result.exit_status, result.complete) == (1, True)
+    data = result.as_json()
+    assert data["untested"] == "1 MUST not tested - no test ran (1)"
+    assert "reason" not in data  # no diagnosis: the run failed on its own terms
+    assert "also 1 MUST not tested - no test ran (1)" in summary_lines(result)
+
+
+def test_strict_extends_completeness_to_should() -> None:
+    records = [passed("t::a", *SERVER_MUSTS)]
+    assert run(records).verdict_word == "CONFORMANT"
+    strict = run(records, strict=True)
+    assert strict.verdict_word == "INCOMPLETE"
+    assert strict.reason == "2 SHOULD not tested - no test ran (2)"
+
+
+def test_not_applicable_accepts_an_untested_must() -> None:
+    records = [
+        passed("t::a", "AAA-001"),
+        skipped(
+            "t::b", "AAA-002", message="not tested: needs auth.secret to mint an expired token"
+        ),
+    ]
+    result = run(records, not_applicable={"AAA-002": "tokens come from our IdP"})
+    assert result.verdict_word == "CONFORMANT" and result.exit_status == 0
+    entry = by_id(result, "AAA-002")
+    assert entry.verdict == "not_applicable"
+    assert entry.reason == (
+        "not applicable (tokens come from our IdP); "
+        "not tested: needs auth.secret to mint an expired token"
+    )
+    assert result.summary()["MUST"]["not_applicable"] == 1
+    assert schemas.validate("results", result.as_json()) == []
+
+
+def test_not_applicable_never_hides_a_failure_and_a_pass_says_the_entry_can_go() -> None:
+    na = {"AAA-001": "cannot test", "AAA-002": "cannot test"}
+    records = [passed("t::a", "AAA-001"), failed("t::b", ("AAA-002",), ("AAA-002",))]
+    result = run(records, not_applicable=na)
+    assert result.verdict_word == "NON-CONFORMANT"
+    assert by_id(result, "AAA-002").verdict == "failed"
+    passed_entry = by_id(result, "AAA-001")
+    assert (passed_entry.verdict, passed_entry.fixed) == ("passed", True)
+    assert "[[not_applicable]]" in (passed_entry.reason or "")
+
+
+def test_a_known_failure_is_tested_and_does_not_make_the_run_incomplete() -> None:
+    records = [passed("t::a", "AAA-001"), failed("t::b", ("AAA-002",), ("AAA-002",))]
+    assert run(records, baseline={"AAA-002": "issue #7"}).verdict_word == "CONFORMANT"
+
+
+def test_baseline_reads_not_applicable_entries(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '[[known]]\nid = "AAA-001"\nreason = "issue #7"\n'
+        '[[not_applicable]]\nid = "AAA-002"\nreason = "tokens come from our IdP"\n',
+    )
+    assert load_baseline(path, CAT) == Baseline(
+        {"AAA-001": "issue #7"}, {"AAA-002": "tokens come from our IdP"}
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ('[[not_applicable]]\nid = "AAA-002"\n', "not_applicable[0] (AAA-002): give a reason"),
+        ('[[not_applicable]]\nid = "ZZZ-002"\nreason = "x"\n', "ZZZ-002 is not in the catalogue"),
+        (
+            '[[known]]\nid = "AAA-002"\nreason = "x"\n[[not_applicable]]\nid = "AAA-002"\n'
+            'reason = "y"\n',
+            "AAA-002 is both [[known]] and [[not_applicable]]",
+        ),
+        ("not_applicable = 3\n", "not_applicable: write entries as [[not_applicable]] tables"),
+    ],
+)
+def test_bad_not_applicable_entries_are_one_line(tmp_path: Path, text: str, words: str) -> None:
+    with pytest.raises(BaselineError) as info:
+        load_baseline(write(tmp_path, text), CAT)
+    assert words in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+# --- junit.xml ----------------------------------------------------------------------------
+
+
+def _cases(result: RunResult) -> dict[str, Any]:
+    from xml.etree import ElementTree as ET
+
+    from harness.render import junit
+
+    root = ET.fromstring(junit.render(result))
+    cases = {
+        c.find("properties/property[@name='requirement']").get("value"): c
+        for c in root.iter("testcase")
+    }  # type: ignore[union-attr]
+    return {"root": root, **cases}
+
+
+def test_junit_shows_an_untested_must_as_an_error_and_not_applicable_as_skipped() -> None:
+    records = [passed("t::a", "AAA-001"), skipped("t::b", "AAA-003", message="not tested: x")]
+    result = run(records, not_applicable={"BBB-002": "cannot"})
+    cases = _cases(result)
+    error = cases["AAA-002"].find("error")
+    assert error is not None and error.get("type") == "not_tested"
+    assert cases["AAA-003"].find("skipped") is not None  # a SHOULD: not deciding without --strict
+    assert cases["AAA-003"].find("error") is None
+    skipped_na = cases["BBB-002"].find("skipped")
+    assert skipped_na is not None and "not applicable (cannot)" in str(skipped_na.get("message"))
+    root = cases["root"]
+    assert (root.get("errors"), root.get("failures")) == ("1", "0")
+    verdicts = {p.get("value") for p in root.iter("property") if p.get("name") == "verdict"}
+    assert "INCOMPLETE" in verdicts
+    reasons = [p.get("value") for p in root.iter("property") if p.get("name") == "reason"]
+    assert reasons and reasons[0] == "1 MUST not tested - no test ran (1)"
+
+
+def test_junit_of_a_conformant_run_has_no_error() -> None:
+    cases = _cases(run([passed("t::a", *SERVER_MUSTS)]))
+    assert cases["root"].get("errors") == "0"

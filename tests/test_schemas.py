@@ -588,7 +588,7 @@ def test_results_requires_every_requirement_key(field: str) -> None:
 
 def test_results_verdicts_and_levels_are_exactly_the_contract() -> None:
     defs = schemas.schema("results")["$defs"]
-    assert defs["verdict"]["enum"] == ["passed", "failed", "not_tested", "known"]
+    assert defs["verdict"]["enum"] == ["passed", "failed", "not_tested", "known", "not_applicable"]
     assert defs["level"]["enum"] == ["MUST", "SHOULD", "INFO"]
 
 

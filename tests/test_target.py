@@ -37,9 +37,13 @@ SECRET = "example-secret-for-the-target-tests-0123456789abcdef"
 
 
 def minimal() -> dict[str, Any]:
+    """The least a target needs: the url, a room, and tokens for the host and a member."""
     return {
         "url": "ws://127.0.0.1:8000/ws/chat/{host}/{room}",
-        "accounts": {"host": {"username": "alice"}, "member": {"username": "bob"}},
+        "accounts": {
+            "host": {"username": "alice", "token": "tok-alice"},
+            "member": {"username": "bob", "token": "tok-bob"},
+        },
         "rooms": {"main": "general"},
     }
 
@@ -63,8 +67,8 @@ def full() -> dict[str, Any]:
         "accounts": {
             "host": {"username": "alice", "email": "a@x.test", "user_id": "1", "token": "tok-a1"},
             "member": {"username": "bob", "email": "b@x.test", "user_id": "2"},
-            "member2": {"username": "carol"},
-            "outsider": {"username": "dave"},
+            "member2": {"username": "carol", "user_id": "3"},
+            "outsider": {"username": "dave", "user_id": "4"},
         },
         "rooms": {"main": "general", "other": "random", "missing": "nope-404"},
         "limits": {"max_length": 280, "max_frame_bytes": 4096},
@@ -379,7 +383,11 @@ def test_url_without_room_placeholder_is_refused() -> None:
 def test_environment_variables_are_substituted_everywhere() -> None:
     data = minimal()
     data["url"] = "ws://${HOST}:${PORT}/ws/chat/{host}/{room}"
-    data["auth"] = {"secret": "${SECRET}", "transport": "${TRANSPORT}"}
+    data["auth"] = {
+        "secret": "${SECRET}",
+        "transport": "${TRANSPORT}",
+        "claims": {"u": "{username}"},
+    }
     data["accounts"]["member"]["token"] = "pre-${TOKEN}-post"
     env = {
         "HOST": "chat.test",
@@ -427,7 +435,7 @@ def test_substituted_transport_is_still_checked() -> None:
 
 
 def test_dollar_without_braces_is_kept() -> None:
-    data = minimal() | {"auth": {"secret": "pa$$word-$HOME-0123456789abcdef"}}
+    data = minimal() | {"auth": {"secret": "pa$$word-$HOME-0123456789abcdef", "claims": {}}}
     assert parse(data, env={}).auth.secret == "pa$$word-$HOME-0123456789abcdef"
 
 
@@ -482,7 +490,7 @@ def test_apply_provision_overrides_and_fills_accounts_and_rooms() -> None:
         {
             "accounts": {
                 "member": {"token": "prov-token-bob-1234", "user_id": 42},
-                "outsider": {"username": "dave", "email": "d@x.test", "ignored": "x"},
+                "outsider": {"username": "dave", "email": "d@x.test", "ignored": "x", "token": "t"},
             },
             "rooms": {"main": "general-2", "other": "random-2"},
         }
@@ -490,10 +498,10 @@ def test_apply_provision_overrides_and_fills_accounts_and_rooms() -> None:
     merged = apply_provision(target, output)
     assert merged.accounts["host"] == target.accounts["host"]
     assert merged.accounts["member"] == Account("member", "bob", None, "42", "prov-token-bob-1234")
-    assert merged.accounts["outsider"] == Account("outsider", "dave", "d@x.test")
+    assert merged.accounts["outsider"] == Account("outsider", "dave", "d@x.test", None, "t")
     assert dict(merged.rooms) == {"main": "general-2", "other": "random-2"}
     assert "prov-token-bob-1234" not in redact.redact("token prov-token-bob-1234")
-    assert target.accounts["member"].token is None  # the original is unchanged
+    assert target.accounts["member"].token == "tok-bob"  # the original is unchanged
 
 
 def test_apply_provision_with_an_empty_object_changes_nothing() -> None:
@@ -527,13 +535,14 @@ def test_load_runs_the_provision_command(tmp_path: Path) -> None:
         tmp_path,
         """
         import json
-        print(json.dumps({"accounts": {"member2": {"username": "carol", "user_id": "c-3"}},
+        print(json.dumps({"accounts": {"member2": {"username": "carol", "user_id": "c-3",
+                                                   "token": "t-c"}},
                           "rooms": {"missing": "gone-404"}}))
         """,
     )
     path = write_target(tmp_path / "t.toml", minimal() | {"provision": {"command": command}})
     target = load(path, env={})
-    assert target.accounts["member2"] == Account("member2", "carol", None, "c-3")
+    assert target.accounts["member2"] == Account("member2", "carol", None, "c-3", "t-c")
     assert target.rooms["missing"] == "gone-404"
     assert target.rooms["main"] == "general"
     assert target.provision_command == command
@@ -649,6 +658,7 @@ def target_dicts(draw: st.DrawFn) -> dict[str, Any]:
             account["email"] = f"{name}@example.test"
         if draw(st.booleans()):
             account["user_id"] = str(draw(st.uuids()))
+        account["token"] = f"token-of-{role}"  # no auth.secret: every account brings a token
         accounts[role] = account
     return {
         "url": draw(st.sampled_from(["ws", "wss"]))
@@ -714,8 +724,8 @@ def test_a_provision_command_may_supply_the_required_accounts_and_room(tmp_path:
         tmp_path,
         """
         import json
-        print(json.dumps({"accounts": {"host": {"username": "alice"},
-                                       "member": {"username": "bob"}},
+        print(json.dumps({"accounts": {"host": {"username": "alice", "token": "t-a"},
+                                       "member": {"username": "bob", "token": "t-b"}},
                           "rooms": {"main": "general"}}))
         """,
     )
@@ -732,3 +742,48 @@ def test_what_neither_the_file_nor_its_provision_names_is_one_line(tmp_path: Pat
         message
     )
     assert "\n" not in message
+
+
+# --- a target where every test would skip is an error at load ------------------------------
+
+
+def test_a_claim_no_account_can_fill_is_an_error_naming_the_key() -> None:
+    data = minimal()
+    data["auth"] = {"secret": SECRET}  # the default claims: sub = "{user_id}"
+    for account in data["accounts"].values():
+        del account["token"]
+    message = error_of(data)
+    assert message.startswith("t.toml: accounts.host.user_id: missing (and 1 more accounts);")
+    assert "auth.claims.sub = '{user_id}'" in message
+    assert "\n" not in message
+
+
+def test_one_account_without_the_claimed_field_is_an_error_too() -> None:
+    data = minimal()
+    data["auth"] = {"secret": SECRET, "claims": {"email": "{email}"}}
+    data["accounts"]["host"]["email"] = "a@x.test"
+    assert error_of(data).startswith("t.toml: accounts.member.email: missing;")
+
+
+def test_claims_the_accounts_fill_are_accepted() -> None:
+    data = minimal()
+    data["auth"] = {"secret": SECRET, "claims": {"name": "user:{username}", "exp": "{exp}"}}
+    assert parse(data, env={}).auth.secret == SECRET
+
+
+def test_no_secret_and_no_token_is_an_error_naming_the_account() -> None:
+    data = minimal()
+    del data["accounts"]["member"]["token"]
+    message = error_of(data)
+    assert message.startswith("t.toml: accounts.member.token: missing, and there is no auth.secret")
+
+
+def test_an_account_the_provision_command_leaves_without_a_token_is_an_error(
+    tmp_path: Path,
+) -> None:
+    command = py_command(tmp_path, 'print(\'{"accounts": {"outsider": {"username": "dave"}}}\')')
+    path = write_target(tmp_path / "t.toml", minimal() | {"provision": {"command": command}})
+    message = load_error(path)
+    assert "accounts.outsider.token: missing from the file and from the output of provision" in (
+        message
+    )

@@ -238,7 +238,10 @@ def test_a_schema_violation_keeps_its_pointer_and_the_frame_its_length() -> None
     target = parse(
         {
             "url": "ws://127.0.0.1:9/ws/chat/{host}/{room}",
-            "accounts": {"host": {"username": "a"}, "member": {"username": "b"}},
+            "accounts": {
+                "host": {"username": "a", "token": "t-a"},
+                "member": {"username": "b", "token": "t-b"},
+            },
             "rooms": {"main": "g"},
         },
         env={},

@@ -19,7 +19,7 @@ from harness.target import parse
 from harness.tokens import Minter
 from reference_server.demo import demo_config, demo_target_dict
 from reference_server.runner import ServerThread
-from tests.support import run_suites, verdicts, write_target
+from tests.support import NO_RESTART, run_suites, verdicts, write_not_applicable, write_target
 
 
 @dataclass(frozen=True)
@@ -216,11 +216,14 @@ def test_suites_pass_against_variant(variant: Variant, tmp_path: Path) -> None:
             "max_frame_bytes": config.max_frame_bytes,
         }
         target = write_target(tmp_path / "target.toml", data)
-        code, results, output = run_suites(target, tmp_path / "reports", env=secret_env)
+        baseline = write_not_applicable(tmp_path / "baseline.toml", NO_RESTART)
+        code, results, output = run_suites(
+            target, tmp_path / "reports", "--baseline", str(baseline), env=secret_env
+        )
         server.raise_errors()
     assert results is not None, output[-3000:]
     failed = verdicts(results, "failed", ("MUST", "SHOULD", "INFO"))
-    not_tested = [r for r in verdicts(results, "not_tested") if r != "RECON-006"]
+    not_tested = verdicts(results, "not_tested")
     assert not failed, f"{variant.name}: failed {failed}\n{output[-4000:]}"
     assert not not_tested, f"{variant.name}: not tested {not_tested}\n{output[-4000:]}"
     assert code == 0, output[-3000:]
@@ -259,4 +262,6 @@ def test_a_target_with_tokens_and_no_secret(tmp_path: Path) -> None:
     }
     assert sorted(reasons) == ["AUTH-003", "AUTH-006", "AUTH-011", "RECON-006"], reasons
     assert all(reason.startswith("not tested: needs") for reason in reasons.values()), reasons
-    assert code == 0
+    # Three of them are MUSTs: never CONFORMANT without them (README: the token-only baseline).
+    assert (code, results["verdict"]) == (2, "INCOMPLETE"), output[-3000:]
+    assert results["reason"].startswith("3 MUST not tested - needs ")

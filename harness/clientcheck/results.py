@@ -121,7 +121,8 @@ class ClientRun:
 
     @property
     def incomplete(self) -> str | None:
-        """Why the run stopped before every scenario ran to its end; None if it did not."""
+        """Why the run has no verdict (it stopped before every scenario ran to its end, or a
+        MUST in scope was not tested); None if it has one."""
         return None if self.result.complete else self.result.reason or "incomplete"
 
     @property
@@ -272,7 +273,15 @@ def summarise(
     findings = tuple(
         replace(f, detail=f"[{s.name}] {f.detail}") for s in scenarios for f in s.findings
     )
-    verdicts = fold(findings, catalogue.scoped("client"), nothing_ran=NOT_IN_RUN)
+    # With --scenario, the requirements in scope are those the chosen scenarios focus on.
+    chosen = {rid for s in settings.selected() for rid in s.focus} if settings.scenarios else None
+    verdicts = fold(
+        findings,
+        catalogue.scoped("client"),
+        selected=chosen,
+        nothing_ran=NOT_IN_RUN,
+        unselected="not exercised by the scenarios chosen (--scenario)",
+    )
     result = RunResult(
         catalogue=catalogue,
         requirements=verdicts,
@@ -280,8 +289,8 @@ def summarise(
         started=started,
         duration_s=duration_s,
         harness_version=__version__,
-        complete=incomplete is None,
-        reason=incomplete,
+        finished=incomplete is None,
+        stopped_because=incomplete,
         mode="client",
         interrupted=interrupted,
     )

@@ -11,14 +11,16 @@ No I/O here: files are read and written by the callers.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from harness.core import catalogue as cat_mod
+from harness.core import diagnosis
 from harness.core.catalogue import LEVELS, Catalogue, Requirement
 
-VERDICTS = ("passed", "failed", "not_tested", "known")
+VERDICTS = ("passed", "failed", "not_tested", "known", "not_applicable")
 Mode = Literal["server", "client"]
 FindingVerdict = Literal["passed", "failed", "not_tested"]
 
@@ -92,6 +94,9 @@ class RequirementResult:
     failures: list[TestRecord] = field(default_factory=list)
     #: Every finding's detail, failures first (client-check shows them all).
     details: list[str] = field(default_factory=list)
+    #: False when the run's selection (``--only``, ``--scenario``) left it out: then it does not
+    #: count towards the verdict.
+    selected: bool = True
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -115,25 +120,54 @@ class BaselineError(Exception):
     """A baseline file that cannot be used; one line."""
 
 
-def parse_baseline(data: Mapping[str, Any], where: str, catalogue: Catalogue) -> dict[str, str]:
-    """``[[known]] id = "..." reason = "..."`` entries: requirement id -> reason or link."""
-    unknown = set(data) - {"known"}
+@dataclass(frozen=True)
+class Baseline:
+    """A team's accepted deviations: requirement id -> reason or link.
+
+    ``known``: failures the team knows about (``[[known]]``): they do not fail the run.
+    ``not_applicable``: requirements the team cannot test against its deployment
+    (``[[not_applicable]]``, e.g. no way to mint expired tokens): not tested, they do not make
+    the run INCOMPLETE. A failure of such a requirement, if it is tested after all, still counts.
+    """
+
+    known: Mapping[str, str] = field(default_factory=dict)
+    not_applicable: Mapping[str, str] = field(default_factory=dict)
+
+
+BASELINE_KEYS = ("known", "not_applicable")
+
+
+def parse_baseline(data: Mapping[str, Any], where: str, catalogue: Catalogue) -> Baseline:
+    """``[[known]]`` and ``[[not_applicable]]`` entries: an ``id``, a ``reason`` or ``link``."""
+    unknown = set(data) - set(BASELINE_KEYS)
     if unknown:
         raise BaselineError(
-            f"{where}: unknown key {sorted(unknown)[0]!r} (expected [[known]] entries)"
+            f"{where}: unknown key {sorted(unknown)[0]!r} "
+            "(expected [[known]] and [[not_applicable]] entries)"
         )
-    known: dict[str, str] = {}
-    for i, entry in enumerate(data.get("known", [])):
-        if not isinstance(entry, dict) or "id" not in entry:
-            raise BaselineError(f"{where}: known[{i}]: needs an id")
-        rid = str(entry["id"])
-        if rid not in catalogue:
-            raise BaselineError(f"{where}: known[{i}]: {rid} is not in the catalogue")
-        reason = entry.get("reason") or entry.get("link")
-        if not reason:
-            raise BaselineError(f"{where}: known[{i}] ({rid}): give a reason or a link")
-        known[rid] = str(reason)
-    return known
+    tables: dict[str, dict[str, str]] = {}
+    for key in BASELINE_KEYS:
+        entries = data.get(key, [])
+        if not isinstance(entries, list):
+            raise BaselineError(f"{where}: {key}: write entries as [[{key}]] tables")
+        found: dict[str, str] = {}
+        for i, entry in enumerate(entries):
+            if not isinstance(entry, dict) or "id" not in entry:
+                raise BaselineError(f"{where}: {key}[{i}]: needs an id")
+            rid = str(entry["id"])
+            if rid not in catalogue:
+                raise BaselineError(f"{where}: {key}[{i}]: {rid} is not in the catalogue")
+            reason = entry.get("reason") or entry.get("link")
+            if not reason:
+                raise BaselineError(f"{where}: {key}[{i}] ({rid}): give a reason or a link")
+            found[rid] = str(reason)
+        tables[key] = found
+    both = sorted(set(tables["known"]) & set(tables["not_applicable"]))
+    if both:
+        raise BaselineError(
+            f"{where}: {both[0]} is both [[known]] and [[not_applicable]]; keep one"
+        )
+    return Baseline(tables["known"], tables["not_applicable"])
 
 
 def fold(
@@ -142,19 +176,23 @@ def fold(
     *,
     selected: set[str] | None = None,
     baseline: Mapping[str, str] | None = None,
+    not_applicable: Mapping[str, str] | None = None,
     observations: Mapping[str, Sequence[str]] | None = None,
     nothing_ran: str = "no test ran",
+    unselected: str = "not selected (--only)",
 ) -> list[RequirementResult]:
     """One verdict per requirement, the same rules in every mode.
 
     ``failed`` if any finding failed it, else ``passed`` if any passed it, else ``not_tested``
-    with the reasons given (a skip is never a pass). A baselined failure is ``known``; a
-    baselined pass is ``fixed``.
+    with the reasons given (a skip is never a pass), or ``not_applicable`` when the baseline
+    accepts it as such. A baselined (``known``) failure is ``known``; a pass of a baselined
+    requirement (known or not applicable) is ``fixed``: the entry can go.
     """
     by_req: dict[str, list[Finding]] = {}
     for finding in findings:
         by_req.setdefault(finding.requirement, []).append(finding)
     baseline = baseline or {}
+    not_applicable = not_applicable or {}
     observations = observations or {}
     results: list[RequirementResult] = []
     for req in requirements:
@@ -163,6 +201,7 @@ def fold(
         passes = [f for f in mine if f.verdict == "passed"]
         sources = sorted({f.source for f in mine if f.source})
         fixed = False
+        in_scope = selected is None or req.id in selected
         reason: str | None
         if failures:
             verdict, reason = "failed", failures[0].detail
@@ -172,15 +211,20 @@ def fold(
             verdict, reason = "passed", None
             if req.id in baseline:
                 fixed, reason = True, "fixed: remove it from the baseline"
+            elif req.id in not_applicable:
+                fixed, reason = True, "tested and passed: remove it from [[not_applicable]]"
         else:
             verdict = "not_tested"
-            if selected is not None and req.id not in selected:
-                reason = "not selected (--only)"
+            if not in_scope:
+                reason = unselected
             elif not mine:
                 reason = nothing_ran
             else:
                 why = sorted({f.detail for f in mine if f.detail})
                 reason = "; ".join(why) or "no test ran to completion"
+            if in_scope and req.id in not_applicable:
+                verdict = "not_applicable"
+                reason = f"not applicable ({not_applicable[req.id]}); {reason}"
         records: list[TestRecord] = []
         for f in failures:
             if f.record is not None and all(f.record is not r for r in records):
@@ -196,6 +240,7 @@ def fold(
                 list(dict.fromkeys(observations.get(req.id, ()))),
                 records,
                 details,
+                in_scope,
             )
         )
     return results
@@ -203,7 +248,18 @@ def fold(
 
 @dataclass
 class RunResult:
-    """A run's verdicts, whatever the mode. Renderers read this and nothing else."""
+    """A run's verdicts, whatever the mode. Renderers read this and nothing else.
+
+    The verdict (:attr:`verdict_word`, README "Exit status"):
+
+    - INCOMPLETE when the run stopped before its tests finished (``finished`` is False: an
+      unreachable target, an interrupt): no verdict, however few failures were seen;
+    - NON-CONFORMANT when a MUST failed (with ``strict``, a SHOULD too);
+    - INCOMPLETE when a requirement that decides the verdict (every MUST in scope; with
+      ``strict`` every SHOULD too) was not tested and the baseline does not accept it as not
+      applicable: a run that tested nothing is never conformant;
+    - CONFORMANT otherwise.
+    """
 
     catalogue: Catalogue
     requirements: list[RequirementResult]
@@ -213,13 +269,16 @@ class RunResult:
     harness_version: str
     strict: bool = False
     tests: list[TestRecord] = field(default_factory=list)
-    #: False when the run stopped before its tests finished (unreachable target, interrupt):
-    #: then there is no verdict, however few failures were seen.
-    complete: bool = True
-    #: Why the run is incomplete, in one line.
-    reason: str | None = None
+    #: False when the run stopped before its tests finished (unreachable target, interrupt).
+    finished: bool = True
+    #: Why the run stopped early, in one line.
+    stopped_because: str | None = None
     mode: Mode = "server"
     interrupted: bool = False
+    #: What the endpoint looks like when it is plainly not a chat endpoint
+    #: (:func:`harness.core.diagnosis.diagnose`); shown only with a verdict that is not
+    #: CONFORMANT.
+    diagnosis: str | None = None
 
     def summary(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {lvl: dict.fromkeys(VERDICTS, 0) for lvl in LEVELS}
@@ -239,25 +298,81 @@ class RunResult:
         raise KeyError(rid)
 
     @property
+    def deciding_levels(self) -> tuple[str, ...]:
+        """The levels whose requirements decide the verdict."""
+        return ("MUST", "SHOULD") if self.strict else ("MUST",)
+
+    @property
+    def untested(self) -> list[RequirementResult]:
+        """Requirements that decide the verdict, are in scope, and were not tested."""
+        return [
+            r
+            for r in self.requirements
+            if r.verdict == "not_tested"
+            and r.selected
+            and r.requirement.level in self.deciding_levels
+        ]
+
+    @property
+    def untested_line(self) -> str | None:
+        """The untested requirements that decide the verdict, grouped by cause, in one line:
+        ``78 MUST not tested - needs accounts.*.user_id for the claim 'sub' (78)``."""
+        untested = self.untested
+        if not untested:
+            return None
+        levels = Counter(r.requirement.level for r in untested)
+        what = " and ".join(f"{levels[lvl]} {lvl}" for lvl in LEVELS if levels[lvl])
+        causes: Counter[str] = Counter()
+        for r in untested:
+            for cause in dict.fromkeys((r.reason or "no test ran").split("; ")):
+                causes[cause.removeprefix("not tested: ")] += 1
+        shown = [f"{cause} ({n})" for cause, n in causes.most_common(3)]
+        if len(causes) > 3:
+            shown.append(f"{len(causes) - 3} more causes")
+        return f"{what} not tested - {', '.join(shown)}"
+
+    @property
+    def complete(self) -> bool:
+        """Whether the run has a verdict: it finished, and either something failed that
+        decides the verdict or everything that decides it was tested."""
+        return self.verdict_word != "INCOMPLETE"
+
+    @property
     def conformant(self) -> bool:
-        if not self.complete or self.failed("MUST"):
-            return False
-        return not (self.strict and self.failed("SHOULD"))
+        return self.verdict_word == "CONFORMANT"
 
     @property
     def verdict_word(self) -> str:
-        if not self.complete:
+        if not self.finished:
             return "INCOMPLETE"
-        return "CONFORMANT" if self.conformant else "NON-CONFORMANT"
+        if any(self.failed(level) for level in self.deciding_levels):
+            return "NON-CONFORMANT"
+        if self.untested:
+            return "INCOMPLETE"
+        return "CONFORMANT"
+
+    @property
+    def reason(self) -> str | None:
+        """Why the verdict is what it is when it is not CONFORMANT, in one line: why the run
+        stopped, what was not tested, or what the endpoint looks like."""
+        if not self.finished:
+            return self.stopped_because or "the run stopped before its tests finished"
+        word = self.verdict_word
+        if word == "INCOMPLETE":
+            return self.untested_line
+        if word == "NON-CONFORMANT":
+            return self.diagnosis
+        return None
 
     @property
     def exit_status(self) -> int:
         """0 conformant, 1 not conformant, 2 incomplete, 130 interrupted (every mode)."""
         if self.interrupted:
             return EXIT_INTERRUPTED
-        if not self.complete:
+        word = self.verdict_word
+        if word == "INCOMPLETE":
             return EXIT_INCOMPLETE
-        return EXIT_OK if self.conformant else EXIT_NONCONFORMANT
+        return EXIT_OK if word == "CONFORMANT" else EXIT_NONCONFORMANT
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -275,8 +390,14 @@ class RunResult:
             "summary": self.summary(),
             "requirements": [r.as_json() for r in self.requirements],
         }
-        if self.reason:
-            out["reason"] = self.reason
+        reason = self.reason
+        if reason:
+            out["reason"] = reason
+        untested = self.untested_line
+        if untested:
+            out["untested"] = untested
+        if self.diagnosis and not self.conformant:
+            out["diagnosis"] = self.diagnosis
         return out
 
     def dumps(self) -> str:
@@ -289,6 +410,7 @@ def aggregate(
     catalogue: Catalogue | None = None,
     selected: set[str] | None = None,
     baseline: Mapping[str, str] | None = None,
+    not_applicable: Mapping[str, str] | None = None,
     scope: str = "server",
     target: str = "",
     started: str = "",
@@ -314,8 +436,10 @@ def aggregate(
         cat.scoped(scope),
         selected=selected,
         baseline=baseline,
+        not_applicable=not_applicable,
         observations=observations,
     )
+    traffic = diagnosis.total(diagnosis.Traffic.from_dict(rec.traffic) for rec in recs)
     return RunResult(
         catalogue=cat,
         requirements=results,
@@ -326,4 +450,5 @@ def aggregate(
         strict=strict,
         tests=recs,
         mode="server" if scope == "server" else "client",
+        diagnosis=diagnosis.diagnose(traffic),
     )

@@ -37,6 +37,7 @@ VERDICT_LABEL = {
     "failed": "failed",
     "not_tested": "not tested",
     "known": "known",
+    "not_applicable": "not applicable",
 }
 LEVEL_NOTE = {
     "MUST": "a failure fails the run",
@@ -54,6 +55,7 @@ th,td{border:1px solid #d0d7de;padding:.3rem .5rem;text-align:left;vertical-alig
 th{background:#f3f5f7}code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;
 font-size:.85em}.v{font-weight:600;white-space:nowrap}.rid{white-space:nowrap}
 .passed{color:#116329}.failed{color:#b42318}.not_tested{color:#7a5c00}.known{color:#8250df}
+.not_applicable{color:#59636e}
 .banner{padding:.6rem 1rem;border-radius:6px;margin:1rem 0;border:2px solid}
 .banner .word{font-size:1.3rem;font-weight:800;margin-right:.6rem}
 .banner.ok{background:#dafbe1;border-color:#1a7f37}.banner.bad{background:#ffebe9;
@@ -94,10 +96,11 @@ def plural(n: int, word: str) -> str:
 
 def verdict_sentences(result: RunResult) -> list[str]:
     """What decided the verdict, in sentences (every report shows them): why a run is
-    INCOMPLETE, which levels failed and whether that fails the run, what was not tested."""
+    INCOMPLETE, which levels failed and whether that fails the run, what was not tested, what
+    the endpoint looks like."""
     summary = result.summary()
     lines = []
-    if not result.complete:
+    if not result.finished:
         lines.append(f"Incomplete: {result.reason or 'the run stopped early'}.")
     must_failed = summary["MUST"]["failed"]
     should_failed = summary["SHOULD"]["failed"]
@@ -113,15 +116,33 @@ def verdict_sentences(result: RunResult) -> list[str]:
             "No MUST requirement failed"
             + (" and no SHOULD requirement failed (--strict)." if result.strict else ".")
         )
-    untested = summary["MUST"]["not_tested"] + summary["SHOULD"]["not_tested"]
+    if result.diagnosis and not result.conformant:
+        lines.append(f"The endpoint {result.diagnosis}")
+    untested = result.untested_line
     if untested:
+        effect = (
+            "the run is INCOMPLETE: a requirement that was not tested is never a pass"
+            if result.verdict_word == "INCOMPLETE"
+            else "they would make the run INCOMPLETE if nothing had failed"
+        )
         lines.append(
-            f"{plural(untested, 'MUST/SHOULD requirement')} not tested: the verdict covers "
-            "the requirements that were tested; a skip never counts as a pass."
+            f"{untested}: {effect}. Make them testable (see the reasons), or accept them in the "
+            "baseline file as [[not_applicable]] with a reason."
+        )
+    elif summary["SHOULD"]["not_tested"] and not result.strict:
+        lines.append(
+            f"{plural(summary['SHOULD']['not_tested'], 'SHOULD requirement')} not tested: "
+            "they decide the verdict with --strict only."
         )
     known = sum(summary[lvl]["known"] for lvl in LEVELS)
     if known:
         lines.append(f"{plural(known, 'known failure')} (baseline) did not count.")
+    accepted = sum(summary[lvl]["not_applicable"] for lvl in LEVELS)
+    if accepted:
+        lines.append(
+            f"{plural(accepted, 'requirement')} not tested and accepted as not applicable "
+            "(baseline)."
+        )
     return lines
 
 
@@ -137,7 +158,9 @@ def banner(result: RunResult) -> str:
         if not sum(level.values()):
             continue
         shown = ", ".join(
-            f"{level[v]} {VERDICT_LABEL[v]}" for v in VERDICTS if level[v] or v != "known"
+            f"{level[v]} {VERDICT_LABEL[v]}"
+            for v in VERDICTS
+            if level[v] or v not in ("known", "not_applicable")
         )
         counts.append(f"{lvl}: {shown}")
     failed = [r.requirement.id for r in result.failed("MUST")]

@@ -1,8 +1,11 @@
 """junit.xml from a run: one test case per requirement, grouped by area (every mode).
 
 A CI system shows each requirement as a test: failed requirements as failures (MUST and SHOULD;
-an INFO requirement never fails), not-tested ones as skipped with their reason. The tests or
-scenarios behind a requirement are listed in its properties.
+an INFO requirement never fails); a requirement that decides the verdict (a MUST in scope; with
+--strict a SHOULD too) and was not tested as an error, because it makes the run INCOMPLETE; every
+other requirement that did not pass (not tested, not applicable, a known failure, an
+observation) as skipped with its reason. The tests or scenarios behind a requirement are listed
+in its properties; the verdict and its reason are properties of every suite.
 """
 
 from __future__ import annotations
@@ -17,13 +20,20 @@ def render(result: RunResult) -> str:
     suites = ET.Element("testsuites", name=f"edusphere-conformance {result.mode}")
     by_area: dict[str, ET.Element] = {}
     counts: dict[str, dict[str, int]] = {}
+    deciding = {id(r) for r in result.untested}
     for r in result.requirements:
         area = r.requirement.area
         suite = by_area.get(area)
         if suite is None:
             title = result.catalogue.areas.get(area, area)
             suite = by_area[area] = ET.SubElement(suites, "testsuite", name=f"{area}: {title}")
-            counts[area] = {"tests": 0, "failures": 0, "skipped": 0}
+            counts[area] = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+            run_props = ET.SubElement(suite, "properties")
+            ET.SubElement(run_props, "property", name="verdict", value=result.verdict_word)
+            if result.reason:
+                ET.SubElement(
+                    run_props, "property", name="reason", value=redact.redact(result.reason)
+                )
         counts[area]["tests"] += 1
         case = ET.SubElement(
             suite,
@@ -42,7 +52,11 @@ def render(result: RunResult) -> str:
             counts[area]["failures"] += 1
             failure = ET.SubElement(case, "failure", message=reason[:500], type=r.verdict)
             failure.text = "\n".join(redact.redact(d) for d in r.details) or reason
-        elif r.verdict != "passed":  # not tested, a known failure, or an INFO observation
+        elif id(r) in deciding:  # not tested, and it decides the verdict: INCOMPLETE
+            counts[area]["errors"] += 1
+            error = ET.SubElement(case, "error", message=reason[:500], type="not_tested")
+            error.text = f"not tested; the run is not conformant until it is: {reason}"
+        elif r.verdict != "passed":  # not tested, n/a, a known failure, or an INFO observation
             counts[area]["skipped"] += 1
             ET.SubElement(case, "skipped", message=reason[:500] or r.verdict)
         if r.observations:
@@ -51,11 +65,10 @@ def render(result: RunResult) -> str:
     for area, suite in by_area.items():
         for key, value in counts[area].items():
             suite.set(key, str(value))
-        suite.set("errors", "0")
-    total = {k: sum(c[k] for c in counts.values()) for k in ("tests", "failures", "skipped")}
+    keys = ("tests", "failures", "errors", "skipped")
+    total = {k: sum(c[k] for c in counts.values()) for k in keys}
     for key, value in total.items():
         suites.set(key, str(value))
-    suites.set("errors", "0")
     suites.set("time", f"{result.duration_s:.3f}")
     ET.indent(suites)
     return (

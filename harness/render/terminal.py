@@ -9,19 +9,23 @@ from harness.core.results import RunResult
 def summary_lines(result: RunResult) -> list[str]:
     """The lines printed at the end of every run, in every mode."""
     summary = result.summary()
-    lines = [f"{'level':<8}{'passed':>8}{'failed':>8}{'not tested':>12}{'known':>7}"]
+    lines = [f"{'level':<8}{'passed':>8}{'failed':>8}{'not tested':>12}{'known':>7}{'n/a':>6}"]
     for lvl in LEVELS:
         s = summary[lvl]
         lines.append(
             f"{lvl:<8}{s['passed']:>8}{s['failed']:>8}{s['not_tested']:>12}{s['known']:>7}"
+            f"{s['not_applicable']:>6}"
         )
     for r in result.requirements:
         if r.verdict == "failed" and r.requirement.level != "INFO":
             lines.append(f"FAILED {r.requirement.id} ({r.requirement.level}): {r.reason or ''}")
         if r.fixed:
             lines.append(f"FIXED  {r.requirement.id}: passes now; remove it from the baseline")
-    if not result.complete and result.reason:
-        lines.append(f"INCOMPLETE: {result.reason}")
+    word = result.verdict_word
+    if result.reason:
+        lines.append(f"{word}: {result.reason}")
+    if word != "INCOMPLETE" and result.untested_line:
+        lines.append(f"also {result.untested_line}")
     strict = " (strict)" if result.strict else ""
-    lines.append(f"verdict: {result.verdict_word}{strict} against {result.target}")
+    lines.append(f"verdict: {word}{strict} against {result.target}")
     return lines
