@@ -66,6 +66,9 @@ from harness.tokens import Minter
 MAX_QUEUE = 16
 #: Observations kept per requirement in one test; more are counted on one line.
 MAX_OBSERVATIONS = 50
+#: Undocumented event fields remembered per test (each is reported once); a server inventing
+#: a new one per frame gets its observations counted (:data:`MAX_OBSERVATIONS`) instead.
+MAX_EXTRA_FIELDS = 1000
 #: How long a close frame the harness sent may take to leave, before the transport is aborted.
 CLOSE_GRACE = 0.5
 
@@ -210,7 +213,7 @@ class Conn:
             )
             self.chat.transcript.log(self.name, "==", f"resource limit: {self.limit.actual}")
         if self.limit is not None:
-            raise self.limit
+            raise self.limit from None  # what websockets raised adds nothing to it
         if self.closed is None:
             code = exc.rcvd.code if exc.rcvd else None
             reason = exc.rcvd.reason if exc.rcvd else ""
@@ -266,7 +269,8 @@ class Conn:
             traffic.first_other = redact.redact(show(shown, 120))
         for requirement, text in judged.observations:
             self.chat.observe(requirement, text)
-        self.chat.extra_fields |= judged.extra_fields
+        if len(self.chat.extra_fields) < MAX_EXTRA_FIELDS:
+            self.chat.extra_fields |= judged.extra_fields
         return judged.frame, judged.violation, frame_size(data)
 
     async def wait_for(

@@ -41,8 +41,8 @@ from tests.support import write_target
 MODES = ("huge", "flood", "echo", "silent")
 #: What ``huge`` announces in its frame header: 64 MiB.
 HUGE_BYTES = 64 * 1024 * 1024
-#: The reusable buffer ``huge`` streams its payload from.
-CHUNK = 64 * 1024
+#: ``huge`` streams its payload in chunks of this many bytes, from one reusable buffer.
+CHUNK_BYTES = 64 * 1024
 #: ``flood`` sends at most this many frames per connection, then idles.
 FLOOD_FRAMES = 2_000_000
 #: ``flood`` writes its frames in batches of this many (one ``sendall`` each).
@@ -175,8 +175,8 @@ def _answer(wire: _Wire, *, echo: bool) -> None:
             send(wire.sock, server_frame(TEXT, data))
 
 
-#: The reusable buffer ``huge`` streams from (one for every connection: it is only read).
-_CHUNK = memoryview(b"a" * CHUNK)
+#: The buffer ``huge`` streams from (one for every connection: it is only read).
+_CHUNK = memoryview(b"a" * CHUNK_BYTES)
 
 
 def _huge(wire: _Wire, progress: list[int]) -> None:
@@ -184,7 +184,7 @@ def _huge(wire: _Wire, progress: list[int]) -> None:
     socket took before the peer went away."""
     send(wire.sock, frame_header(TEXT, HUGE_BYTES))
     while progress[0] < HUGE_BYTES:
-        part = _CHUNK[: min(CHUNK, HUGE_BYTES - progress[0])]
+        part = _CHUNK[: min(CHUNK_BYTES, HUGE_BYTES - progress[0])]
         send(wire.sock, part)
         progress[0] += len(part)
     _answer(wire, echo=False)
@@ -216,7 +216,6 @@ class HostileServer:
         self.stopping = threading.Event()
         self.lock = threading.Lock()
         self.clients: dict[socket.socket, threading.Thread] = {}
-        self.connections = 0
         #: ``huge``: per connection, the payload bytes sent before the peer went away.
         self.huge_sent: list[int] = []
         self.thread = threading.Thread(target=self._accept_loop, name="hostile", daemon=True)
@@ -241,7 +240,6 @@ class HostileServer:
                 if len(self.clients) >= MAX_CONNECTIONS or self.stopping.is_set():
                     sock.close()
                     continue
-                self.connections += 1
                 worker = threading.Thread(
                     target=self._serve, args=(sock,), name="hostile-conn", daemon=True
                 )
