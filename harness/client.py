@@ -4,6 +4,12 @@ Every handshake, frame and close goes into a :class:`Transcript` (redacted); eve
 checked against its schema as it arrives. Tests talk to the server through :class:`Chat` (the
 ``chat`` fixture) and :class:`Conn`, and check with the verifiers here, which raise
 :class:`~harness.core.failures.ConformanceFailure` naming the requirement.
+
+Whatever a server sends, what the client holds stays bounded (:mod:`harness.core.bounds`): a frame
+over ``limits.max_received_frame_bytes`` is refused from its header, the frames kept for later
+checks are bounded by ``limits.max_buffered_frames`` / ``max_buffered_bytes``, and websockets
+stops reading while :data:`MAX_QUEUE` frames wait to be read. Passing a bound raises
+:class:`~harness.core.failures.ResourceLimit` in the test that received the frame.
 """
 
 from __future__ import annotations
@@ -23,17 +29,25 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import (
     ConnectionClosed,
     InvalidHandshake,
     InvalidStatus,
+    PayloadTooBig,
 )
 
 from harness import handshake, redact
+from harness.core.bounds import FrameBuffer, frame_size, frame_too_big
 from harness.core.checks import Expect, Fail, Hit, judge_server_frame
 from harness.core.diagnosis import Traffic
-from harness.core.failures import ConformanceFailure, ConformanceTimeout, HarnessError, NotTested
+from harness.core.failures import (
+    ConformanceFailure,
+    ConformanceTimeout,
+    HarnessError,
+    NotTested,
+    ResourceLimit,
+)
 from harness.core.frames import (
     Frame,
     Predicate,
@@ -46,6 +60,17 @@ from harness.core.frames import (
 from harness.core.transcript import Transcript
 from harness.target import Account, Target
 from harness.tokens import Minter
+
+#: Frames websockets reads ahead of the test (its default): past this it stops reading the socket
+#: until the test takes one, so a flood waits in the server's send buffer, not in ours.
+MAX_QUEUE = 16
+#: Observations kept per requirement in one test; more are counted on one line.
+MAX_OBSERVATIONS = 50
+#: Undocumented event fields remembered per test (each is reported once); a server inventing
+#: a new one per frame gets its observations counted (:data:`MAX_OBSERVATIONS`) instead.
+MAX_EXTRA_FIELDS = 1000
+#: How long a close frame the harness sent may take to leave, before the transport is aborted.
+CLOSE_GRACE = 0.5
 
 
 def now_rfc3339() -> str:
@@ -87,6 +112,32 @@ Opener = Callable[
 ]
 
 
+class BoundedConnection(ClientConnection):
+    """websockets' client connection, that lets go at once of a server sending too large a frame.
+
+    websockets reads a frame's header before its payload: a frame announcing more than
+    ``max_size`` fails the connection with close code 1009 before any of it is buffered. Then,
+    as RFC 6455 7.1.7 has it, the client waits for the server to close the TCP connection, up to
+    ``close_timeout``, discarding what comes; a hostile server never closes and keeps sending.
+    So once the close frame has gone out, the transport is aborted: the pending ``recv()`` raises
+    ``ConnectionClosedError`` at once, its ``sent`` the 1009 and its ``__cause__`` the
+    ``PayloadTooBig`` (with the announced ``size`` and ``max_size``).
+    """
+
+    _aborting = False
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if not self._aborting and isinstance(self.protocol.parser_exc, PayloadTooBig):
+            self._aborting = True
+            transport = self.transport
+            if transport.get_write_buffer_size() == 0:
+                transport.abort()
+            else:  # the close frame still waits to be written: a short grace, then abort
+                transport.close()
+                self.loop.call_later(CLOSE_GRACE, transport.abort)
+
+
 class Conn:
     """One WebSocket connection of a test, with its buffered, schema-checked frames."""
 
@@ -98,8 +149,12 @@ class Conn:
         self.ws = ws
         self.account = account
         self.room = room
-        self.buffer: list[Frame] = []
+        target = chat.target
+        #: Frames no wait asked for yet, kept for later checks (bounded: ``[limits]``).
+        self.buffer = FrameBuffer(name, target.max_buffered_frames, target.max_buffered_bytes)
         self.closed: tuple[int | None, str] | None = None
+        #: The bound this connection passed, if any: raised again by every later read.
+        self.limit: ResourceLimit | None = None
         self.half_open = False
         #: The last frames sent, to tell an echo of them (:mod:`harness.core.diagnosis`).
         self._sent: collections.deque[str | bytes] = collections.deque(maxlen=64)
@@ -145,6 +200,20 @@ class Conn:
     # receiving ---------------------------------------------------------------------------
 
     def _note_closed(self, exc: ConnectionClosed) -> None:
+        """Record how the connection closed; a close because the server's frame passed
+        ``max_received_frame_bytes`` raises :class:`ResourceLimit`."""
+        cause = exc.__cause__
+        if self.limit is None and isinstance(cause, PayloadTooBig):
+            self.closed = (None, "frame too big: close 1009 sent by the harness")
+            self.limit = frame_too_big(
+                self.name,
+                getattr(cause, "size", None),
+                self.chat.target.max_received_frame_bytes,
+                getattr(cause, "current_size", None) or 0,
+            )
+            self.chat.transcript.log(self.name, "==", f"resource limit: {self.limit.actual}")
+        if self.limit is not None:
+            raise self.limit from None  # what websockets raised adds nothing to it
         if self.closed is None:
             code = exc.rcvd.code if exc.rcvd else None
             reason = exc.rcvd.reason if exc.rcvd else ""
@@ -156,12 +225,35 @@ class Conn:
             )
             self.chat.transcript.log(self.name, "==", how)
 
-    async def _recv(self, timeout: float) -> tuple[Frame, ConformanceFailure | None]:
-        """The next frame, parsed, with the failure it earns on its own (if any).
+    def _keep(self, frame: Frame, size: int) -> None:
+        """Buffer a frame no check asked for yet; past a bound, close and raise ResourceLimit."""
+        limit = self.buffer.add(frame, size, time.monotonic())
+        if limit is None:
+            return
+        self.limit = limit
+        self.chat.transcript.log(
+            self.name, "==", f"resource limit: {limit.actual}; the harness aborts the connection"
+        )
+        self._let_go()
+        raise limit
 
-        Raises TimeoutError or ConnectionClosed. The violation is returned, not raised, so that
-        a check that forbids this very frame can name its own requirement first.
+    def _let_go(self) -> None:
+        """Drop the connection without a close handshake (a server that floods would not
+        complete it), and everything buffered for it."""
+        self.closed = (None, "aborted by the harness (a resource limit)")
+        self.buffer.clear()
+        transport = self.ws.transport
+        if transport is not None:
+            transport.abort()
+
+    async def _recv(self, timeout: float) -> tuple[Frame, ConformanceFailure | None, int]:
+        """The next frame, parsed, with the failure it earns on its own (if any), and its size.
+
+        Raises TimeoutError, ConnectionClosed or ResourceLimit. The violation is returned, not
+        raised, so that a check that forbids this very frame can name its own requirement first.
         """
+        if self.limit is not None:
+            raise self.limit
         async with asyncio.timeout(timeout):
             data = await self.ws.recv()
         shown = show(data) if isinstance(data, bytes) else data
@@ -177,8 +269,9 @@ class Conn:
             traffic.first_other = redact.redact(show(shown, 120))
         for requirement, text in judged.observations:
             self.chat.observe(requirement, text)
-        self.chat.extra_fields |= judged.extra_fields
-        return judged.frame, judged.violation
+        if len(self.chat.extra_fields) < MAX_EXTRA_FIELDS:
+            self.chat.extra_fields |= judged.extra_fields
+        return judged.frame, judged.violation, frame_size(data)
 
     async def wait_for(
         self,
@@ -213,13 +306,15 @@ class Conn:
         """Feed frames to ``check`` until it hits or fails; unmatched frames are buffered."""
         deadline = time.monotonic() + limit
         while True:
+            if self.limit is not None:
+                raise self.limit
             if self.closed is not None:
                 raise check.closed(self._closed_text())
             remaining = deadline - time.monotonic()
             try:
                 if remaining <= 0:
                     raise TimeoutError
-                frame, violation = await self._recv(remaining)
+                frame, violation, size = await self._recv(remaining)
             except TimeoutError:
                 raise check.timed_out(limit, len(self.buffer)) from None
             except ConnectionClosed as exc:
@@ -230,7 +325,7 @@ class Conn:
                 raise step.failure
             if isinstance(step, Hit):
                 return step.frame
-            self.buffer.append(frame)
+            self._keep(frame, size)
 
     def _closed_text(self) -> str:
         if self.closed is None:
@@ -314,6 +409,8 @@ class Conn:
         frame matching ``until`` arrived). Frames seen stay in the buffer for the caller; one
         matching ``forbidden`` fails ``forbidden_requirement`` at once.
         """
+        if self.limit is not None:
+            raise self.limit
         if until is not None and any(until(f) for f in self.buffer):
             return None
         check = Expect(None, forbidden_requirement, "nothing of the kind", self.name, forbidden)
@@ -323,7 +420,7 @@ class Conn:
             if remaining <= 0:
                 return None
             try:
-                frame, violation = await self._recv(remaining)
+                frame, violation, size = await self._recv(remaining)
             except TimeoutError:
                 return None
             except ConnectionClosed as exc:
@@ -332,7 +429,7 @@ class Conn:
             step = check.feed(frame, violation)
             if isinstance(step, Fail):
                 raise step.failure
-            self.buffer.append(frame)
+            self._keep(frame, size)
             if until is not None and until(frame):
                 return None
         return self.closed
@@ -361,14 +458,38 @@ class Conn:
         self.half_open = True
 
     async def close(self) -> None:
+        """The closing handshake, bounded by the receive timeout. Frames still coming are read
+        and dropped meanwhile: websockets stops reading while :data:`MAX_QUEUE` frames wait, and
+        the server's close reply would wait behind them. A server that sends more than
+        ``limits.max_buffered_frames`` frames after the close frame is flooding: the
+        connection is aborted."""
         if self.half_open and self.closed is None:
             self.abort()
         if self.closed is None:
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(self.chat.target.receive_timeout):
-                    await self.ws.close()
+            drain = asyncio.ensure_future(self._drop_incoming())
+            try:
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(self.chat.target.receive_timeout):
+                        await self.ws.close()
+            finally:
+                drain.cancel()
+                await asyncio.gather(drain, return_exceptions=True)
             self.closed = (1000, "closed by the test")
             self.chat.transcript.log(self.name, "==", "close 1000 (by the harness)")
+
+    async def _drop_incoming(self) -> None:
+        dropped = 0
+        with contextlib.suppress(Exception):
+            while dropped <= self.buffer.max_frames:
+                await self.ws.recv()
+                dropped += 1
+            self.chat.transcript.log(
+                self.name,
+                "==",
+                f"{dropped:,} frames after the harness's close frame, over "
+                "limits.max_buffered_frames: the harness aborts the connection",
+            )
+            self.ws.transport.abort()
 
 
 class HalfOpen:
@@ -402,6 +523,7 @@ class Chat:
         self.half_opens: list[HalfOpen] = []
         self._names: dict[str, int] = {}
         self.extra_fields: set[str] = set()
+        self._more_observations: dict[str, int] = {}
         #: What went over the wire, counted (:mod:`harness.core.diagnosis`).
         self.traffic = Traffic()
 
@@ -427,7 +549,19 @@ class Chat:
         return f"{label}-{uuid.uuid4().hex[:16]}"
 
     def observe(self, requirement: str, text: str) -> None:
-        self.observations.setdefault(requirement, []).append(text)
+        """Note something worth reporting; past :data:`MAX_OBSERVATIONS` for one requirement
+        (a server repeating itself), the rest are counted on one last line."""
+        seen = self.observations.setdefault(requirement, [])
+        if len(seen) < MAX_OBSERVATIONS:
+            seen.append(text)
+            return
+        more = self._more_observations.get(requirement, 0) + 1
+        self._more_observations[requirement] = more
+        line = f"… and {more:,} more like these"
+        if len(seen) == MAX_OBSERVATIONS:
+            seen.append(line)
+        else:
+            seen[-1] = line
 
     # connecting ----------------------------------------------------------------------------
 
@@ -512,7 +646,10 @@ class Chat:
         receive_buffer: int | None,
     ) -> tuple[Socket, int] | Refusal:
         """The default :attr:`opener`: a websockets client connection and its HTTP status, or
-        the refusal its handshake met. Raises TimeoutError or OSError."""
+        the refusal its handshake met. Raises TimeoutError or OSError.
+
+        Bounded: a frame over ``limits.max_received_frame_bytes`` is refused from its header
+        (:class:`BoundedConnection`), and at most :data:`MAX_QUEUE` frames are read ahead."""
         extra: dict[str, Any] = {}
         if receive_buffer is not None:
             extra["sock"] = await self._small_socket(receive_buffer)
@@ -525,10 +662,11 @@ class Chat:
                 origin=self.target.origin,  # type: ignore[arg-type]
                 open_timeout=self.target.connect_timeout,
                 close_timeout=self.target.receive_timeout,
-                max_size=None,
+                max_size=self.target.max_received_frame_bytes,
                 proxy=None,
                 ping_interval=None,
-                max_queue=None,  # never stop reading: a test client takes every frame
+                max_queue=MAX_QUEUE,
+                create_connection=BoundedConnection,
             )
         except InvalidStatus as exc:
             return Refusal("http", status=exc.response.status_code)
@@ -764,6 +902,16 @@ class Chat:
             )
 
     async def close_all(self) -> None:
+        """Close every connection, and let go of what they kept: the buffered frames, the
+        connections themselves, the transcript beyond what a report shows. The session outlives
+        its test (pytest keeps it until the run ends), so a test against a flooding server must
+        not leave megabytes behind. The session can still open new connections after this."""
         for ghost in self.half_opens:
             ghost.close()
         await asyncio.gather(*(c.close() for c in self.conns), return_exceptions=True)
+        for conn in self.conns:
+            conn.buffer.clear()
+            conn._sent.clear()
+        self.conns.clear()
+        self.half_opens.clear()
+        self.transcript.compact_in_place()

@@ -14,7 +14,7 @@ import pytest
 
 from harness import redact
 from harness.client import Chat
-from harness.core.failures import ConformanceFailure
+from harness.core.failures import ConformanceFailure, ResourceLimit
 from harness.core.results import RunResult, TestRecord
 
 #: The chat session of a test (set by the ``chat`` fixture).
@@ -43,6 +43,10 @@ def build_record(
             )
             if not set(exc.requirements) & set(ids):
                 record["message"] = f"stopped early: {exc.requirement} failed"
+        elif isinstance(exc, ResourceLimit):
+            # The server made the harness pass one of its own bounds: no requirement says so,
+            # so the test's own requirements fail, with what was measured.
+            record.update(failed=list(ids), kind=exc.kind, expected=exc.expected, actual=exc.actual)
         else:
             record.update(
                 failed=list(ids),

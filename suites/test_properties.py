@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from harness.client import Chat, Conn
 from harness.core import spec
-from harness.core.failures import ConformanceFailure
+from harness.core.failures import ConformanceFailure, ResourceLimit
 from harness.core.frames import is_error, is_event, show
 from harness.strategies import NearMiss, from_schema, near_miss
 
@@ -59,7 +59,12 @@ def _settings(examples: int) -> dict[str, Any]:
 
 
 class Session:
-    """The connections and messages a property run keeps between examples (one event loop)."""
+    """The connections and messages a property run keeps between examples (one event loop).
+
+    A :class:`ResourceLimit` (the server passed one of the harness's own bounds) is not about the
+    frame drawn: the first one is remembered and raised again at once, without any I/O, by every
+    later example, so that hypothesis' shrinking costs CPU only against such a server.
+    """
 
     def __init__(self, chat: Chat) -> None:
         self.chat = chat
@@ -70,10 +75,18 @@ class Session:
         self.own: list[str] = []
         self.theirs: str | None = None
         self.gone: set[str] = set()
+        self.limit: ResourceLimit | None = None
 
     def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        if self.limit is not None:
+            coro.close()  # never started: no I/O
+            raise self.limit
         bound = max(30.0, 6 * self.chat.target.receive_timeout)
-        return self.loop.run_until_complete(asyncio.wait_for(coro, bound))
+        try:
+            return self.loop.run_until_complete(asyncio.wait_for(coro, bound))
+        except ResourceLimit as exc:
+            self.limit = exc
+            raise
 
     def close(self) -> None:
         try:

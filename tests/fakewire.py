@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, PayloadTooBig
 from websockets.frames import Close
 
 from harness.client import Chat, Refusal
@@ -28,6 +28,25 @@ _CLOSED = object()
 BAD_TOKEN = "bad-token"
 
 
+class FakeTransport:
+    """What a :class:`harness.client.Conn` asks of a transport: ``abort()`` drops the fake
+    connection (the client then reads a close without a frame)."""
+
+    def __init__(self, sock: FakeSocket) -> None:
+        self.sock = sock
+        self.aborted = False
+
+    def abort(self) -> None:
+        self.aborted = True
+        self.sock.shut(1006)
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return default
+
+    def pause_reading(self) -> None:
+        pass
+
+
 class FakeSocket:
     """One client connection of the fake: frames to the client wait in a queue."""
 
@@ -36,7 +55,8 @@ class FakeSocket:
         self.room = room
         self.inbox: asyncio.Queue[object] = asyncio.Queue()
         self.close_code: int | None = None
-        self.transport: Any = None
+        self.transport = FakeTransport(self)
+        self.too_big: PayloadTooBig | None = None
 
     def deliver(self, frame: dict[str, Any] | str) -> None:
         if self.close_code is None:
@@ -50,6 +70,8 @@ class FakeSocket:
             self.reason = reason
 
     async def send(self, message: str | bytes) -> None:
+        if self.too_big is not None:
+            raise ConnectionClosed(None, Close(1009, str(self.too_big))) from self.too_big
         if self.close_code is not None:
             raise ConnectionClosed(Close(self.close_code, ""), None)
         self.server.handle(self, message)
@@ -59,6 +81,13 @@ class FakeSocket:
         if item is _CLOSED:
             self.inbox.put_nowait(_CLOSED)
             raise ConnectionClosed(Close(self.close_code or 1000, ""), None)
+        if isinstance(item, PayloadTooBig):
+            # What websockets raises after refusing a frame over max_size from its header: the
+            # client sent 1009, received nothing, and the parser's exception is the cause (of
+            # every later send too).
+            self.too_big = item
+            self.shut(1006)
+            raise ConnectionClosed(None, Close(1009, str(item))) from item
         assert isinstance(item, str)
         return item
 
@@ -75,7 +104,13 @@ class FakeServer:
     - ``close_on_bad``: a bad frame closes its sender with 1003;
     - ``refuse``: how a handshake with :data:`BAD_TOKEN` is refused (None accepts it, "http"
       answers 403, "close" accepts then closes with 4403);
-    - ``greet_refused``: a client refused by a close first gets a room event.
+    - ``greet_refused``: a client refused by a close first gets a room event;
+    - ``noise``: each text frame is preceded, on every connection of the room, by this many
+      events of a stranger's (frames no check asks for);
+    - ``huge``: each connection is sent, after the handshake, an event whose body is this many
+      bytes; over the client's ``max_size``, what websockets raises instead (its
+      ``ConnectionClosed`` caused by :class:`PayloadTooBig`, which refuses the frame from its
+      header).
     """
 
     echo: bool = True
@@ -83,7 +118,11 @@ class FakeServer:
     close_on_bad: bool = False
     refuse: str | None = None
     greet_refused: bool = False
+    noise: int = 0
+    huge: int = 0
     members: dict[str, list[FakeSocket]] = field(default_factory=dict)
+    #: The largest frame the client accepts (its target's ``max_received_frame_bytes``).
+    client_max_size: int = 1024 * 1024
 
     def target(self, receive_timeout: float = 0.3, **changes: Any) -> Target:
         data = demo_target_dict("ws://fake.invalid/ws/chat/{host}/{room}")
@@ -93,6 +132,7 @@ class FakeServer:
 
     def chat(self, **target_changes: Any) -> Chat:
         target = self.target(**target_changes)
+        self.client_max_size = target.max_received_frame_bytes
         return Chat(target, Minter(target.auth), opener=self.open)
 
     async def open(
@@ -112,6 +152,11 @@ class FakeServer:
             if self.greet_refused:
                 sock.deliver(self.event(f"hello-{uuid.uuid4().hex[:8]}"))
             sock.shut(4403)
+        elif self.huge:
+            if self.huge > self.client_max_size:
+                sock.inbox.put_nowait(PayloadTooBig(self.huge, self.client_max_size))
+            else:
+                sock.deliver(self.event("x" * self.huge))
         return sock, 101
 
     @staticmethod
@@ -137,6 +182,8 @@ class FakeServer:
         if isinstance(frame, dict) and frame.get("type") == "text":
             event = self.event(str(frame.get("message")))
             for other in list(self.members.get(sock.room, [])):
+                for i in range(self.noise):
+                    other.deliver(self.event(f"noise-{i}"))
                 if other is not sock or self.echo:
                     other.deliver(event)
             return

@@ -1,7 +1,8 @@
 """Structured failures: every failed check names its requirement, what was expected and what came.
 
 The core's vocabulary: a check raises :class:`ConformanceFailure` (or returns it, see
-:mod:`harness.core.checks`); :class:`NotTested` says that a check could not run and why;
+:mod:`harness.core.checks`); :class:`ResourceLimit` says that the server made the harness pass
+one of its own bounds; :class:`NotTested` says that a check could not run and why;
 :class:`HarnessError` stops the run with one line.
 """
 
@@ -47,6 +48,24 @@ class ConformanceTimeout(ConformanceFailure):
     """A bounded wait ran out: the server did not answer, as opposed to answering wrongly."""
 
     kind = "timeout"
+
+
+class ResourceLimit(Exception):
+    """The server made the harness pass one of its own bounds (``[limits]``
+    ``max_received_frame_bytes``, ``max_buffered_frames``, ``max_buffered_bytes``): a frame too
+    large to accept, or more frames than it keeps for later checks.
+
+    Not a :class:`ConformanceFailure`: no requirement of the catalogue says how large a frame may
+    be. It fails the test that received it (every requirement of that test), with what was
+    measured, and the connection is closed at once.
+    """
+
+    kind = "resource limit"
+
+    def __init__(self, expected: str, actual: str) -> None:
+        self.expected = expected
+        self.actual = actual
+        super().__init__(f"expected {expected}; actual {actual}")
 
 
 class HarnessError(Exception):

@@ -351,8 +351,12 @@ class Transcript:
         self.entries.append(Entry(self._ms(), conn, direction, text))
         self._stored += len(text)
         if self._stored > GUARD_CHARS or len(self.entries) > GUARD_ENTRIES:
-            self.entries = self.shown()
-            self._stored = sum(len(e.text) for e in self.entries)
+            self.compact_in_place()
+
+    def compact_in_place(self) -> None:
+        """Keep only what a report shows (the memory guard; also once a test is done)."""
+        self.entries = self.shown()
+        self._stored = sum(len(e.text) for e in self.entries)
 
     def _ms(self) -> float:
         return (time.monotonic() - self.t0) * 1000
