@@ -259,19 +259,38 @@ class Conn:
         shown = show(data) if isinstance(data, bytes) else data
         self.chat.transcript.log(self.name, "<-", shown)
         judged = judge_server_frame(data, self.chat.extra_fields)
-        traffic = self.chat.traffic
-        traffic.received += 1
-        if data in self._sent:
-            traffic.echoed += 1
-        if judged.violation is None:
-            traffic.chat_frames += 1
-        elif not traffic.first_other:
-            traffic.first_other = redact.redact(show(shown, 120))
+        self._count(data, judged.violation is None)
         for requirement, text in judged.observations:
             self.chat.observe(requirement, text)
         if len(self.chat.extra_fields) < MAX_EXTRA_FIELDS:
             self.chat.extra_fields |= judged.extra_fields
         return judged.frame, judged.violation, frame_size(data)
+
+    def _count(self, data: str | bytes, chat_frame: bool) -> None:
+        """Count a received frame in the session's traffic (:mod:`harness.core.diagnosis`)."""
+        traffic = self.chat.traffic
+        traffic.received += 1
+        if data in self._sent:
+            traffic.echoed += 1
+        if chat_frame:
+            traffic.chat_frames += 1
+        elif not traffic.first_other:
+            shown = show(data) if isinstance(data, bytes) else data
+            traffic.first_other = redact.redact(show(shown, 120))
+
+    async def count_pending(self, limit: int = 20, wait: float = 0.02) -> None:
+        """Count (never judge, never log) up to ``limit`` frames that arrived and no check read:
+        after a failed test, so that the traffic says what the endpoint answered (an echo on a
+        connection the test never read again is still an echo). Each read waits ``wait``."""
+        if self.closed is not None or self.half_open or self.limit is not None:
+            return
+        for _ in range(limit):
+            try:
+                async with asyncio.timeout(wait):
+                    data = await self.ws.recv()
+            except Exception:
+                return
+            self._count(data, judge_server_frame(data, set()).violation is None)
 
     async def wait_for(
         self,
@@ -900,6 +919,10 @@ class Chat:
             raise ConformanceFailure(
                 "AUTH-009", f"refusal style {pinned!r} (expect.refusal)", f"{refusal.describe()}"
             )
+
+    async def count_pending(self) -> None:
+        """After a failed test: count what its connections received and no check read."""
+        await asyncio.gather(*(c.count_pending() for c in self.conns), return_exceptions=True)
 
     async def close_all(self) -> None:
         """Close every connection, and let go of what they kept: the buffered frames, the

@@ -9,7 +9,13 @@ from typing import Any
 import pytest
 
 from harness.client import Chat
-from harness.core.failures import ConformanceTimeout, HarnessError, NotTested
+from harness.core.failures import (
+    ConformanceFailure,
+    ConformanceTimeout,
+    HarnessError,
+    NotTested,
+    ResourceLimit,
+)
 from harness.target import Target
 
 
@@ -44,6 +50,10 @@ def run_bounded(
             raise ConformanceTimeout(
                 requirement, "the test to finish", f"it did not finish within {bound:.0f} s"
             ) from None
+        except (ConformanceFailure, ResourceLimit):
+            if chat is not None:  # what came and was never read tells what the endpoint is
+                await chat.count_pending()
+            raise
         finally:
             if chat is not None:
                 await chat.close_all()

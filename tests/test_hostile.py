@@ -78,3 +78,48 @@ def test_a_hostile_server_fails_the_run_within_bounded_memory(mode: str, tmp_pat
     areas = {rid.split("-")[0] for rid in named}
     assert {"CONN", "SEND", "ROBUST"} <= areas, json.dumps(results["requirements"])[:3000]
     assert end in measured.output
+
+
+# --- the wrong service: the verdict says what the endpoint looks like ---------------------
+
+WRONG = {
+    "echo": "answers every frame with the frame itself (",
+    "silent": "accepts connections but never sends a frame (",
+}
+
+
+@pytest.mark.parametrize("mode", ["echo", "silent"])
+def test_the_wrong_service_is_judged_with_one_line_saying_what_it_looks_like(
+    mode: str, tmp_path: Path
+) -> None:
+    reports = tmp_path / "reports"
+    with serve(mode) as url:
+        target = write_hostile_target(tmp_path / "target.toml", url, timeout=1.0)
+        cmd = [str(CLI), "run", "--target", str(target), "--report-dir", str(reports)]
+        measured = run_measured([*cmd, "--only", "SEND-001,SEND-002"], tmp_path, HANG_GUARD)
+
+    assert measured.code == 1, measured.output[-2000:]
+    results = json.loads((reports / "results.json").read_text())
+    assert schemas.validate("results", results) == []
+    assert results["verdict"] == "NON-CONFORMANT"
+    assert results["diagnosis"].startswith(WRONG[mode]), results["diagnosis"]
+    assert results["reason"] == results["diagnosis"]
+    assert f"NON-CONFORMANT: {results['diagnosis']}" in measured.output
+
+
+def test_a_wrong_path_is_judged_as_refusing_every_connection(tmp_path: Path) -> None:
+    from reference_server.demo import demo_config, demo_target_dict
+    from reference_server.runner import ServerThread
+    from tests.support import write_target
+
+    reports = tmp_path / "reports"
+    with ServerThread(demo_config(database=":memory:")) as server:
+        data = demo_target_dict(server.url_template.replace("/ws/chat/", "/chat/ws/"))
+        target = write_target(tmp_path / "target.toml", data)
+        cmd = [str(CLI), "run", "--target", str(target), "--report-dir", str(reports)]
+        measured = run_measured([*cmd, "--only", "SEND-001,SEND-002"], tmp_path, HANG_GUARD)
+
+    assert measured.code == 1, measured.output[-2000:]
+    results = json.loads((reports / "results.json").read_text())
+    assert results["diagnosis"].startswith("refuses every connection (HTTP 404 x"), results
+    assert "a wrong url" in measured.output

@@ -155,3 +155,27 @@ def test_a_client_that_stays_accepted_is_not_refused() -> None:
         run(scenario, FakeServer(refuse=None))
     assert caught.value.requirement == "AUTH-002"
     assert "still open" in caught.value.actual
+
+
+# --- what a failed test leaves unread still counts in the traffic ---------------------------
+
+
+def test_a_failed_test_counts_the_frames_it_never_read() -> None:
+    """The traffic of a run says what the endpoint looks like (core/diagnosis); a frame that
+    arrived on a connection the test never read again (the sender's own echo, while the test
+    waited on an observer) is counted once the test failed, without being judged or logged."""
+    from harness.runner import run_bounded
+
+    chat = FakeServer().chat()
+
+    async def test(chat: Chat) -> None:
+        sender, observer = await chat.connect("member"), await chat.connect("member2")
+        await sender.send_text("hello")
+        await observer.expect_event("new", body="never sent", requirement="SEND-003")
+
+    with pytest.raises(ConformanceFailure):
+        run_bounded(test, {"chat": chat}, chat=chat, bound=10.0, requirement="SEND-003")
+    # member2's event was read by the wait; member's own event only by the count afterwards.
+    assert (chat.traffic.received, chat.traffic.chat_frames) == (2, 2)
+    received = [e for e in chat.transcript.as_list() if e["dir"] == "<-"]
+    assert len(received) == 1  # counted, not logged: the transcript ends at the failure
