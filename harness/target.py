@@ -391,24 +391,30 @@ def _check_usable(auth: Auth, accounts: Mapping[str, Account], where: str, after
                     continue  # exp, iat: the harness's own
                 lacking = [role for role, acc in accounts.items() if getattr(acc, name) is None]
                 if lacking:
-                    more = f" (and {len(lacking) - 1} more accounts)" if len(lacking) > 1 else ""
-                    raise _fail(
+                    raise _missing(
                         where,
-                        f"accounts.{lacking[0]}.{name}",
-                        f"missing{after}{more}; auth.claims.{claim} = {template!r} needs it to "
-                        f"mint the account's tokens (give every account a {name}, or change "
-                        "the claim)",
+                        lacking,
+                        name,
+                        f"{after}{{more}}; auth.claims.{claim} = {template!r} needs it to mint the "
+                        f"account's tokens (give every account a {name}, or change the claim)",
                     )
         return
     lacking = [role for role, acc in accounts.items() if not acc.token]
     if lacking:
-        more = f" (and {len(lacking) - 1} more accounts)" if len(lacking) > 1 else ""
-        raise _fail(
+        raise _missing(
             where,
-            f"accounts.{lacking[0]}.token",
-            f"missing{after}{more}, and there is no auth.secret to mint one (give every account "
-            "a token, or give auth.secret)",
+            lacking,
+            "token",
+            f"{after}{{more}}, and there is no auth.secret to mint one (give every account a "
+            "token, or give auth.secret)",
         )
+
+
+def _missing(where: str, roles: list[str], name: str, why: str) -> TargetError:
+    """``accounts.<first of roles>.<name>: missing<why>``; ``{more}`` in ``why`` says how many
+    other accounts lack it too."""
+    more = f" (and {len(roles) - 1} more accounts)" if len(roles) > 1 else ""
+    return _fail(where, f"accounts.{roles[0]}.{name}", "missing" + why.replace("{more}", more))
 
 
 def load(path: str | Path, env: Mapping[str, str] | None = None) -> Target:

@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from websockets.exceptions import ConnectionClosed, PayloadTooBig
 from websockets.frames import Close
@@ -193,3 +194,18 @@ class FakeServer:
             other.deliver(error)
         if self.close_on_bad:
             sock.shut(1003)
+
+
+T = TypeVar("T")
+
+
+def run_scenario(scenario: Callable[[Chat], Awaitable[T]], chat: Chat) -> T:
+    """Run ``scenario(chat)`` in a fresh event loop; the session's connections are closed after."""
+
+    async def go() -> T:
+        try:
+            return await scenario(chat)
+        finally:
+            await chat.close_all()
+
+    return asyncio.run(go())

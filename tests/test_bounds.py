@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import struct
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, TypeVar
@@ -32,21 +31,14 @@ from harness.target import (
     parse,
 )
 from harness.tokens import Minter
-from tests.fakewire import FakeServer
+from tests.fakewire import FakeServer, run_scenario
 from tests.hostile import HUGE_BYTES, HostileServer, hostile_target, serve, write_hostile_target
 
 T = TypeVar("T")
 MIB = 1024 * 1024
 
 
-def run(scenario: Callable[[Chat], Awaitable[T]], chat: Chat) -> T:
-    async def go() -> T:
-        try:
-            return await scenario(chat)
-        finally:
-            await chat.close_all()
-
-    return asyncio.run(go())
+run = run_scenario
 
 
 # --- the bookkeeping (no I/O) ---------------------------------------------------------------

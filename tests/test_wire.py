@@ -4,7 +4,6 @@ right requirement, a server that does not."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -13,21 +12,13 @@ import pytest
 from harness.client import Chat, Refusal
 from harness.core.failures import ConformanceFailure, ConformanceTimeout
 from harness.core.frames import is_error
-from tests.fakewire import BAD_TOKEN, FakeServer
+from tests.fakewire import BAD_TOKEN, FakeServer, run_scenario
 
 T = TypeVar("T")
 
 
 def run(scenario: Callable[[Chat], Awaitable[T]], server: FakeServer, **target: Any) -> T:
-    chat = server.chat(**target)
-
-    async def go() -> T:
-        try:
-            return await scenario(chat)
-        finally:
-            await chat.close_all()
-
-    return asyncio.run(go())
+    return run_scenario(scenario, server.chat(**target))
 
 
 async def bad_frame_then_settle(chat: Chat) -> bool:
