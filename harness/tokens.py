@@ -13,6 +13,7 @@ import re
 import secrets
 import time
 import uuid
+from functools import lru_cache
 from typing import Any
 
 import jwt
@@ -43,6 +44,36 @@ def _fill(template: Any, values: dict[str, Any], claim: str) -> Any:
     return re.sub(r"\{([a-z_]+)\}", fill, template)
 
 
+@lru_cache(maxsize=16)
+def signing_key(secret: str, algorithm: str) -> Any:
+    """``secret`` made ready to sign with ``algorithm``, once per run: a PEM private key is
+    parsed here and never again (parsing an RSA key costs milliseconds; a run mints hundreds
+    of tokens)."""
+    try:
+        return jwt.get_algorithm_by_name(algorithm).prepare_key(secret)
+    except (NotImplementedError, ValueError, TypeError, jwt.InvalidKeyError):
+        return secret  # let jwt.encode say what is wrong, as before
+
+
+@lru_cache(maxsize=8)
+def _wrong_key_for(alg: str) -> Any:
+    """A signing key of our own for ``alg`` (one per run: RSA key generation is slow)."""
+    if alg.startswith("HS"):
+        return secrets.token_urlsafe(48)
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    if alg.startswith(("RS", "PS")):
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    if alg == "EDDSA":
+        from cryptography.hazmat.primitives.asymmetric import ed25519
+
+        return ed25519.Ed25519PrivateKey.generate()
+    if alg.startswith("ES"):
+        curve = {"ES256": ec.SECP256R1(), "ES384": ec.SECP384R1()}.get(alg, ec.SECP521R1())
+        return ec.generate_private_key(curve)
+    raise NotTested(f"cannot make a wrong key for algorithm {alg}")
+
+
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
@@ -56,7 +87,6 @@ class Minter:
 
     def __init__(self, auth: Auth) -> None:
         self.auth = auth
-        self._wrong_key: Any = None
 
     @classmethod
     def _serial(cls, now: int) -> int:
@@ -93,7 +123,10 @@ class Minter:
         return {k: _fill(v, values, k) for k, v in self.auth.claims.items()}
 
     def _encode(self, claims: dict[str, Any], key: Any, algorithm: str | None = None) -> str:
-        token = jwt.encode(claims, key, algorithm=algorithm or self.auth.algorithm)
+        algorithm = algorithm or self.auth.algorithm
+        if isinstance(key, str):
+            key = signing_key(key, algorithm)
+        token = jwt.encode(claims, key, algorithm=algorithm)
         redact.register(token)
         return token
 
@@ -167,24 +200,4 @@ class Minter:
         return ("not-a-jwt", "eyJhbGciOiJIUzI1NiJ9.not base64!.x", "a.b.c", "")
 
     def _other_key(self) -> Any:
-        if self._wrong_key is None:
-            alg = self.auth.algorithm.upper()
-            if alg.startswith("HS"):
-                self._wrong_key = secrets.token_urlsafe(48)
-            else:
-                from cryptography.hazmat.primitives.asymmetric import ec, rsa
-
-                if alg.startswith(("RS", "PS")):
-                    self._wrong_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-                elif alg == "EDDSA":
-                    from cryptography.hazmat.primitives.asymmetric import ed25519
-
-                    self._wrong_key = ed25519.Ed25519PrivateKey.generate()
-                elif alg.startswith("ES"):
-                    curve = {"ES256": ec.SECP256R1(), "ES384": ec.SECP384R1()}.get(
-                        alg, ec.SECP521R1()
-                    )
-                    self._wrong_key = ec.generate_private_key(curve)
-                else:
-                    raise NotTested(f"cannot make a wrong key for algorithm {alg}")
-        return self._wrong_key
+        return _wrong_key_for(self.auth.algorithm.upper())

@@ -341,3 +341,29 @@ def test_minted_claims_equal_the_filled_template(username: str, email: str, user
     claims = jwt.decode(token, HS_SECRET, algorithms=["HS256"])
     assert {k: v for k, v in claims.items() if k not in ("exp", "iat")} == expected_claims(account)
     assert_times(claims, before, after)
+
+
+def test_a_private_key_is_parsed_once_for_all_minters(
+    rs256: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each test has a Minter of its own; the PEM key behind them is parsed once per run."""
+    import jwt.algorithms
+
+    from harness import tokens
+
+    calls: list[object] = []
+    real = jwt.algorithms.load_pem_private_key
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(jwt.algorithms, "load_pem_private_key", counting)
+    tokens.signing_key.cache_clear()
+    auth = rs256.auth()
+    for _ in range(5):
+        minter = Minter(auth)
+        for who in ACCOUNTS:
+            rs256.decode(minter.valid(who))
+        rs256.decode(minter.short_lived(MEMBER, 60))
+    assert len(calls) == 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -56,6 +57,18 @@ def event_matching(action: str, *, id: str | None = None, body: str | None = Non
         return body is None or frame.get("body") == body
 
     return match
+
+
+def visible(text: str) -> str:
+    """What a reader sees of ``text``: its letters, marks, numbers, punctuation and symbols, with
+    controls, format characters, separators, noncharacters and U+FFFD left out. A server that
+    sanitises a body (drops or replaces control characters, trims blanks) keeps this."""
+    return "".join(ch for ch in text if unicodedata.category(ch)[0] in "LMNPS" and ch != "\ufffd")
+
+
+def same_visible_text(sent: str, body: Any) -> bool:
+    """``body`` is ``sent`` as a sanitising server may broadcast it (see :func:`visible`)."""
+    return isinstance(body, str) and visible(body) == visible(sent)
 
 
 def mentions(*needles: str) -> Predicate:
