@@ -57,6 +57,7 @@ from harness.core.frames import (
     is_event,
     show,
 )
+from harness.core.gate import Gate
 from harness.core.transcript import Transcript
 from harness.target import Account, Target
 from harness.tokens import Minter
@@ -136,6 +137,10 @@ class BoundedConnection(ClientConnection):
             else:  # the close frame still waits to be written: a short grace, then abort
                 transport.close()
                 self.loop.call_later(CLOSE_GRACE, transport.abort)
+
+
+def _echo_of(frame: Frame, body: str) -> bool:
+    return is_event(frame, "new") and frame.get("body") == body
 
 
 class Conn:
@@ -317,7 +322,9 @@ class Conn:
             if isinstance(step, Fail):
                 raise step.failure
             del self.buffer[index]
+            self.chat.last_frame_at = time.monotonic()
             return step.frame
+        self.chat.gate_check(requirement)
         limit = self.chat.target.receive_timeout if timeout is None else timeout
         return await self._drive(check, limit)
 
@@ -343,6 +350,7 @@ class Conn:
             if isinstance(step, Fail):
                 raise step.failure
             if isinstance(step, Hit):
+                self.chat.last_frame_at = time.monotonic()
                 return step.frame
             self._keep(frame, size)
 
@@ -384,18 +392,44 @@ class Conn:
         forbidden: Predicate | None = None,
         forbidden_requirement: str | None = None,
     ) -> str:
-        """The next error frame; with ``text``, it must say exactly that."""
+        """The next error frame; with ``text``, it must say exactly that.
+
+        Silence is proven, not waited out: a sentinel text goes right after the frame under
+        test, and its echo arriving first (one connection's frames are handled in order) fails
+        the check at once: "no answer; the server answered a later frame"."""
         expected = f'{{"error": "{text}"}}' if text else "an error frame"
+        after = await self._sentinel_after()
         frame = await self.wait_for(
-            is_error,
+            is_error if after is None else lambda f: is_error(f) or _echo_of(f, after),
             requirement=requirement,
             expected=f"{expected} on {self.name}",
             forbidden=forbidden,
             forbidden_requirement=forbidden_requirement,
         )
+        if after is not None and not is_error(frame):
+            raise ConformanceFailure(
+                requirement,
+                f"{expected} on {self.name}",
+                "no answer; the server answered a later frame (the sentinel sent after it) first",
+            )
         if text is not None:
             check_error_text(requirement, text, frame)
         return str(frame.get("error"))
+
+    async def _sentinel_after(self) -> str | None:
+        """Send a sentinel text now, if this connection can prove silence with one: it is open
+        and the preflight saw the server return a sender's own event."""
+        gate = self.chat.gate
+        if self.closed is not None or gate is None or gate.blocked_by("SEND-002"):
+            return None
+        if not gate.echo_seen:
+            return None
+        body = self.chat.nonce("after")
+        try:
+            await self.send_text(body)
+        except ConnectionClosed:
+            return None
+        return body
 
     async def expect_nothing_before(
         self,
@@ -545,6 +579,19 @@ class Chat:
         self._more_observations: dict[str, int] = {}
         #: What went over the wire, counted (:mod:`harness.core.diagnosis`).
         self.traffic = Traffic()
+        #: When a wait last got the frame it waited for (monotonic): a test out of time while
+        #: its waits are still answered is slow, not failed (:func:`harness.runner.too_slow`).
+        self.last_frame_at: float | None = None
+        #: The requirements of the test this session serves, and the run's preflight findings
+        #: and breaker (:mod:`harness.core.gate`); set by the plugin.
+        self.own: tuple[str, ...] = ()
+        self.gate: Gate | None = None
+
+    def gate_check(self, requirement: str) -> None:
+        """Before a wait attributed to ``requirement``: end it at once if the preflight
+        proved that requirement fails (:meth:`harness.core.gate.Gate.check`)."""
+        if self.gate is not None:
+            self.gate.check(requirement, self.own)
 
     # fixtures of the target --------------------------------------------------------------
 
@@ -768,6 +815,7 @@ class Chat:
         label: str | None = None,
     ) -> Conn:
         """A connection of ``role`` to room ``room`` (a key of [rooms]) that must be accepted."""
+        self.gate_check("CONN-001")
         account = self.account(role)
         slug = self.slug(room)
         outcome = await self.attempt(
@@ -831,6 +879,7 @@ class Chat:
         body = self.nonce("sentinel")
         served = False
         if culprit.closed is None:
+            self.gate_check("SEND-002")  # the culprit's own sentinel is its echo
             await culprit.send_text(body)
             closed = await culprit.wait_closed(
                 self.target.receive_timeout,

@@ -39,6 +39,13 @@ def add_options(parser: pytest.Parser) -> None:
         help="examples per property in the property-based suite",
     )
     group.addoption(
+        "--concurrency",
+        type=int,
+        default=8,
+        metavar="N",
+        help="conformance tests run at once (default 8; 1: one after another)",
+    )
+    group.addoption(
         "--conformance-progress",
         action="store_true",
         default=False,

@@ -13,6 +13,7 @@ and the fixtures, and registers the plugin object. Who does what:
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import importlib
 import inspect
@@ -31,20 +32,25 @@ from harness import target as target_mod
 from harness.baseline import Baseline, BaselineError, load_baseline
 from harness.client import Chat
 from harness.core import catalogue as cat_mod
-from harness.core.failures import HarnessError, NotTested
+from harness.core.failures import HarnessError
+from harness.core.gate import Gate
 from harness.core.results import RunResult, TestRecord, aggregate
 from harness.options import add_options, requirement_ids, strict_mode
+from harness.preflight import preflight
 from harness.progress import Progress
 from harness.records import CHAT, RESULT, build_record, record_of
 from harness.render.files import write_junit, write_results_json
 from harness.render.terminal import summary_lines
-from harness.runner import run_bounded, whole_test_bound
+from harness.runner import call_sync, run_bounded, settle, whole_test_bound
+from harness.scheduler import Scheduler, exclusive
 from harness.target import Target, TargetError
 from harness.tokens import Minter
 
 PLUGIN_NAME = "edusphere-conformance-run"
 #: The key under which the controller hands the loaded target to pytest-xdist workers.
 WORKER_TARGET = "edusphere_target"
+#: How long a test run by the scheduler really took (its call only waits for the outcome).
+DURATION = pytest.StashKey[float]()
 
 
 def _usage_error(message: str) -> pytest.UsageError:
@@ -73,7 +79,11 @@ class ConformancePlugin:
         self.interrupted = False  # Ctrl-C (not a harness error that ended the run)
         self.bundled_url = ""  # the bundled reference server's URL, once started
         self._bundled: Any = None
+        self._bundled_target: Target | None = None
         self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
+        #: The preflight's findings and the breaker, shared by every test of the run.
+        self.gate = Gate()
+        self.scheduler: Scheduler | None = None
 
     # --- configuration --------------------------------------------------------------------
 
@@ -129,38 +139,67 @@ class ConformancePlugin:
 
     # --- the target -----------------------------------------------------------------------
 
-    def session_target(self) -> Iterator[Target]:
-        """The target for the ``conformance_target`` fixture: the loaded one, else the bundled
-        reference server (one per process, on a free port)."""
+    def run_target(self) -> Target:
+        """The target under test: the loaded one, else the bundled reference server (started
+        on first use, one per process, on a free port; stopped when pytest unconfigures)."""
         if self.target is not None:
-            yield self.target
-            return
-        target = self._start_bundled()
-        try:
-            yield target
-        finally:
+            return self.target
+        if self._bundled_target is None:
+            self._bundled_target = self._start_bundled()
+        return self._bundled_target
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        if self._bundled is not None:
             self._bundled.stop()
-            if self._tmpdir is not None:
-                self._tmpdir.cleanup()
+            self._bundled = None
+        if self._tmpdir is not None:
+            self._tmpdir.cleanup()
+            self._tmpdir = None
+
+    def new_chat(self, item: pytest.Item) -> Chat:
+        """A recording client session for one test, with the run's gate."""
+        target = self.run_target()
+        session = Chat(target, Minter(target.auth))
+        session.own = requirement_ids(item)
+        session.gate = self.gate
+        item.stash[CHAT] = session
+        return session
+
+    def _launch_bundled(self) -> None:
+        """Launch the reference server (demo data, a free port, a temp database file) in a
+        process of its own, without waiting: it starts while pytest collects."""
+        from reference_server.runner import ServerProcess
+
+        if self._bundled is None:
+            self._tmpdir = tempfile.TemporaryDirectory(prefix="edusphere-")
+            database = os.path.join(self._tmpdir.name, "reference.sqlite3")
+            self._bundled = ServerProcess(["--demo", "--db", database]).launch()
 
     def _start_bundled(self) -> Target:
-        """The reference server with its demo data, on a free port, storing into a temp file."""
+        """The bundled reference server's target, once it listens."""
         from reference_server.demo import demo_config, demo_target_dict
-        from reference_server.runner import ServerThread
 
-        self._tmpdir = tempfile.TemporaryDirectory(prefix="edusphere-")
-        config = demo_config(database=os.path.join(self._tmpdir.name, "reference.sqlite3"))
-        self._bundled = server = ServerThread(config).start()
-        data = demo_target_dict(server.url_template)
-        data["limits"]["max_frame_bytes"] = config.max_frame_bytes
+        self._launch_bundled()
+        try:
+            url = self._bundled.wait_ready()
+        except RuntimeError as exc:
+            pytest.exit(f"the bundled reference server: {exc}", returncode=2)
+        data = demo_target_dict(url)
+        data["limits"]["max_frame_bytes"] = demo_config(database=":memory:").max_frame_bytes
         target = target_mod.parse(data, where="<bundled reference server>")
         self.bundled_url = target.url
-        return dataclasses.replace(target, restart_hook=server.restart)
+        return dataclasses.replace(target, restart_hook=self._bundled.restart)
 
     # --- collection -----------------------------------------------------------------------
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         config = session.config
+        if (
+            self.target is None
+            and not config.option.collectonly
+            and (self.is_worker or not self._distributed(config))
+        ):
+            self._launch_bundled()  # one per process: pytest-xdist workers start their own
         if self.is_worker:
             return
         if not self.probed and self.target is not None:
@@ -207,7 +246,8 @@ class ConformancePlugin:
                 keep.append(item)
         if drop:
             config.hook.pytest_deselected(items=drop)
-            items[:] = keep
+        # Exclusive tests last, so that nothing runs beside them (harness.scheduler).
+        items[:] = [i for i in keep if not exclusive(i)] + [i for i in keep if exclusive(i)]
         if any(requirement_ids(i) for i in items):
             self.active = True
         if self.progress is not None:
@@ -215,28 +255,74 @@ class ConformancePlugin:
 
     # --- running --------------------------------------------------------------------------
 
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Iterator[None]:
+        """Before the loop: the preflight, then the scheduler (unless one at a time, or
+        pytest-xdist distributes the tests); after it, the scheduler stopped."""
+        config = session.config
+        conformance = [i for i in session.items if requirement_ids(i)]
+        if conformance and not config.option.collectonly and not self._distributed(config):
+            self._preflight()
+            lanes = int(config.getoption("concurrency") or 1)
+            if lanes > 1:
+                target = self.run_target()
+                examples = config.getoption("examples") or target.examples
+                self.scheduler = Scheduler(
+                    session.items,
+                    target=target,
+                    gate=self.gate,
+                    lanes=lanes,
+                    examples=int(examples),
+                    make_chat=self.new_chat,
+                )
+                self.scheduler.start()
+        try:
+            yield
+        finally:
+            if self.scheduler is not None:
+                self.scheduler.stop()
+
+    @staticmethod
+    def _distributed(config: pytest.Config) -> bool:
+        """pytest-xdist hands tests to workers one by one: no running ahead there."""
+        return hasattr(config, "workerinput") or bool(getattr(config.option, "numprocesses", 0))
+
+    def _preflight(self) -> None:
+        try:
+            target = self.run_target()
+            asyncio.run(preflight(target, self.gate))
+        except HarnessError as exc:
+            pytest.exit(redact.redact(str(exc)), returncode=2)
+        if self.progress is not None and self.gate.failed:
+            Progress.write(self.gate.summary())
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> bool | None:
+        ids = requirement_ids(pyfuncitem)
+        if self.scheduler is not None and pyfuncitem in self.scheduler:
+            outcome = self.scheduler.outcome(pyfuncitem)
+            pyfuncitem.stash[DURATION] = outcome.duration_s
+            if outcome.error is not None:
+                settle(outcome.error)
+            return True
         func = pyfuncitem.obj
         kwargs = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
         if not inspect.iscoroutinefunction(func):
-            if not requirement_ids(pyfuncitem):
+            if not ids:
                 return None
-            # A sync conformance test (the property-based ones): "not tested" raised anywhere in
-            # it, inside hypothesis included, is a skip with its reason, never a failure.
-            try:
-                func(**kwargs)
-            except NotTested as exc:
-                pytest.skip(f"not tested: {exc}")
+            if self.gate.tripped is not None:
+                pytest.skip(f"not tested: {self.gate.tripped}")
+            call_sync(func, kwargs)
             return True
         chat: Chat | None = pyfuncitem.stash.get(CHAT, None)
-        ids = requirement_ids(pyfuncitem)
         run_bounded(
             func,
             kwargs,
             chat=chat,
             bound=whole_test_bound(pyfuncitem, chat.target if chat else None),
             requirement=ids[0] if ids else "CONN-001",
+            gate=self.gate if ids else None,
+            name=pyfuncitem.nodeid,
         )
         return True
 
@@ -246,6 +332,8 @@ class ConformancePlugin:
     ) -> Iterator[None]:
         outcome = yield
         report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+        if report.when == "call" and DURATION in item.stash:
+            report.duration = item.stash[DURATION]
         ids = requirement_ids(item)
         if not ids or not (report.when == "call" or (report.when == "setup" and not report.passed)):
             return
@@ -293,6 +381,8 @@ class ConformancePlugin:
             return  # --collect-only runs nothing: there is no verdict to give
         result = self.build_result()
         result.finished = exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
+        if self.gate.tripped is not None:
+            result.finished, result.stopped_because = False, self.gate.tripped
         if self.interrupted:
             result.interrupted, result.stopped_because = True, "interrupted (Ctrl-C)"
         self.result = result
@@ -335,7 +425,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "requirement(*ids): the catalogue requirement(s) a conformance test checks"
     )
-    config.addinivalue_line("markers", "test_timeout(seconds): bound for one conformance test")
+    config.addinivalue_line(
+        "markers",
+        "test_timeout(seconds, per_receive=k): bound for one conformance test, at least k x "
+        "the target's receive_timeout",
+    )
+    config.addinivalue_line(
+        "markers", "exclusive: a conformance test that runs alone, after the others"
+    )
     try:
         plugin = plugin_of(config)
     except LookupError:
@@ -350,15 +447,17 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def conformance_target(pytestconfig: pytest.Config) -> Iterator[Target]:
     """The target under test: the --target file, or the bundled reference server."""
-    yield from plugin_of(pytestconfig).session_target()
+    yield plugin_of(pytestconfig).run_target()
 
 
 @pytest.fixture
 def chat(request: pytest.FixtureRequest, conformance_target: Target) -> Chat:
-    """A recording client session for one test; its transcript goes into the report."""
-    session = Chat(conformance_target, Minter(conformance_target.auth))
-    request.node.stash[CHAT] = session
-    return session
+    """A recording client session for one test; its transcript goes into the report (the one
+    the scheduler made, for a test it runs)."""
+    existing: Chat | None = request.node.stash.get(CHAT, None)
+    if existing is not None:
+        return existing
+    return plugin_of(request.config).new_chat(request.node)
 
 
 @pytest.fixture

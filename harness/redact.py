@@ -14,13 +14,19 @@ _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{2,}(?:\.[A-Za-z0-9_-]*)+")
 _lock = threading.Lock()
 _secrets: set[str] = set()
 MASK = "<redacted>"
+#: One pattern for every registered secret (longest first), rebuilt when one is added: a run
+#: registers hundreds of tokens and logs thousands of frames.
+_pattern: re.Pattern[str] | None = None
 
 
 def register(secret: str | None) -> None:
     """Remember ``secret`` so that :func:`redact` masks it (short strings are ignored)."""
+    global _pattern
     if secret and len(secret) >= 6:
         with _lock:
-            _secrets.add(secret)
+            if secret not in _secrets:
+                _secrets.add(secret)
+                _pattern = None
 
 
 def registered() -> frozenset[str]:
@@ -28,10 +34,19 @@ def registered() -> frozenset[str]:
         return frozenset(_secrets)
 
 
-def redact(text: str) -> str:
+def _secrets_pattern() -> re.Pattern[str] | None:
+    global _pattern
     with _lock:
-        secrets = sorted(_secrets, key=len, reverse=True)
-    for secret in secrets:
-        if secret in text:
-            text = text.replace(secret, MASK)
+        if _pattern is None:
+            # A JWT-shaped secret is masked by the JWT pattern wherever it appears (it is made of
+            # that pattern's characters only), so only the others need a pattern of their own.
+            ordered = sorted((s for s in _secrets if not _JWT.fullmatch(s)), key=len, reverse=True)
+            _pattern = re.compile("|".join(re.escape(s) for s in ordered) or "(?!)")
+        return _pattern
+
+
+def redact(text: str) -> str:
+    pattern = _secrets_pattern()
+    if pattern is not None:
+        text = pattern.sub(MASK, text)
     return _JWT.sub(MASK, text)

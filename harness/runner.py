@@ -1,10 +1,15 @@
-"""Running one async conformance test: in its own event loop, bounded, connections closed after."""
+"""Running one conformance test: bounded, its connections closed after, its outcome mapped.
+
+:func:`run_test` is the coroutine (used by the scheduler's event loop and by :func:`run_bounded`
+for a test run on its own); :func:`settle` turns what a test raised into pytest's terms.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -16,16 +21,95 @@ from harness.core.failures import (
     NotTested,
     ResourceLimit,
 )
+from harness.core.gate import Gate
 from harness.target import Target
 
 
 def whole_test_bound(item: pytest.Item, target: Target | None) -> float:
-    """A test's whole-test bound: its ``test_timeout`` mark, else from the target's timeouts."""
+    """A test's whole-test bound: its ``test_timeout`` mark (a multiple of the target's
+    ``receive_timeout``), else ``max(30, 8 x receive_timeout)`` seconds (README, "Timeouts")."""
+    receive = target.receive_timeout if target else 5.0
     mark = item.get_closest_marker("test_timeout")
     if mark is not None:
-        return float(mark.args[0])
-    receive = target.receive_timeout if target else 5.0
+        return max(float(mark.args[0]), float(mark.kwargs.get("per_receive", 0)) * receive)
     return max(30.0, 8 * receive)
+
+
+def too_slow(chat: Chat | None, bound: float) -> NotTested | None:
+    """A test that ran out of its bound while the server was still answering is not tested
+    (slowness is not non-conformance): the answer is ``NotTested`` with what was measured."""
+    if chat is None or chat.last_frame_at is None:
+        return None
+    quiet = time.monotonic() - chat.last_frame_at
+    if quiet > chat.target.receive_timeout:
+        return None  # the server had gone quiet: that is a timeout, judged as one
+    return NotTested(
+        f"the server answered too slowly to finish in {bound:.0f} s (raise receive_timeout): "
+        f"{chat.traffic.received:,} frames received, an awaited one {quiet:.1f} s before the "
+        "bound"
+    )
+
+
+async def run_test(
+    func: Callable[..., Awaitable[Any]],
+    kwargs: dict[str, Any],
+    *,
+    chat: Chat | None,
+    bound: float,
+    requirement: str,
+    gate: Gate | None = None,
+    name: str = "",
+) -> None:
+    """Run ``func(**kwargs)`` to its end or its bound, then close its connections.
+
+    With the run's ``gate``: nothing runs once the breaker tripped; a test that timed out makes
+    the breaker probe the server, and trips it when a fresh connection gets no answer."""
+    if gate is not None:
+        gate.check_breaker()
+    scope = asyncio.timeout(bound)
+    try:
+        try:
+            async with scope:
+                await func(**kwargs)
+        except TimeoutError:
+            if not scope.expired():
+                raise
+            slow = too_slow(chat, bound)
+            if slow is not None:
+                raise slow from None
+            raise ConformanceTimeout(
+                requirement, "the test to finish", f"it did not finish within {bound:.0f} s"
+            ) from None
+    except (ConformanceFailure, ResourceLimit) as exc:
+        if chat is not None:  # what came and was never read tells what the endpoint is
+            await chat.count_pending()
+        if isinstance(exc, ConformanceTimeout) and gate is not None and chat is not None:
+            await _probe(chat.target, gate, name)
+        raise
+    finally:
+        if chat is not None:
+            await chat.close_all()
+
+
+async def _probe(target: Target, gate: Gate, name: str) -> None:
+    from harness.preflight import still_answers
+
+    why = await still_answers(target, gate)
+    if why is not None:
+        gate.trip(
+            f"the server stopped answering during {name or 'a test'} (a fresh connection: "
+            f"{why}); the tests after it were not run"
+        )
+
+
+def settle(exc: BaseException) -> NoReturn:
+    """Raise what a test raised, in pytest's terms: "not tested" is a skip with its reason, a
+    harness error ends the run with one line (exit status 2), the rest as it is."""
+    if isinstance(exc, NotTested):
+        pytest.skip(f"not tested: {exc}")
+    if isinstance(exc, HarnessError):
+        pytest.exit(str(exc), returncode=2)
+    raise exc
 
 
 def run_bounded(
@@ -35,32 +119,24 @@ def run_bounded(
     chat: Chat | None,
     bound: float,
     requirement: str,
+    gate: Gate | None = None,
+    name: str = "",
 ) -> None:
-    """Run ``func(**kwargs)`` to its end or its bound; a test that could not run is skipped
-    with its reason, and a harness error ends the run with one line (exit status 2)."""
-
-    async def run() -> None:
-        scope = asyncio.timeout(bound)
-        try:
-            async with scope:
-                await func(**kwargs)
-        except TimeoutError:
-            if not scope.expired():
-                raise
-            raise ConformanceTimeout(
-                requirement, "the test to finish", f"it did not finish within {bound:.0f} s"
-            ) from None
-        except (ConformanceFailure, ResourceLimit):
-            if chat is not None:  # what came and was never read tells what the endpoint is
-                await chat.count_pending()
-            raise
-        finally:
-            if chat is not None:
-                await chat.close_all()
-
+    """Run one async test on its own event loop (:func:`run_test`), outcome settled."""
     try:
-        asyncio.run(run())
+        asyncio.run(
+            run_test(
+                func, kwargs, chat=chat, bound=bound, requirement=requirement, gate=gate, name=name
+            )
+        )
+    except (NotTested, HarnessError) as exc:
+        settle(exc)
+
+
+def call_sync(func: Callable[..., Any], kwargs: dict[str, Any]) -> None:
+    """A sync conformance test (the property-based ones): "not tested" raised anywhere in it,
+    inside hypothesis included, is a skip with its reason, never a failure."""
+    try:
+        func(**kwargs)
     except NotTested as exc:
-        pytest.skip(f"not tested: {exc}")
-    except HarnessError as exc:
-        pytest.exit(str(exc), returncode=2)
+        settle(exc)

@@ -135,13 +135,37 @@ def _format_checker() -> Any:
     return checker
 
 
+_ANNOTATIONS = frozenset({"title", "description", "examples", "$comment", "default"})
+
+
+def _inline(node: Any, base: str) -> Any:
+    """``node`` with every ``$ref`` replaced by what it points at (resolved against ``base``,
+    recursively; annotations beside a ``$ref`` are kept, anything else goes beside it in an
+    ``allOf``). Our schemas are not recursive, so the result validates as the original."""
+    if isinstance(node, dict):
+        rest = {k: _inline(v, base) for k, v in node.items() if k != "$ref"}
+        if "$ref" not in node:
+            return rest
+        resolved = registry().resolver(base_uri=base).lookup(node["$ref"])
+        target = _inline(resolved.contents, resolved.resolver._base_uri)
+        if set(rest) <= _ANNOTATIONS and isinstance(target, dict):
+            return {**target, **rest}
+        return {**rest, "allOf": [target]}
+    if isinstance(node, list):
+        return [_inline(v, base) for v in node]
+    return node
+
+
 @cache
 def validator(name: str) -> Any:
-    """A ``Draft202012Validator`` for the schema *name*, resolving refs through :func:`registry`.
+    """A ``Draft202012Validator`` for the schema *name*, its refs resolved once, ahead (a run
+    validates thousands of frames; resolving each ``$ref`` per frame cost most of the time).
 
     Formats are checked; a missing format checker raises :class:`RuntimeError` here.
     """
-    return Draft202012Validator(schema(name), registry=registry(), format_checker=_format_checker())
+    contents = schema(name)
+    inlined = _inline(contents, str(contents["$id"]))
+    return Draft202012Validator(inlined, registry=registry(), format_checker=_format_checker())
 
 
 # --- validation results ---------------------------------------------------------------------

@@ -11,14 +11,17 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import subprocess
+import sys
 import threading
+import time
 from types import TracebackType
 from typing import Self
 
 from reference_server.config import ServerConfig
 from reference_server.server import ChatServer, serve
 
-__all__ = ["ServerThread", "serve"]
+__all__ = ["ServerProcess", "ServerThread", "serve"]
 
 logger = logging.getLogger("reference_server.runner")
 
@@ -155,3 +158,83 @@ class ServerThread:
             self._port = server.port
             self._ready.set()
             await self._stop_event.wait()
+
+
+class ServerProcess:
+    """A reference server in a process of its own (``python -m reference_server serve``): a
+    harness run against the bundled server then has this machine's other core for itself.
+
+    ::
+
+        srv = ServerProcess(["--demo", "--db", path]).launch()   # returns at once
+        srv.wait_ready()        # the URL template, once it listens
+        srv.restart(); srv.stop()
+
+    The same port and database across restarts, like :class:`ServerThread`.
+    """
+
+    def __init__(self, args: list[str], *, timeout: float = 20.0) -> None:
+        self.args = args
+        self.timeout = timeout
+        self._proc: subprocess.Popen[str] | None = None
+        self._url: str | None = None
+        self._port = 0
+
+    def launch(self) -> Self:
+        argv = [sys.executable, "-m", "reference_server", "serve", "--host", "127.0.0.1"]
+        argv += [f"--port={self._port}", "--log-level", "WARNING", *self.args]
+        self._url = None
+        self._proc = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
+        return self
+
+    def wait_ready(self) -> str:
+        """The URL template once the server listens; raises RuntimeError if it never does."""
+        if self._url is not None:
+            return self._url
+        proc = self._proc
+        if proc is None or proc.stdout is None:
+            raise RuntimeError("reference server not launched")
+        ready = threading.Event()
+        line: list[str] = []
+
+        def read() -> None:
+            assert proc.stdout is not None
+            line.append(proc.stdout.readline())
+            ready.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        if not ready.wait(self.timeout) or not line[0].startswith("listening on "):
+            self.stop()
+            raise RuntimeError(f"reference server did not start: {line[0].strip() if line else ''}")
+        self._url = line[0].removeprefix("listening on ").strip()
+        self._port = int(self._url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
+        return self._url
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(self.timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+    def restart(self) -> Self:
+        """Stop, then start again on the same port (retried while the port lingers)."""
+        self.wait_ready()
+        self.stop()
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                self.launch().wait_ready()
+                return self
+            except RuntimeError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)

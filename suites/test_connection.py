@@ -63,6 +63,7 @@ async def test_other_trailing_slash_form(chat: Chat) -> None:
 
 
 @requirement("CONN-006")
+@pytest.mark.exclusive  # a latency measured beside other traffic would say little
 async def test_handshake_latency(chat: Chat) -> None:
     token = chat.token("member")
     slug = chat.slug("main")

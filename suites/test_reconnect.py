@@ -29,6 +29,7 @@ async def test_vanished_client_does_not_stop_the_fan_out(chat: Chat) -> None:
 
 
 @requirement("RECON-002")
+@pytest.mark.exclusive  # floods the room: every connection of every other test would carry it
 async def test_half_open_client_does_not_stop_the_fan_out(chat: Chat) -> None:
     # Half-open clients (handshake done, never reading again, a tiny receive window) join
     # before and after the watcher. The room then carries enough traffic (about 2.5 MB, four
@@ -95,6 +96,7 @@ async def test_messages_outlive_the_connection(chat: Chat) -> None:
 
 
 @requirement("RECON-005")
+@pytest.mark.exclusive  # counts on the server's connections: nothing else may open any
 @pytest.mark.test_timeout(120)
 async def test_rapid_reconnect_cycles_leave_the_server_serving(chat: Chat) -> None:
     account = chat.account("member2")
@@ -121,6 +123,7 @@ async def test_rapid_reconnect_cycles_leave_the_server_serving(chat: Chat) -> No
 
 
 @requirement("RECON-006")
+@pytest.mark.exclusive  # restarts the server
 async def test_messages_survive_a_restart(chat: Chat) -> None:
     if not chat.target.can_restart:
         raise NotTested("needs restart.command in the target file")

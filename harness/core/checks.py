@@ -28,6 +28,24 @@ from harness.core.frames import Frame, Predicate, show
 
 _REQUIRED = re.compile(r"^'([^']+)' is a required property")
 
+#: Schema verdicts by (schema, frame text): a server sends one event's text to every connection
+#: of the room, and a run has many connections in one room; validating it once is enough.
+_VERDICTS: dict[tuple[str, str], list[schemas.Violation]] = {}
+_VERDICTS_MAX = 4096
+
+
+def _validate(name: str, frame: Frame, text: str | bytes) -> list[schemas.Violation]:
+    if not isinstance(text, str):
+        return schemas.validate(name, frame)
+    key = (name, text)
+    found = _VERDICTS.get(key)
+    if found is None:
+        found = schemas.validate(name, frame)
+        if len(_VERDICTS) >= _VERDICTS_MAX:
+            _VERDICTS.clear()
+        _VERDICTS[key] = found
+    return found
+
 
 # --- one server frame on its own --------------------------------------------------------------
 
@@ -74,7 +92,7 @@ def judge_server_frame(data: str | bytes, seen_extra: Iterable[str] = ()) -> Jud
             )
             return Judgement(frame, failure)
         return Judgement(frame, None, (("EVT-007", f"unrecognised frame: {show(frame, 120)}"),))
-    violations = schemas.validate(name, frame)
+    violations = _validate(name, frame, data)
     if violations:
         also: list[str] = []
         for v in violations:

@@ -1,0 +1,86 @@
+"""What the preflight proved missing, and the breaker: judged without I/O.
+
+Before the suites, a preflight tries the basics every other test stands on (a participant is
+accepted; the sender receives its own event; another connection of the room receives it; an edit
+of an unknown message is answered with an error). A basic that fails fails its requirement once,
+and every later wait that stands on it ends at once: in the test of that requirement with the
+preflight's failure, in every other test as "not tested: blocked by SEND-002 (...)". Never after
+a timeout each.
+
+The breaker: when a test times out and the server then no longer answers a fresh connection at
+all, the rest of the run is not tested, with one line saying why (the run is INCOMPLETE).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from harness.core.failures import ConformanceFailure, NotTested
+
+#: The basics, in the order the preflight tries them: requirement -> what its failure means.
+BASICS: dict[str, str] = {
+    "CONN-001": "a participant's connection is not accepted",
+    "SEND-002": "the sender never receives its own event",
+    "SEND-003": "another connection of the room never receives the event",
+    "EDIT-007": "an edit of an unknown message gets no error frame",
+}
+
+
+@dataclass
+class Gate:
+    """The preflight's findings and the breaker, shared by every test of a run."""
+
+    failed: dict[str, ConformanceFailure] = field(default_factory=dict)
+    #: Whether the preflight saw a sender receive its own event: then a sentinel sent after a
+    #: frame proves silence (:meth:`harness.client.Conn.expect_error`).
+    echo_seen: bool = False
+    #: When a probe last found the server answering (monotonic; 0: never).
+    alive_at: float = 0.0
+    #: The breaker's line once tripped: every test from then on is not tested with it.
+    tripped: str | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def blocked_by(self, requirement: str) -> str | None:
+        """ "SEND-002 (the sender never receives its own event)" when that basic failed."""
+        if requirement not in self.failed:
+            return None
+        return f"{requirement} ({BASICS.get(requirement, 'failed in the preflight')})"
+
+    def check(self, requirement: str, own: Iterable[str]) -> None:
+        """Before a wait attributed to ``requirement`` (in a test of ``own`` requirements):
+        raise at once if the preflight proved it fails."""
+        failure = self.failed.get(requirement)
+        if failure is None:
+            return
+        if requirement in set(own):
+            again = type(failure).__new__(type(failure))
+            ConformanceFailure.__init__(
+                again,
+                requirement,
+                failure.expected,
+                f"{failure.actual} (found by the preflight, before the suites)",
+            )
+            raise again
+        raise NotTested(f"blocked by {self.blocked_by(requirement)}")
+
+    def check_breaker(self) -> None:
+        if self.tripped is not None:
+            raise NotTested(self.tripped)
+
+    def trip(self, line: str) -> bool:
+        """Trip the breaker (the first line wins); whether this call tripped it."""
+        with self._lock:
+            if self.tripped is not None:
+                return False
+            self.tripped = line
+            return True
+
+    def summary(self) -> str:
+        """One line for the run's output: what the preflight found."""
+        if not self.failed:
+            return "preflight: the basics hold (connect, own event, fan-out, error frame)"
+        return "preflight: " + "; ".join(
+            f"{rid} failed - {BASICS.get(rid, '')}" for rid in self.failed
+        )

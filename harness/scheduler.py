@@ -1,0 +1,185 @@
+"""Independent conformance tests, overlapped: ``--concurrency N`` (default 8) at once.
+
+pytest runs items one after another. Most conformance tests spend their time waiting for a
+server, and they are independent by construction (each matches only what it created, by nonce and
+id: the protocol notes' rule for strangers' traffic). So, once the run starts, the scheduler runs
+them ahead on a background thread: async tests on one event loop, at most N at a time, and the
+sync property tests each in a thread of their own (hypothesis is thread-safe since 6.136). pytest's
+loop then walks the items in its order as before, and each item's call only collects the outcome
+the scheduler recorded for it. Reports, records, JUnit and the verdict are made exactly as for a
+sequential run.
+
+What is not scheduled runs in pytest's loop as before: tests marked ``exclusive`` (they restart
+the server, flood the room, measure time or count the server's connections), which the plugin
+orders last, so that nothing else runs beside them; and any test that needs a fixture the
+scheduler cannot give (only ``chat``, ``conformance_target``, ``examples`` and parameters).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import inspect
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from harness.client import Chat
+from harness.core.gate import Gate
+from harness.options import requirement_ids
+from harness.runner import run_test, whole_test_bound
+from harness.target import Target
+
+#: Fixtures the scheduler can give a test without pytest's fixture machinery.
+GIVEN = frozenset({"chat", "conformance_target", "examples"})
+
+
+@dataclass
+class Outcome:
+    """What a scheduled test raised (None: it passed), and how long it really ran."""
+
+    error: BaseException | None
+    duration_s: float
+
+
+def exclusive(item: pytest.Item) -> bool:
+    return item.get_closest_marker("exclusive") is not None
+
+
+def schedulable(item: pytest.Item) -> bool:
+    """A conformance test the scheduler can run: not exclusive, every fixture it takes given."""
+    if not isinstance(item, pytest.Function) or not requirement_ids(item) or exclusive(item):
+        return False
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    names = set(item._fixtureinfo.argnames)
+    return names <= GIVEN | set(params)
+
+
+class Scheduler:
+    """Runs the schedulable items ahead of pytest's loop; :meth:`outcome` hands each one over."""
+
+    def __init__(
+        self,
+        items: list[pytest.Item],
+        *,
+        target: Target,
+        gate: Gate,
+        lanes: int,
+        examples: int,
+        make_chat: Callable[[pytest.Item], Chat],
+    ) -> None:
+        self.items = [i for i in items if schedulable(i)]
+        self.target = target
+        self.gate = gate
+        self.lanes = max(1, lanes)
+        self.examples = examples
+        self.make_chat = make_chat
+        self.futures: dict[str, concurrent.futures.Future[Outcome]] = {
+            item.nodeid: concurrent.futures.Future() for item in self.items
+        }
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._main: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def __contains__(self, item: pytest.Item) -> bool:
+        return item.nodeid in self.futures
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="conformance-scheduler", daemon=True)
+        self._thread.start()
+
+    def outcome(self, item: pytest.Item) -> Outcome:
+        """Block until ``item`` ran; its outcome (every scheduled test gets one)."""
+        return self.futures[item.nodeid].result()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Cancel what still runs (Ctrl-C, a harness error ending the run) and wait for the
+        thread; each cancelled test closes its connections on its way out."""
+        self._stopping = True
+        loop, main = self._loop, self._main
+        if loop is not None and main is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop finished meanwhile
+                loop.call_soon_threadsafe(main.cancel)
+        if self._thread is not None:
+            self._thread.join(timeout)
+        for future in self.futures.values():
+            if not future.done():
+                future.set_result(Outcome(KeyboardInterrupt("the run was stopped"), 0.0))
+
+    # --- on the scheduler's thread --------------------------------------------------------
+
+    def _run(self) -> None:
+        asyncio.run(self._all())
+
+    async def _all(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._main = asyncio.current_task()
+        lanes = asyncio.Semaphore(self.lanes)
+        running: set[asyncio.Task[None]] = set()
+        try:
+            for item in self.items:
+                await lanes.acquire()
+                if self._stopping:
+                    lanes.release()
+                    break
+                task = asyncio.create_task(self._one(item, lanes))
+                running.add(task)
+                task.add_done_callback(running.discard)
+            while running:
+                await asyncio.gather(*running, return_exceptions=True)
+        except asyncio.CancelledError:
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+
+    async def _one(self, item: pytest.Item, lanes: asyncio.Semaphore) -> None:
+        assert isinstance(item, pytest.Function)
+        future = self.futures[item.nodeid]
+        start = time.monotonic()
+        error: BaseException | None = None
+        try:
+            await self._call(item)
+        except asyncio.CancelledError:
+            error = KeyboardInterrupt("the run was stopped")
+            raise
+        except BaseException as exc:
+            error = exc
+        finally:
+            lanes.release()
+            if not future.done():
+                future.set_result(Outcome(error, time.monotonic() - start))
+
+    async def _call(self, item: pytest.Function) -> None:
+        func = item.obj
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        chat = self.make_chat(item)
+        given: dict[str, Any] = {
+            "chat": chat,
+            "conformance_target": self.target,
+            "examples": self.examples,
+        }
+        kwargs = {
+            name: params[name] if name in params else given[name]
+            for name in item._fixtureinfo.argnames
+        }
+        ids = requirement_ids(item)
+        if inspect.iscoroutinefunction(func):
+            await run_test(
+                func,
+                kwargs,
+                chat=chat,
+                bound=whole_test_bound(item, self.target),
+                requirement=ids[0],
+                gate=self.gate,
+                name=item.nodeid,
+            )
+            return
+        # A property test drives its own event loop in its thread and closes what it opened.
+        self.gate.check_breaker()
+        await asyncio.to_thread(func, **kwargs)
