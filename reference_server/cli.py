@@ -8,7 +8,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
+import re
 import signal
 import sys
 import time
@@ -79,6 +81,16 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     serve_cmd.add_argument("--trailing-slash", choices=TRAILING_SLASH)
     serve_cmd.add_argument("--max-length", type=int)
     serve_cmd.add_argument("--max-frame-bytes", type=int)
+    serve_cmd.add_argument(
+        "--latency",
+        type=latency_range,
+        metavar="LO-HI",
+        help="delay every client frame by LO-HI ms (uniform; one number: fixed), one frame at a"
+        " time per connection; pings are answered at once",
+    )
+    serve_cmd.add_argument(
+        "--latency-seed", type=int, metavar="N", help="seed the latency draws (reproducible runs)"
+    )
     serve_cmd.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"])
 
     provision = commands.add_parser(
@@ -110,6 +122,24 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
 
     commands.add_parser("faults", help="list the fault switches")
     return parser
+
+
+_NUMBER = r"\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*"
+_LATENCY = re.compile(f"{_NUMBER}(?:-{_NUMBER})?")
+
+
+def latency_range(text: str) -> tuple[float, float]:
+    """``--latency``: ``LO-HI`` or ``MS`` (LO = HI), milliseconds, 0 <= LO <= HI."""
+    match = _LATENCY.fullmatch(text)
+    if match is None:
+        raise argparse.ArgumentTypeError(f"expected LO-HI or MS in milliseconds; got {text!r}")
+    low = float(match[1])
+    high = low if match[2] is None else float(match[2])
+    if not math.isfinite(high):
+        raise argparse.ArgumentTypeError(f"{text!r} is too large")
+    if low > high:
+        raise argparse.ArgumentTypeError(f"LO must not exceed HI; got {text!r}")
+    return low, high
 
 
 def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
@@ -177,6 +207,8 @@ def serve_config(args: argparse.Namespace) -> ServerConfig:
         "trailing_slash": args.trailing_slash,
         "max_length": args.max_length,
         "max_frame_bytes": args.max_frame_bytes,
+        "latency_ms": args.latency,
+        "latency_seed": args.latency_seed,
     }
     settings.update({key: value for key, value in optional.items() if value is not None})
     return demo_config(**settings) if args.demo else ServerConfig(**settings)

@@ -8,6 +8,7 @@ Each is a setting here so that the reference server can play any reasonable depl
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -85,6 +86,11 @@ class ServerConfig:
     max_frame_bytes: int = 65536
     faults: frozenset[str] = field(default_factory=frozenset)
     demo: bool = False
+    latency_ms: tuple[float, float] | None = None
+    """(LO, HI): every client data frame waits a delay drawn uniformly in [LO, HI] milliseconds
+    before it is handled, one frame at a time per connection (``serve --latency``); None: none."""
+    latency_seed: int | None = None
+    """Seed of the server's latency draws (None: unseeded), so that a run can be reproduced."""
     behaviour: type[Behaviour] = field(init=False, repr=False, compare=False)
     """The decisions of this server: ``Behaviour`` with the overrides of ``faults``, resolved
     once here. The server makes one instance of it per start."""
@@ -93,6 +99,8 @@ class ServerConfig:
         # Accept any iterable for the set-valued fields, store frozensets.
         object.__setattr__(self, "transports", frozenset(self.transports))
         object.__setattr__(self, "faults", frozenset(self.faults))
+        if self.latency_ms is not None:
+            object.__setattr__(self, "latency_ms", _latency(self.latency_ms))
         _check(self)
         object.__setattr__(self, "behaviour", behaviour_for(self.faults))
 
@@ -145,6 +153,19 @@ def _check(config: ServerConfig) -> None:
         raise ConfigError(f"max_length must be at least 1; got {config.max_length}")
     if config.max_frame_bytes < 1024:
         raise ConfigError(f"max_frame_bytes must be at least 1024; got {config.max_frame_bytes}")
+
+
+def _latency(value: object) -> tuple[float, float]:
+    """``latency_ms`` (a tuple or list of two numbers) as two floats, 0 <= LO <= HI."""
+    problem = f"latency_ms must be (LO, HI) milliseconds with 0 <= LO <= HI; got {value!r}"
+    if not isinstance(value, tuple | list) or len(value) != 2:
+        raise ConfigError(problem)
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
+        raise ConfigError(problem)
+    low, high = float(value[0]), float(value[1])
+    if not (math.isfinite(high) and 0 <= low <= high):
+        raise ConfigError(problem)
+    return low, high
 
 
 def _check_key(algorithm_name: str, secret: str) -> None:

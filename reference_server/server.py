@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -89,6 +90,8 @@ class ChatServer:
         self._parser = FrameParser(config, behaviour)
         self._verifier = TokenVerifier(config, behaviour)
         self._server: Server | None = None
+        self._latency_rng = random.Random(config.latency_seed)
+        self._stopping = asyncio.Event()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -112,6 +115,7 @@ class ChatServer:
         server, self._server = self._server, None
         if server is None:
             return
+        self._stopping.set()  # frames still queued are handled without their delay
         server.close()
         try:
             async with asyncio.timeout(grace):
@@ -240,7 +244,11 @@ class ChatServer:
             return
         self._join(conn, session)
         try:
+            # One frame at a time: frame N+1 waits until frame N's delay and handling (its
+            # fan-out included) are done. websockets answers pings and closes in its own reading
+            # task, so neither waits for this loop (as long as fewer than max_queue frames wait).
             async for data in conn:
+                await self._processing_delay()
                 try:
                     await self._on_frame(conn, session, data)
                 except ConnectionClosed:
@@ -290,6 +298,26 @@ class ChatServer:
         )
 
     # -- frames ------------------------------------------------------------------------------
+
+    def latency_draw(self) -> float:
+        """The next frame's processing delay in seconds, drawn uniformly in the configured
+        ``latency_ms`` (from the server's own, optionally seeded, generator); 0 without one."""
+        latency = self.config.latency_ms
+        if latency is None:
+            return 0.0
+        return self._latency_rng.uniform(*latency) / 1000
+
+    async def _processing_delay(self) -> None:
+        """Wait the processing delay of one client data frame (``serve --latency``); cut short
+        once the server stops, so that stopping never waits for a queue of delayed frames."""
+        if self.config.latency_ms is None:
+            return
+        seconds = self.latency_draw()
+        if self._stopping.is_set():
+            return
+        with suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._stopping.wait()
 
     async def _on_frame(self, conn: ChatConnection, session: Session, data: str | bytes) -> None:
         command = self._parser.parse(data)
