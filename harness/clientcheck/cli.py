@@ -52,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
             "Check a chat client's reconnection policy against the seed (CLIENT-001..008). "
             "The harness plays the server on 127.0.0.1 and launches the client once per "
             "scenario with the URL in EDUSPHERE_WS_URL (also set: EDUSPHERE_RECONNECT_DELAY_MS, "
-            "EDUSPHERE_MAX_RECONNECT_ATTEMPTS, and EDUSPHERE_TOKEN with --token)."
+            "EDUSPHERE_MAX_RECONNECT_ATTEMPTS, and EDUSPHERE_TOKEN with --token). The scenarios "
+            "run concurrently, each with its own port, server and client process, unless "
+            "--sequential, --listen-only or a fixed --port is given."
         ),
     )
     who = parser.add_mutually_exclusive_group()
@@ -108,8 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         metavar="S",
-        help="overall bound of the run in seconds (default: the sum of every scenario's "
-        "worst case)",
+        help="overall bound of the run in seconds (default: the longest scenario's worst case "
+        "when the scenarios run concurrently, the sum of every scenario's worst case when they "
+        "run one at a time)",
     )
     parser.add_argument(
         "--connect-timeout",
@@ -137,8 +140,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--port",
         type=int,
         default=0,
-        help="port to listen on (default: a free one; with --listen-only it is kept for "
-        "every scenario)",
+        help="port to listen on (default: a free one per scenario; a fixed port runs the "
+        "scenarios one at a time, since one port cannot serve several at once; with "
+        "--listen-only the port is kept for every scenario)",
+    )
+    parser.add_argument(
+        "--sequential",
+        action="store_true",
+        help="run the scenarios one at a time (default: concurrently, each on its own port "
+        "with its own client process; always one at a time with --listen-only or --port)",
     )
     parser.add_argument(
         "--env",
@@ -208,6 +218,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         frame_wait_ms=args.frame_wait_ms,
         timeout_s=args.timeout,
         scenarios=tuple(args.scenario or ()),
+        sequential=args.sequential,
     )
 
 

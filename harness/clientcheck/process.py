@@ -4,6 +4,11 @@ The command runs in its own session (process group), so the process and anything
 ended together: SIGTERM to the group, then SIGKILL after a grace period. Its output (stdout and
 stderr together) is drained continuously (a full pipe would block the client) and the last lines
 are kept for error messages.
+
+Ending it must not be cut short: when several scenarios run at once, a Ctrl-C (or another
+scenario's setup error) cancels the ones still running, maybe while one is starting its client or
+ending it. :func:`finish` lets such work run to its end before the cancellation goes on, so no
+client process outlives its scenario.
 """
 
 from __future__ import annotations
@@ -13,13 +18,49 @@ import contextlib
 import os
 import signal
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TypeVar
 
-__all__ = ["ClientProcess", "LaunchError"]
+__all__ = ["ClientProcess", "LaunchError", "finish"]
+
+_T = TypeVar("_T")
 
 
 class LaunchError(Exception):
     """The client command could not be started: one clear line."""
+
+
+async def finish(work: Awaitable[_T]) -> _T:
+    """Await ``work`` to its end even if the caller is cancelled meanwhile, then re-raise that
+    cancellation (cleanup that must not stop halfway: a client left running, a port held)."""
+    task = asyncio.ensure_future(work)
+    cancelled: asyncio.CancelledError | None = None
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError as exc:
+            cancelled = exc  # the work goes on; a cancelled work ends the loop too
+    if cancelled is not None:
+        raise cancelled
+    return task.result()
+
+
+async def _spawn(argv: Sequence[str], env: Mapping[str, str]) -> asyncio.subprocess.Process:
+    try:
+        return await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            env=dict(env),
+            start_new_session=True,
+        )
+    except FileNotFoundError:
+        raise LaunchError(f"cannot run the client command: {argv[0]!r} not found") from None
+    except PermissionError:
+        raise LaunchError(f"cannot run the client command: {argv[0]!r} is not executable") from None
+    except OSError as exc:
+        raise LaunchError(f"cannot run the client command {argv[0]!r}: {exc}") from None
 
 
 class ClientProcess:
@@ -52,23 +93,18 @@ class ClientProcess:
         """Start ``argv`` with ``env``; raises :class:`LaunchError` if it cannot be started."""
         if not argv:
             raise LaunchError("the client command is empty")
+        spawn = asyncio.ensure_future(_spawn(argv, env))
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
-                env=dict(env),
-                start_new_session=True,
-            )
-        except FileNotFoundError:
-            raise LaunchError(f"cannot run the client command: {argv[0]!r} not found") from None
-        except PermissionError:
-            raise LaunchError(
-                f"cannot run the client command: {argv[0]!r} is not executable"
-            ) from None
-        except OSError as exc:
-            raise LaunchError(f"cannot run the client command {argv[0]!r}: {exc}") from None
+            proc = await asyncio.shield(spawn)
+        except asyncio.CancelledError:
+            # Cancelled while starting: the process may be running already; end it (and its
+            # group) before the cancellation goes on.
+            async def abandon() -> None:
+                with contextlib.suppress(LaunchError):
+                    await cls(await spawn, argv, now_ms, on_exit).kill()
+
+            await finish(abandon())
+            raise
         return cls(proc, argv, now_ms, on_exit)
 
     @property

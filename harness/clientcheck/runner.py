@@ -3,7 +3,13 @@
 This is the I/O side; it records and never judges (see :mod:`harness.clientcheck.policy`).
 Every wait is bounded: by the plan's own bound (``2 x n x base + 2 x tolerance + 500 ms`` after
 the trigger for attempt n, the frame wait for an action, the quiet period) and by the run's
-overall deadline. The client process is always ended when its scenario ends, whatever happened.
+overall deadline. The client process is always ended when its scenario ends, whatever happened
+(a cancellation included: the cleanup runs to its end first, see :func:`finish`).
+
+The scenarios run concurrently when they can (:attr:`Settings.concurrent`): each on its own free
+port, with its own fake server and its own client process, all bounded by one overall deadline;
+their records come back in the scenarios' order whatever order they end in. Otherwise (listen-only,
+a fixed port, ``sequential``) they run one after another, as before.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from harness.clientcheck.process import ClientProcess, LaunchError
+from harness.clientcheck.process import ClientProcess, LaunchError, finish
 from harness.clientcheck.scenarios import Scenario, Settings, worst_case_s
 from harness.clientcheck.server import AttemptRecord, FakeServer, Signal
 
@@ -178,14 +184,19 @@ async def run_scenario(
     finally:
         run.observed_until_ms = clock.now_ms()
         server.begin_stop()
-        if proc is not None:
-            was_running = not proc.exited
-            await proc.kill()
-            if not was_running:
-                run.client_exit_status = proc.returncode
-                run.client_exited_ms = proc.exited_ms
-        await server.stop()
+        await finish(_end(run, proc, server))
     return run
+
+
+async def _end(run: ScenarioRun, proc: ClientProcess | None, server: FakeServer) -> None:
+    """End the client (recording its exit if it had exited by itself) and close the server."""
+    if proc is not None:
+        was_running = not proc.exited
+        await proc.kill()
+        if not was_running:
+            run.client_exit_status = proc.returncode
+            run.client_exited_ms = proc.exited_ms
+    await server.stop()
 
 
 def _arrived(
@@ -203,22 +214,36 @@ def _ended(record: AttemptRecord) -> Callable[[], bool]:
 
 
 def default_timeout_s(settings: Settings) -> float:
-    """The overall bound when none is given: every scenario's worst case, summed."""
-    return sum(worst_case_s(s, settings) for s in settings.selected())
+    """The overall bound when none is given: every scenario's worst case, summed when they run
+    one after another, the longest one when they run concurrently."""
+    worst = [worst_case_s(s, settings) for s in settings.selected()]
+    return max(worst, default=0.0) if settings.concurrent else sum(worst)
 
 
 async def run_scenarios(
     settings: Settings, announce: Callable[[str], None] = print
 ) -> tuple[list[ScenarioRun], str | None, bool]:
-    """Run the selected scenarios in order; stop at the overall deadline or at Ctrl-C.
+    """Run the selected scenarios (concurrently when they can); stop at the overall deadline or
+    at Ctrl-C.
 
-    Returns the runs, why the run stopped early (None when every scenario ran to its end), and
-    whether it was interrupted: the scenarios recorded before Ctrl-C are still judged and
-    reported, as in the server mode. Raises :class:`SetupError`.
+    Returns the runs in the scenarios' order, why the run stopped early (None when every
+    scenario ran to its end), and whether it was interrupted: the scenarios recorded before
+    Ctrl-C are still judged and reported, as in the server mode. Raises :class:`SetupError`
+    (concurrently: that of the first scenario in order that raised one, once every other
+    scenario's client is ended).
     """
     loop = asyncio.get_running_loop()
     timeout = settings.timeout_s if settings.timeout_s is not None else default_timeout_s(settings)
     deadline = loop.time() + timeout
+    if settings.concurrent:
+        return await _run_concurrently(settings, announce, timeout, deadline)
+    return await _run_in_turn(settings, announce, timeout, deadline)
+
+
+async def _run_in_turn(
+    settings: Settings, announce: Callable[[str], None], timeout: float, deadline: float
+) -> tuple[list[ScenarioRun], str | None, bool]:
+    loop = asyncio.get_running_loop()
     runs: list[ScenarioRun] = []
     for scenario in settings.selected():
         if loop.time() >= deadline:
@@ -235,6 +260,57 @@ async def run_scenarios(
             # An external client is pointed at one address: keep it for the next scenarios.
             settings = replace(settings, port=run.port)
         if run.incomplete:
-            reason = f"the overall timeout ({timeout:g} s) was reached during {scenario.name}"
-            return runs, reason, False
+            return runs, _timed_out(timeout, scenario), False
     return runs, None, False
+
+
+async def _run_concurrently(
+    settings: Settings, announce: Callable[[str], None], timeout: float, deadline: float
+) -> tuple[list[ScenarioRun], str | None, bool]:
+    scenarios = settings.selected()
+    tasks = [
+        asyncio.create_task(
+            run_scenario(scenario, settings, deadline, announce),
+            name=f"client-check {scenario.name}",
+        )
+        for scenario in scenarios
+    ]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    except asyncio.CancelledError:
+        # Ctrl-C: every scenario still running ends its client and closes its server; the ones
+        # that had ended are reported, in order.
+        await _stop(tasks)
+        runs = [task.result() for task in tasks if _ran(task)]
+        unfinished = [s.name for s, t in zip(scenarios, tasks, strict=True) if not _ran(t)]
+        if unfinished:
+            return runs, f"interrupted (Ctrl-C) during {unfinished[0]}", True
+        # Every scenario had ended already: as one at a time, a Ctrl-C that comes after the
+        # last scenario changes nothing.
+    if not all(_ran(task) for task in tasks):
+        # A scenario could not be set up (or failed): stop the others, report the first error.
+        await _stop(tasks)
+        errors = [task.exception() for task in tasks if not task.cancelled()]
+        raise next((exc for exc in errors if exc is not None), asyncio.CancelledError())
+    runs = [task.result() for task in tasks]
+    cut = next((run for run in runs if run.incomplete), None)
+    if cut is not None:
+        return runs, _timed_out(timeout, cut.scenario), False
+    return runs, None, False
+
+
+def _timed_out(timeout: float, scenario: Scenario) -> str:
+    return f"the overall timeout ({timeout:g} s) was reached during {scenario.name}"
+
+
+def _ran(task: asyncio.Task[ScenarioRun]) -> bool:
+    """The scenario ran to its end (or to the deadline) and left its record."""
+    return task.done() and not task.cancelled() and task.exception() is None
+
+
+async def _stop(tasks: list[asyncio.Task[ScenarioRun]]) -> None:
+    """Cancel the scenarios still running and wait until each has ended its client and closed
+    its server (a second cancellation waits for that too)."""
+    for task in tasks:
+        task.cancel()
+    await finish(asyncio.gather(*tasks, return_exceptions=True))

@@ -2,7 +2,8 @@
 
 Each scenario is a plan: the action the fake server takes on each successive connection attempt
 (see :mod:`harness.clientcheck.server`), then a quiet period in which the harness keeps watching
-for attempts that should not come. Every scenario runs against a fresh launch of the client.
+for attempts that should not come. Every scenario runs against a fresh launch of the client and
+a fresh fake server (on a port of its own when the scenarios run concurrently).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ class Settings:
     ``command`` is the client command as an argv (None: listen-only, an external client connects
     to the printed URL). ``tolerance_ms`` None means the default, max(250 ms, 20 % of the base
     delay). ``timeout_s`` None means a bound computed from the plan (see ``worst_case_s``).
+    ``sequential`` runs the scenarios one at a time even when they could run at once (see
+    ``concurrent``).
     """
 
     base_ms: float = 3000.0
@@ -47,6 +50,7 @@ class Settings:
     frame_wait_ms: float = 2000.0
     timeout_s: float | None = None
     scenarios: tuple[str, ...] = ()
+    sequential: bool = False
 
     @property
     def tolerance(self) -> float:
@@ -58,6 +62,15 @@ class Settings:
     @property
     def listen_only(self) -> bool:
         return self.command is None
+
+    @property
+    def concurrent(self) -> bool:
+        """Whether the scenarios run at once, each on its own free port with its own client.
+
+        Not with ``listen_only`` (an external client is pointed at one address) nor with a fixed
+        ``port`` (one port cannot serve several scenarios at once), nor when ``sequential``.
+        """
+        return not (self.listen_only or self.port != 0 or self.sequential)
 
     def selected(self) -> tuple[Scenario, ...]:
         """The scenarios to run, in catalogue order (all when none is named)."""
