@@ -364,7 +364,7 @@ class ConformancePlugin:
     def build_result(self) -> RunResult:
         label = self.target.url if self.target else self.bundled_url
         return aggregate(
-            self.records.values(),
+            [*self.gate.records(), *self.records.values()],
             selected=self.selected,
             baseline=self.baseline.known,
             not_applicable=self.baseline.not_applicable,

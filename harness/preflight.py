@@ -47,10 +47,14 @@ async def preflight(target: Target, gate: Gate) -> None:
         gate.echo_seen = not isinstance(echo, BaseException)
         if gate.echo_seen and sender.closed is None:
             await _unknown_edit(chat, sender, gate)
-    except NotTested:
+    except HarnessError:
+        raise  # the target is unreachable: the run ends with that line
+    except Exception:
         return
     finally:
         await chat.close_all()
+        gate.transcript = chat.transcript.as_list()
+        gate.traffic = chat.traffic.as_dict()
 
 
 async def _unknown_edit(chat: Chat, sender: Conn, gate: Gate) -> None:
@@ -81,6 +85,8 @@ async def still_answers(target: Target, gate: Gate) -> str | None:
         return exc.actual
     except (HarnessError, OSError) as exc:
         return str(exc)
+    except Exception:
+        return None
     finally:
         await chat.close_all()
     gate.alive_at = time.monotonic()

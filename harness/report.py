@@ -36,7 +36,7 @@ from harness.render.html import VERDICT_LABEL, esc, summary_table, verdict_sente
 OPEN_TRANSCRIPT = 40  # failure transcripts up to this many entries are shown open in the matrix
 #: A test that passed (or was not tested) shows less of its transcript: at most this many
 #: characters and, of its last entries, this many for sure (harness.core.transcript.cap).
-PASSED_CHARS, PASSED_KEEP_LAST = 10_000, 5
+PASSED_CHARS, PASSED_KEEP_LAST = 4_000, 5
 _DIRECTION = {"->": ("s", "→"), "<-": ("r", "←"), "==": ("n", "•"), ELIDED: ("o", "…")}
 _CODE = re.compile(r"`([^`\n]+)`")
 _PLACEHOLDER = re.compile(r"\{[A-Za-z_]+\}")

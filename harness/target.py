@@ -92,8 +92,18 @@ class Target:
     provision_command: str | None = None
     restart_command: str | None = None
     examples: int = 25
+    #: Seconds each property test may spend drawing examples (None: 2 x receive_timeout).
+    property_budget: float | None = None
     source: str = "<bundled reference server>"
     restart_hook: Callable[[], object] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def properties_budget_s(self) -> float:
+        """Seconds a property test may spend on examples: ``properties.time_budget``, else
+        twice ``receive_timeout`` (README, "Timeouts and budgets")."""
+        if self.property_budget is not None:
+            return self.property_budget
+        return 2 * self.receive_timeout
 
     def url_for(self, room: str, host: str | None = None) -> str:
         """The endpoint for a room slug (``room``) of ``host`` (default: the host account)."""
@@ -147,7 +157,7 @@ _SCHEMA: dict[str, Any] = {
     "expect": {"refusal": str},
     "provision": {"command": str},
     "restart": {"command": str},
-    "properties": {"examples": int},
+    "properties": {"examples": int, "time_budget": float},
 }
 
 
@@ -286,6 +296,9 @@ def parse(
     examples = data.get("properties", {}).get("examples", 25)
     if examples < 1:
         raise _fail(where, "properties.examples", "must be at least 1")
+    budget = data.get("properties", {}).get("time_budget")
+    if budget is not None and budget <= 0:
+        raise _fail(where, "properties.time_budget", "must be more than 0 seconds")
     return Target(
         url=url,
         auth=auth,
@@ -303,6 +316,7 @@ def parse(
         provision_command=data.get("provision", {}).get("command"),
         restart_command=data.get("restart", {}).get("command"),
         examples=examples,
+        property_budget=float(budget) if budget is not None else None,
         source=where,
     )
 
@@ -463,6 +477,7 @@ def to_data(target: Target) -> dict[str, Any]:
         "provision_command": target.provision_command,
         "restart_command": target.restart_command,
         "examples": target.examples,
+        "property_budget": target.property_budget,
         "source": target.source,
     }
 

@@ -13,6 +13,7 @@ server may refuse) any error frame passes.
 from __future__ import annotations
 
 import asyncio
+import time
 import unicodedata
 from collections.abc import Coroutine
 from typing import Any
@@ -66,9 +67,15 @@ class Session:
     later example, so that hypothesis' shrinking costs CPU only against such a server.
     """
 
-    def __init__(self, chat: Chat) -> None:
+    def __init__(self, chat: Chat, requirement: str) -> None:
         self.chat = chat
+        self.requirement = requirement
         self.loop = asyncio.new_event_loop()
+        #: The time budget (``properties.time_budget``): examples drawn after it do no I/O.
+        self.budget = chat.target.properties_budget_s
+        self.deadline = time.monotonic() + self.budget
+        self.ran = 0
+        self.skipped = 0
         self.culprit: Conn | None = None
         self.watcher: Conn | None = None
         self.other: Conn | None = None
@@ -81,6 +88,11 @@ class Session:
         if self.limit is not None:
             coro.close()  # never started: no I/O
             raise self.limit
+        if time.monotonic() > self.deadline:
+            coro.close()  # over the budget: the example is not sent (counted, reported)
+            self.skipped += 1
+            return None
+        self.ran += 1
         bound = max(30.0, 6 * self.chat.target.receive_timeout)
         try:
             return self.loop.run_until_complete(asyncio.wait_for(coro, bound))
@@ -89,6 +101,12 @@ class Session:
             raise
 
     def close(self) -> None:
+        if self.skipped:
+            self.chat.observe(
+                self.requirement,
+                f"{self.ran} examples sent within the {self.budget:.0f} s time budget "
+                f"(properties.time_budget); {self.skipped} drawn after it were not sent",
+            )
         try:
             self.loop.run_until_complete(self.chat.close_all())
         finally:
@@ -234,7 +252,7 @@ async def _check_valid(s: Session, frame: dict[str, Any], pick: str) -> None:
 
 @requirement("ROBUST-016")
 def test_valid_frames_get_consistent_answers(chat: Chat, examples: int) -> None:
-    session = Session(chat)
+    session = Session(chat, "ROBUST-016")
     limit = chat.target.max_length
 
     @settings(**_settings(examples))
@@ -343,7 +361,7 @@ def _near_misses() -> st.SearchStrategy[NearMiss]:
 
 
 def _run_near_misses(chat: Chat, examples: int, *, stay_connected: bool) -> None:
-    session = Session(chat)
+    session = Session(chat, "ROBUST-018" if stay_connected else "ROBUST-017")
 
     @settings(**_settings(examples))
     @_with_explicit

@@ -385,7 +385,7 @@ def test_the_limits_reach_the_connection(tmp_path: Path) -> None:
 def test_a_property_session_raises_its_first_resource_limit_again_without_io() -> None:
     from suites.test_properties import Session
 
-    session = Session(FakeServer().chat())
+    session = Session(FakeServer().chat(), "ROBUST-016")
     limit = frame_too_big("watcher#1", 2 * MIB, MIB)
     started: list[int] = []
 

@@ -16,8 +16,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from harness.core.failures import ConformanceFailure, NotTested
+from harness.core.results import TestRecord
 
 #: The basics, in the order the preflight tries them: requirement -> what its failure means.
 BASICS: dict[str, str] = {
@@ -36,6 +38,9 @@ class Gate:
     #: Whether the preflight saw a sender receive its own event: then a sentinel sent after a
     #: frame proves silence (:meth:`harness.client.Conn.expect_error`).
     echo_seen: bool = False
+    #: The preflight's own exchange and traffic (its failures' evidence in the report).
+    transcript: list[dict[str, Any]] = field(default_factory=list)
+    traffic: dict[str, Any] = field(default_factory=dict)
     #: When a probe last found the server answering (monotonic; 0: never).
     alive_at: float = 0.0
     #: The breaker's line once tripped: every test from then on is not tested with it.
@@ -76,6 +81,25 @@ class Gate:
                 return False
             self.tripped = line
             return True
+
+    def records(self) -> list[TestRecord]:
+        """One failed test record per basic that failed, so that its requirement fails in the
+        results even when no test of it was selected (the tests it blocked are not tested)."""
+        return [
+            TestRecord(
+                nodeid=f"preflight::{rid}",
+                requirements=(rid,),
+                outcome="failed",
+                failed_requirements=(rid,),
+                kind=failure.kind,
+                expected=failure.expected,
+                actual=failure.actual,
+                message="found by the preflight, before the suites",
+                transcript=self.transcript,
+                traffic=self.traffic,
+            )
+            for rid, failure in self.failed.items()
+        ]
 
     def summary(self) -> str:
         """One line for the run's output: what the preflight found."""

@@ -90,12 +90,12 @@ def test_valid_token_yields_the_user_claim() -> None:
     [
         (make_token("bob", secret=OTHER_SECRET), "bad signature"),
         (make_token("bob", lifetime=-10), "token expired"),
-        (jwt.encode({"sub": BOB, "exp": int(time.time()) + 60}, None, algorithm="none"), "alg"),
+        (jwt.encode({"sub": BOB, "exp": int(time.time()) + 3600}, None, algorithm="none"), "alg"),
         (make_token("bob", secret=DEMO_SECRET * 2, algorithm="HS512"), "algorithm"),
         (jwt.encode({"sub": BOB}, DEMO_SECRET, algorithm="HS256"), "lacks exp"),
         (_tamper(make_token("bob"), sub=demo_user_id("alice")), "bad signature"),
         ("not-a-jwt", "malformed"),
-        (make_token(claims={"user": BOB, "exp": int(time.time()) + 60}), "sub"),
+        (make_token(claims={"user": BOB, "exp": int(time.time()) + 3600}), "sub"),
     ],
     ids=[
         "wrong-key",
@@ -114,7 +114,7 @@ def test_bad_tokens_are_rejected(token: str, reason: str) -> None:
 
 
 def test_claim_name_is_configurable() -> None:
-    token = make_token(claims={"username": "bob", "exp": int(time.time()) + 60})
+    token = make_token(claims={"username": "bob", "exp": int(time.time()) + 3600})
     assert _verify(token, user_claim="username", user_claim_kind="username") == "bob"
 
 
@@ -123,7 +123,7 @@ def test_rs256_verifies_with_a_public_key() -> None:
     public = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    token = jwt.encode({"sub": BOB, "exp": int(time.time()) + 60}, key, algorithm="RS256")
+    token = jwt.encode({"sub": BOB, "exp": int(time.time()) + 3600}, key, algorithm="RS256")
     assert _verify(token, algorithm="RS256", secret=public.decode()) == BOB
     forged = make_token("bob", secret=public.decode()[:64], algorithm="HS256")
     with pytest.raises(AuthError):
@@ -132,7 +132,7 @@ def test_rs256_verifies_with_a_public_key() -> None:
 
 def test_fault_switches_relax_exactly_one_check() -> None:
     expired = make_token("bob", lifetime=-10)
-    unsigned = jwt.encode({"sub": BOB, "exp": int(time.time()) + 60}, None, algorithm="none")
+    unsigned = jwt.encode({"sub": BOB, "exp": int(time.time()) + 3600}, None, algorithm="none")
     forged = make_token("bob", secret=OTHER_SECRET)
     assert _verify(expired, faults={"accept-expired"}) == BOB
     assert _verify(unsigned, faults={"accept-alg-none"}) == BOB
@@ -238,6 +238,6 @@ def test_user_claim_kind_matches_username_or_email(
     make_server: Callable[..., ServerThread], kind: str, value: str
 ) -> None:
     srv = make_server(user_claim="who", user_claim_kind=kind)
-    token = make_token(claims={"who": value, "exp": int(time.time()) + 60})
+    token = make_token(claims={"who": value, "exp": int(time.time()) + 3600})
     assert run(refusal(client(srv.url_template, token=token))) == "open"
     assert run(refusal(client(srv.url_template, "bob"))) == "http 403"  # sub is not read
