@@ -1,9 +1,11 @@
 """Print the mutation matrix: every fault switch, what it must trip, what the suites observed.
 
-    python bench/mutation_matrix.py [--jobs 2] [FAULT ...]
+    python bench/mutation_matrix.py [--jobs 2] [--whole] [FAULT ...]
 
 The same runs as ``tests/test_mutation_matrix.py`` (which asserts them), as a table with the
-time each switch took and the total: the README quotes it.
+time each switch took and the total: the README quotes it. ``--whole``: each switch's run is
+the whole default run (every suite, the default timeouts, as against a broken deploy), and the
+table gives each switch's wall time and verdict beside the requirements it must fail.
 """
 
 from __future__ import annotations
@@ -25,18 +27,30 @@ def main() -> int:
     parser.add_argument("faults", nargs="*", help="default: every switch")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--markdown", action="store_true", help="the README's table")
+    parser.add_argument(
+        "--whole", action="store_true", help="whole runs with the default timeouts, timed"
+    )
     args = parser.parse_args()
     names = args.faults or list(FAULTS)
     t0 = time.perf_counter()
 
     def timed(name: str) -> tuple[Outcome, float]:
         start = time.perf_counter()
-        return run_fault(name), time.perf_counter() - start
+        return run_fault(name, whole=args.whole), time.perf_counter() - start
 
     with ThreadPoolExecutor(args.jobs) as pool:
         outcomes = list(pool.map(timed, names))
     total = time.perf_counter() - t0
-    if args.markdown:
+    if args.whole:
+        for outcome, wall in sorted(outcomes, key=lambda pair: pair[0].fault):
+            word = {0: "CONFORMANT", 1: "NON-CONFORMANT", 2: "INCOMPLETE"}.get(
+                outcome.exit_code, f"exit {outcome.exit_code}"
+            )
+            missed = f"  MISSED {', '.join(outcome.missing)}" if outcome.missing else ""
+            print(f"{outcome.fault:<24} {wall:6.1f} s  {word:<15}{missed}")
+        walls = sorted(wall for _, wall in outcomes)
+        print(f"median {walls[len(walls) // 2]:.1f} s, slowest {walls[-1]:.1f} s")
+    elif args.markdown:
         from tests.readme_sections import fault_rows
 
         print(fault_rows({o.fault: sorted(o.failed) for o, _ in outcomes}))

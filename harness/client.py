@@ -163,6 +163,9 @@ class Conn:
         self.half_open = False
         #: The last frames sent, to tell an echo of them (:mod:`harness.core.diagnosis`).
         self._sent: collections.deque[str | bytes] = collections.deque(maxlen=64)
+        #: The bodies and message ids this connection sent (bounded): a wait for an event
+        #: they cause on this same connection is a wait for its echo (SEND-002).
+        self._own: collections.deque[str] = collections.deque(maxlen=256)
 
     # sending -----------------------------------------------------------------------------
 
@@ -182,6 +185,8 @@ class Conn:
 
     async def send_text(self, message: Any, *, timestamp: bool = True, **extra: Any) -> None:
         frame: dict[str, Any] = {"type": "text", "message": message}
+        if isinstance(message, str):
+            self._own.append(message)
         if timestamp:
             frame["timestamp"] = now_rfc3339()
         frame.update(extra)
@@ -194,10 +199,14 @@ class Conn:
             "message": message,
             "timestamp": now_rfc3339(),
         }
+        if isinstance(message_id, str):
+            self._own.append(message_id)
         frame.update(extra)
         await self.send_json(frame)
 
     async def send_delete(self, message_id: Any, **extra: Any) -> None:
+        if isinstance(message_id, str):
+            self._own.append(message_id)
         frame = {"type": "delete", "messageId": message_id, "timestamp": now_rfc3339()}
         frame.update(extra)
         await self.send_json(frame)
@@ -372,6 +381,8 @@ class Conn:
         forbidden: Predicate | None = None,
         forbidden_requirement: str | None = None,
     ) -> dict[str, Any]:
+        if (body is not None and body in self._own) or (id is not None and id in self._own):
+            self.chat.gate_check("SEND-002")  # an event of this connection's own frame: its echo
         what = f"a chat_message {action!r} event" + (f" for id {id}" if id else "")
         if body is not None:
             what += f" with body {show(body, 60)!r}"
