@@ -54,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--report-dir", metavar="DIR", default="reports", help="default: reports/")
     run.add_argument("--baseline", metavar="FILE", help="known failures ([[known]] id, reason)")
     run.add_argument("--examples", metavar="N", type=int, help="examples per property")
+    run.add_argument(
+        "--concurrency",
+        metavar="N",
+        type=int,
+        help="conformance tests run at once (default 8; 1: one after another)",
+    )
     run.add_argument("-n", "--workers", metavar="N", help="run in N processes (pytest-xdist)")
     run.add_argument("-v", "--verbose", action="store_true", help="pytest's own per-test output")
     run.add_argument("pytest_args", nargs="*", help="after --: passed to pytest as they are")
@@ -177,6 +183,8 @@ def _prepare(args: argparse.Namespace) -> Target | None:
             load_baseline(args.baseline, cat)
         except BaselineError as exc:
             raise _Refused(str(exc)) from None
+    if args.concurrency is not None and args.concurrency < 1:
+        raise _Refused("--concurrency must be at least 1")
     if args.examples is not None and args.examples < 1:
         raise _Refused("--examples must be at least 1")
     if not args.target:
@@ -232,6 +240,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         argv += ["--baseline", args.baseline]
     if args.examples:
         argv += ["--examples", str(args.examples)]
+    if args.concurrency is not None:
+        argv += ["--concurrency", str(args.concurrency)]
     if args.workers:
         argv += ["-n", args.workers]
     argv += args.pytest_args
