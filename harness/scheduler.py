@@ -55,6 +55,11 @@ def schedulable(item: pytest.Item) -> bool:
     """A conformance test the scheduler can run: not exclusive, every fixture it takes given."""
     if not isinstance(item, pytest.Function) or not requirement_ids(item) or exclusive(item):
         return False
+    # The sync (property) tests run in pytest's own thread, beside the scheduled ones: CPython
+    # 3.11's parser is not safe to use from two threads at once ("AST constructor recursion depth
+    # mismatch"), and hypothesis and pytest's failure reports both parse source.
+    if not inspect.iscoroutinefunction(item.obj):
+        return False
     params = getattr(getattr(item, "callspec", None), "params", {})
     names = set(item._fixtureinfo.argnames)
     return names <= GIVEN | set(params)
