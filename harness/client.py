@@ -58,7 +58,7 @@ from harness.core.frames import (
     show,
 )
 from harness.core.gate import Gate
-from harness.core.transcript import Transcript
+from harness.core.transcript import Entry, Transcript
 from harness.target import Account, Target
 from harness.tokens import Minter
 
@@ -139,6 +139,10 @@ class BoundedConnection(ClientConnection):
                 self.loop.call_later(CLOSE_GRACE, transport.abort)
 
 
+#: Frames a connection marks as unread at most (beyond, they show as read: cosmetic only).
+MAX_UNREAD_MARKS = 10_000
+
+
 def _echo_of(frame: Frame, body: str) -> bool:
     return is_event(frame, "new") and frame.get("body") == body
 
@@ -163,8 +167,13 @@ class Conn:
         self.half_open = False
         #: The last frames sent, to tell an echo of them (:mod:`harness.core.diagnosis`).
         self._sent: collections.deque[str | bytes] = collections.deque(maxlen=64)
-        #: The bodies and message ids this connection sent (bounded): a wait for an event
-        #: they cause on this same connection is a wait for its echo (SEND-002).
+        #: The transcript entry of the last frame read, and of each frame kept in the buffer
+        #: by a wait it did not end (by id of the parsed frame): a frame no check ever reads
+        #: stays marked unread (a passing test's report leaves it out).
+        self._last_entry: Entry | None = None
+        self._unread: dict[int, Entry] = {}
+        #: The bodies this connection sent (bounded): a wait for a ``new`` event of one of them
+        #: on this same connection is a wait for its echo (SEND-002).
         self._own: collections.deque[str] = collections.deque(maxlen=256)
 
     # sending -----------------------------------------------------------------------------
@@ -199,14 +208,10 @@ class Conn:
             "message": message,
             "timestamp": now_rfc3339(),
         }
-        if isinstance(message_id, str):
-            self._own.append(message_id)
         frame.update(extra)
         await self.send_json(frame)
 
     async def send_delete(self, message_id: Any, **extra: Any) -> None:
-        if isinstance(message_id, str):
-            self._own.append(message_id)
         frame = {"type": "delete", "messageId": message_id, "timestamp": now_rfc3339()}
         frame.update(extra)
         await self.send_json(frame)
@@ -271,7 +276,7 @@ class Conn:
         async with asyncio.timeout(timeout):
             data = await self.ws.recv()
         shown = show(data) if isinstance(data, bytes) else data
-        self.chat.transcript.log(self.name, "<-", shown)
+        self._last_entry = self.chat.transcript.log(self.name, "<-", shown)
         judged = judge_server_frame(data, self.chat.extra_fields)
         self._count(data, judged.violation is None)
         for requirement, text in judged.observations:
@@ -315,12 +320,15 @@ class Conn:
         forbidden: Predicate | None = None,
         forbidden_requirement: str | None = None,
         timeout: float | None = None,
+        own_event: bool = False,
     ) -> Frame:
         """The first frame matching ``predicate`` (buffered ones first).
 
         A frame matching ``forbidden`` before it fails ``forbidden_requirement``. Frames that
         match neither stay in the buffer for later waits (strangers' traffic, other checks).
-        The judging is :class:`~harness.core.checks.Expect`'s; this only reads.
+        The judging is :class:`~harness.core.checks.Expect`'s; this only reads. ``own_event``:
+        the awaited frame may be this connection's own ``new`` event (its echo), so the wait
+        is blocked at once when the preflight proved echoes missing (SEND-002).
         """
         check = Expect(
             predicate, requirement, expected, self.name, forbidden, forbidden_requirement
@@ -331,9 +339,14 @@ class Conn:
             if isinstance(step, Fail):
                 raise step.failure
             del self.buffer[index]
+            entry = self._unread.pop(id(step.frame), None)
+            if entry is not None:
+                entry.unread = False
             self.chat.last_frame_at = time.monotonic()
             return step.frame
         self.chat.gate_check(requirement)
+        if own_event:
+            self.chat.gate_check("SEND-002")
         limit = self.chat.target.receive_timeout if timeout is None else timeout
         return await self._drive(check, limit)
 
@@ -362,6 +375,9 @@ class Conn:
                 self.chat.last_frame_at = time.monotonic()
                 return step.frame
             self._keep(frame, size)
+            if self._last_entry is not None and len(self._unread) < MAX_UNREAD_MARKS:
+                self._last_entry.unread = True
+                self._unread[id(frame)] = self._last_entry
 
     def _closed_text(self) -> str:
         if self.closed is None:
@@ -381,8 +397,6 @@ class Conn:
         forbidden: Predicate | None = None,
         forbidden_requirement: str | None = None,
     ) -> dict[str, Any]:
-        if (body is not None and body in self._own) or (id is not None and id in self._own):
-            self.chat.gate_check("SEND-002")  # an event of this connection's own frame: its echo
         what = f"a chat_message {action!r} event" + (f" for id {id}" if id else "")
         if body is not None:
             what += f" with body {show(body, 60)!r}"
@@ -392,6 +406,7 @@ class Conn:
             expected=what + f" on {self.name}",
             forbidden=forbidden,
             forbidden_requirement=forbidden_requirement,
+            own_event=action == "new" and body is not None and body in self._own,
         )
         return frame
 
@@ -995,6 +1010,7 @@ class Chat:
         for conn in self.conns:
             conn.buffer.clear()
             conn._sent.clear()
+            conn._unread.clear()
         self.conns.clear()
         self.half_opens.clear()
         self.transcript.compact_in_place()

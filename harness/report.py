@@ -36,7 +36,7 @@ from harness.render.html import VERDICT_LABEL, esc, summary_table, verdict_sente
 OPEN_TRANSCRIPT = 40  # failure transcripts up to this many entries are shown open in the matrix
 #: A test that passed (or was not tested) shows less of its transcript: at most this many
 #: characters and, of its last entries, this many for sure (harness.core.transcript.cap).
-PASSED_CHARS, PASSED_KEEP_LAST = 4_000, 5
+PASSED_CHARS, PASSED_KEEP_LAST = 10_000, 5
 _DIRECTION = {"->": ("s", "→"), "<-": ("r", "←"), "==": ("n", "•"), ELIDED: ("o", "…")}
 _CODE = re.compile(r"`([^`\n]+)`")
 _PLACEHOLDER = re.compile(r"\{[A-Za-z_]+\}")
@@ -113,7 +113,7 @@ def _transcript_block(record: TestRecord, *, open_: bool, cut: bool = False) -> 
     """A test's transcript, folded or open; ``cut`` (a test that passed or was not tested) keeps
     less of it (:data:`PASSED_CHARS`), a failure keeps it up to the transcript's own cap."""
     limits = {"max_chars": PASSED_CHARS, "keep_last": PASSED_KEEP_LAST} if cut else {}
-    entries = compact_list(record.transcript, **limits)
+    entries = compact_list(record.transcript, hide_unread=cut, **limits)
     logged = sum(int(e.get("hidden") or 1) if e.get("dir") == ELIDED else 1 for e in entries)
     conns = len({str(e.get("conn", "")) for e in entries if e.get("dir") != ELIDED})
     span = _float(entries[-1].get("t_ms")) if entries else 0.0

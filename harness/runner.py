@@ -22,6 +22,7 @@ from harness.core.failures import (
     ResourceLimit,
 )
 from harness.core.gate import Gate
+from harness.preflight import probe
 from harness.target import Target
 
 
@@ -84,22 +85,11 @@ async def run_test(
         if chat is not None:  # what came and was never read tells what the endpoint is
             await chat.count_pending()
         if isinstance(exc, ConformanceTimeout) and gate is not None and chat is not None:
-            await _probe(chat.target, gate, name)
+            await probe(chat.target, gate, name or "a test")
         raise
     finally:
         if chat is not None:
             await chat.close_all()
-
-
-async def _probe(target: Target, gate: Gate, name: str) -> None:
-    from harness.preflight import still_answers
-
-    why = await still_answers(target, gate)
-    if why is not None:
-        gate.trip(
-            f"the server stopped answering during {name or 'a test'} (a fresh connection: "
-            f"{why}); the tests after it were not run"
-        )
 
 
 def settle(exc: BaseException) -> NoReturn:

@@ -3,22 +3,26 @@ fail-fast they give a whole run against a server whose sender never gets its own
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from pathlib import Path
 
 import pytest
 
 from harness.core.failures import ConformanceFailure, ConformanceTimeout, NotTested
-from harness.core.gate import BASICS, Gate
+from harness.core.gate import BASICS, Finding, Gate
 from reference_server.demo import demo_config, demo_target_dict
 from reference_server.runner import ServerThread
+from tests.hostile import serve
 from tests.support import run_suites, write_target
 
 
 def echo_missing() -> Gate:
     gate = Gate()
-    gate.failed["SEND-002"] = ConformanceTimeout(
+    failure = ConformanceTimeout(
         "SEND-002", "a chat_message 'new' event on preflight#1", "no answer within 5.0 s"
     )
+    gate.prove(Finding(failure, "the preflight, before the suites"))
     return gate
 
 
@@ -68,8 +72,8 @@ def test_every_basic_names_a_catalogue_requirement() -> None:
 
 def test_a_server_without_echo_is_judged_without_waiting_out_timeouts(tmp_path: Path) -> None:
     """The whole run against the no-echo fault: SEND-002 fails, every test that stands on a
-    sender's own event is not tested and says it was blocked, and no verdict came from a wait
-    that ran out (each would have cost receive_timeout)."""
+    sender's own new event is not tested and says it was blocked, and no other verdict came from
+    a wait that ran out (each would have cost receive_timeout)."""
     config = demo_config(database=str(tmp_path / "no-echo.sqlite3"), faults=frozenset({"no-echo"}))
     with ServerThread(config) as server:
         target = write_target(tmp_path / "target.toml", demo_target_dict(server.url_template))
@@ -80,5 +84,48 @@ def test_a_server_without_echo_is_judged_without_waiting_out_timeouts(tmp_path: 
     assert by_id["SEND-002"]["verdict"] == "failed"
     blocked = [r["id"] for r in results["requirements"] if "blocked by SEND-002" in str(r)]
     assert len(blocked) >= 10, blocked
-    waited = [r["id"] for r in results["requirements"] if "no answer within" in str(r)]
-    assert waited == ["SEND-002"], waited  # the preflight's own wait, once
+    waited = {r["id"] for r in results["requirements"] if "no answer within" in str(r)}
+    # The preflight's own wait, and the editor's and deleter's own update and delete events
+    # (EDIT-003, DEL-002: their own requirements, which the preflight does not try).
+    assert waited == {"SEND-002", "EDIT-003", "DEL-002"}, waited
+
+
+# --- the probe after a timeout (harness/preflight.py) ---------------------------------------
+
+
+def _probe(url: str, *, echo_seen: bool) -> Gate:
+    from harness.preflight import probe
+    from harness.target import parse
+    from tests.hostile import hostile_target
+
+    gate = Gate(echo_seen=echo_seen)
+    target = parse(hostile_target(url, timeout=0.5), where="<hostile>")
+    asyncio.run(probe(target, gate, "suites/test_x.py::test_y"))
+    return gate
+
+
+def test_a_probe_that_gets_no_handshake_answer_trips_the_breaker() -> None:
+    """A listener that accepts TCP and never answers: the server stopped answering."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        gate = _probe(f"ws://127.0.0.1:{port}/ws/chat/{{host}}/{{room}}", echo_seen=True)
+    assert gate.tripped is not None and "test_y" in gate.tripped, gate.tripped
+    assert not gate.failed
+
+
+def test_a_probe_accepted_but_without_its_echo_proves_send_002_and_trips_nothing() -> None:
+    with serve("silent") as url:
+        gate = _probe(url, echo_seen=True)
+    assert gate.tripped is None
+    assert list(gate.failed) == ["SEND-002"]
+    assert "a probe after suites/test_x.py::test_y" in gate.failed["SEND-002"].found
+    with pytest.raises(NotTested, match="blocked by SEND-002"):
+        gate.check("SEND-002", own=("EDIT-001",))
+
+
+def test_a_probe_without_an_echo_to_expect_only_checks_the_handshake() -> None:
+    with serve("silent") as url:
+        gate = _probe(url, echo_seen=False)
+    assert gate.tripped is None and not gate.failed and gate.alive_at > 0

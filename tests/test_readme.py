@@ -86,6 +86,10 @@ BENCH_SUITES = "python bench/bench_suites.py"
 BENCH_SERVER = "python bench/bench_server.py"
 MATRIX = "python bench/mutation_matrix.py"
 MATRIX_MARKDOWN = "python bench/mutation_matrix.py --markdown"
+MATRIX_WHOLE = "python bench/mutation_matrix.py --whole"
+BENCH_SPEED = "python bench/bench_speed.py"
+BENCH_CLIENT_CHECK = "python bench/bench_client_check.py"
+SERVE_LATENCY = "serve --latency 20-80"
 PYTEST_N2 = "pytest -n 2"
 
 
@@ -193,6 +197,24 @@ COMMANDS: dict[str, Exercise] = {
     MATRIX_MARKDOWN: Exercise(
         "test_mutation_matrix_markdown",
         "with `escape-body`, cwd the repo: exit 0, and its escape-body row is the README's",
+    ),
+    MATRIX_WHOLE: Exercise(
+        "test_mutation_matrix_whole_runs",
+        "with `escape-body`, cwd the repo: exit 0, its row timed and NON-CONFORMANT",
+    ),
+    BENCH_SPEED: Exercise(
+        "test_bench_speed",
+        "with `--runs 1`, cwd the repo: exit 0, the default run CONFORMANT both ways, and the"
+        " --latency 20-80 --strict run CONFORMANT",
+    ),
+    BENCH_CLIENT_CHECK: Exercise(
+        "test_bench_client_check",
+        "with `--base-delay-ms 100`, cwd the repo: exit 0, the concurrent run CONFORMANT",
+    ),
+    SERVE_LATENCY: Exercise(
+        "test_serve_with_latency",
+        "as `edusphere-conformance serve --demo --latency 20-80`: three frames sent at once come"
+        " back as their events, in order, the last at least 60 ms after the first was sent",
     ),
     PYTEST_N2: Exercise(
         "test_mutation_matrix_test_under_xdist",
@@ -700,8 +722,11 @@ def _read_line(proc: subprocess.Popen[str], timeout: float) -> str:
     return proc.stdout.readline()
 
 
-def test_serve_with_a_fault_switch(tmp_path: Path) -> None:
-    argv = argv_for(SERVE_FAULT, {"NAME": "escape-body"})
+def _serve(
+    argv: list[str], tmp_path: Path, bodies: Sequence[str]
+) -> tuple[list[dict[str, Any]], float]:
+    """Start ``serve`` (with ``--demo``), send ``bodies`` as bob at once; their events in the
+    order they came, and when the last came (seconds after the first was sent)."""
     if "--demo" not in argv:
         argv.append("--demo")
     with (tmp_path / "serve.log").open("w") as log:
@@ -717,11 +742,26 @@ def test_serve_with_a_fault_switch(tmp_path: Path) -> None:
             token = jwt.encode(claims, DEMO_SECRET, algorithm=DEMO_ALGORITHM)
             url = match.group(1).format(host=DEMO_HOST, room=DEMO_ROOMS[0]) + f"?token={token}"
             with connect(url, open_timeout=10, proxy=None) as ws:
-                ws.send(json.dumps({"type": "text", "message": "a & b <i>"}))
-                event = json.loads(ws.recv(timeout=10))
-            assert event["action"] == "new" and event["body"] == "a &amp; b &lt;i&gt;", event
+                t0 = time.monotonic()
+                for body in bodies:
+                    ws.send(json.dumps({"type": "text", "message": body}))
+                events = [json.loads(ws.recv(timeout=10)) for _ in bodies]
+                return events, time.monotonic() - t0
         finally:
             stop_process(proc)
+
+
+def test_serve_with_a_fault_switch(tmp_path: Path) -> None:
+    argv = argv_for(SERVE_FAULT, {"NAME": "escape-body"})
+    event = _serve(argv, tmp_path, ["a & b <i>"])[0][0]
+    assert event["action"] == "new" and event["body"] == "a &amp; b &lt;i&gt;", event
+
+
+def test_serve_with_latency(tmp_path: Path) -> None:
+    argv = [*argv_for(PROGRAM), *shlex.split(SERVE_LATENCY)]
+    events, after_s = _serve(argv, tmp_path, ["one", "two", "three"])
+    assert [e["body"] for e in events] == ["one", "two", "three"], events
+    assert after_s >= 0.06, after_s  # three frames of at least 20 ms each, one at a time
 
 
 def test_provision_prints_accounts_and_rooms(tmp_path: Path) -> None:
@@ -778,6 +818,22 @@ def test_mutation_matrix_test_under_xdist() -> None:
 def test_bench_suites() -> None:
     done = run([*argv_for(BENCH_SUITES), "--runs", "1"], ROOT, FULL)
     assert_ok(done, "whole default run (serial)", "verdicts identical to the serial run: True")
+
+
+def test_bench_speed() -> None:
+    done = run([*argv_for(BENCH_SPEED), "--runs", "1"], ROOT, 2 * FULL)
+    assert_ok(done, "--latency 20-80, --strict:", "CONFORMANT (exit 0)")
+    assert done.stdout.count(", CONFORMANT") >= 2, output(done)
+
+
+def test_bench_client_check() -> None:
+    done = run([*argv_for(BENCH_CLIENT_CHECK), "--base-delay-ms", "100"], ROOT, FULL)
+    assert_ok(done, "concurrent", "exit 0")
+
+
+def test_mutation_matrix_whole_runs() -> None:
+    done = run([*argv_for(MATRIX_WHOLE), "escape-body"], ROOT, FULL)
+    assert_ok(done, "escape-body", "NON-CONFORMANT", "median")
 
 
 def test_bench_server() -> None:

@@ -30,22 +30,34 @@ BASICS: dict[str, str] = {
 }
 
 
+@dataclass(frozen=True)
+class Finding:
+    """A basic proved failing: the failure, who found it, and the exchange behind it."""
+
+    failure: ConformanceFailure
+    found: str  # "the preflight, before the suites", "a probe after <test> timed out"
+    transcript: list[dict[str, Any]] = field(default_factory=list)
+    traffic: dict[str, Any] = field(default_factory=dict)
+
+
 @dataclass
 class Gate:
     """The preflight's findings and the breaker, shared by every test of a run."""
 
-    failed: dict[str, ConformanceFailure] = field(default_factory=dict)
+    failed: dict[str, Finding] = field(default_factory=dict)
     #: Whether the preflight saw a sender receive its own event: then a sentinel sent after a
     #: frame proves silence (:meth:`harness.client.Conn.expect_error`).
     echo_seen: bool = False
-    #: The preflight's own exchange and traffic (its failures' evidence in the report).
-    transcript: list[dict[str, Any]] = field(default_factory=list)
-    traffic: dict[str, Any] = field(default_factory=dict)
     #: When a probe last found the server answering (monotonic; 0: never).
     alive_at: float = 0.0
     #: The breaker's line once tripped: every test from then on is not tested with it.
     tripped: str | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def prove(self, finding: Finding) -> None:
+        """Record a basic proved failing (the first finding of a requirement stands)."""
+        with self._lock:
+            self.failed.setdefault(finding.failure.requirement, finding)
 
     def blocked_by(self, requirement: str) -> str | None:
         """ "SEND-002 (the sender never receives its own event)" when that basic failed."""
@@ -56,16 +68,14 @@ class Gate:
     def check(self, requirement: str, own: Iterable[str]) -> None:
         """Before a wait attributed to ``requirement`` (in a test of ``own`` requirements):
         raise at once if the preflight proved it fails."""
-        failure = self.failed.get(requirement)
-        if failure is None:
+        finding = self.failed.get(requirement)
+        if finding is None:
             return
         if requirement in set(own):
+            failure = finding.failure
             again = type(failure).__new__(type(failure))
             ConformanceFailure.__init__(
-                again,
-                requirement,
-                failure.expected,
-                f"{failure.actual} (found by the preflight, before the suites)",
+                again, requirement, failure.expected, f"{failure.actual} (found by {finding.found})"
             )
             raise again
         raise NotTested(f"blocked by {self.blocked_by(requirement)}")
@@ -91,14 +101,14 @@ class Gate:
                 requirements=(rid,),
                 outcome="failed",
                 failed_requirements=(rid,),
-                kind=failure.kind,
-                expected=failure.expected,
-                actual=failure.actual,
-                message="found by the preflight, before the suites",
-                transcript=self.transcript,
-                traffic=self.traffic,
+                kind=finding.failure.kind,
+                expected=finding.failure.expected,
+                actual=finding.failure.actual,
+                message=f"found by {finding.found}",
+                transcript=finding.transcript,
+                traffic=finding.traffic,
             )
-            for rid, failure in self.failed.items()
+            for rid, finding in self.failed.items()
         ]
 
     def summary(self) -> str:

@@ -81,6 +81,9 @@ class Entry:
     direction: str
     text: str
     hidden: int = 0
+    #: A received frame no check of the test read (other traffic in the room, e.g. another
+    #: test's events): a passing test's report leaves these out (:func:`without_unread`).
+    unread: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         """The entry as plain JSON data (the per-test record and the report read this)."""
@@ -92,6 +95,8 @@ class Entry:
         }
         if self.hidden:
             data["hidden"] = self.hidden
+        if self.unread:
+            data["unread"] = True
         return data
 
     @classmethod
@@ -108,6 +113,7 @@ class Entry:
             str(data.get("dir", "")),
             str(data.get("text", "")),
             hidden if isinstance(hidden, int) else 0,
+            data.get("unread") is True,
         )
 
 
@@ -321,9 +327,31 @@ def compact(
     return cap(collapsed, max_chars=max_chars, max_lines=max_lines, keep_last=keep_last)
 
 
-def compact_list(entries: Iterable[Mapping[str, Any]], **limits: int) -> list[dict[str, Any]]:
-    """:func:`compact` for transcripts as plain data (a test record's ``transcript``)."""
-    shown = compact([Entry.from_dict(e) for e in entries], **limits)
+def without_unread(entries: Iterable[Entry]) -> list[Entry]:
+    """``entries`` with each run of frames no check read (:attr:`Entry.unread`) as one
+    :data:`ELIDED` line: what a passing test's report shows of a crowded room."""
+    out: list[Entry] = []
+    for entry in entries:
+        if not entry.unread:
+            out.append(entry)
+            continue
+        last = out[-1] if out else None
+        if last is not None and last.direction == ELIDED and last.unread:
+            last.hidden += 1
+            last.text = f"{last.hidden} frames no check of this test read (other traffic)"
+        else:
+            text = "1 frame no check of this test read (other traffic)"
+            out.append(Entry(entry.t_ms, "", ELIDED, text, hidden=1, unread=True))
+    return out
+
+
+def compact_list(
+    entries: Iterable[Mapping[str, Any]], *, hide_unread: bool = False, **limits: int
+) -> list[dict[str, Any]]:
+    """:func:`compact` for transcripts as plain data (a test record's ``transcript``); with
+    ``hide_unread``, frames no check read first become one line a run."""
+    parsed = [Entry.from_dict(e) for e in entries]
+    shown = compact(without_unread(parsed) if hide_unread else parsed, **limits)
     return [e.as_dict() for e in shown]
 
 
@@ -345,13 +373,16 @@ class Transcript:
     max_chars: int = MAX_CHARS
     _stored: int = field(default=0, init=False, repr=False)
 
-    def log(self, conn: str, direction: str, text: str) -> None:
-        """Record one handshake, frame, close or note; redacted, then cut."""
+    def log(self, conn: str, direction: str, text: str) -> Entry:
+        """Record one handshake, frame, close or note; redacted, then cut. Returns the entry
+        (the wire layer marks a frame no check read)."""
         text = shorten(redact.redact(text))  # this order: a cut token would escape the mask
-        self.entries.append(Entry(self._ms(), conn, direction, text))
+        entry = Entry(self._ms(), conn, direction, text)
+        self.entries.append(entry)
         self._stored += len(text)
         if self._stored > GUARD_CHARS or len(self.entries) > GUARD_ENTRIES:
             self.compact_in_place()
+        return entry
 
     def compact_in_place(self) -> None:
         """Keep only what a report shows (the memory guard; also once a test is done)."""
