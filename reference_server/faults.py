@@ -356,8 +356,6 @@ class DeleteNotBroadcast(Behaviour):
     collateral={
         "BCAST-003": "ten connections of a room need repeated accounts (there are three), and the"
         " fault starves every second connection of an account",
-        "SEND-002": "the harness's probe after a timeout opens a fresh connection of an account"
-        " that is already connected, and it never gets its own event",
     },
 )
 class OneConnectionPerUser(Behaviour):

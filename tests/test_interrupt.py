@@ -15,6 +15,13 @@ from harness import schemas
 from tests.support import ROOT
 
 
+def _as_in_a_terminal() -> None:
+    """In the child: SIGINT as a terminal gives it. A test run started in the background of a
+    non-interactive shell (``cmd &``, as CI scripts do) ignores SIGINT, and an ignored signal
+    stays ignored across exec: the harness would never see the Ctrl-C this test sends."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def interrupt_when(cmd: list[str], ready: str | Path, timeout: float = 120) -> tuple[int, str]:
     """Start ``cmd``, send SIGINT once its output shows ``ready`` (a line) or once ``ready`` (a
     file) exists; (exit status, output)."""
@@ -25,6 +32,7 @@ def interrupt_when(cmd: list[str], ready: str | Path, timeout: float = 120) -> t
         stderr=subprocess.STDOUT,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=_as_in_a_terminal,
     )
     assert proc.stdout is not None
     seen: list[str] = []
