@@ -26,8 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from reference_server.demo import demo_config, demo_target_dict  # noqa: E402
-from tests.mutation import server_process  # noqa: E402
+from reference_server.demo import demo_config  # noqa: E402
+from tests.mutation import limited_target, serve_argv, server_process  # noqa: E402
 from tests.support import write_target  # noqa: E402
 
 
@@ -53,7 +53,7 @@ def main() -> int:
         base = Path(tmp)
         for label, extra in (
             ("concurrent (default)", []),
-            ("--concurrency 1", ["--", "--concurrency", "1"]),
+            ("--concurrency 1", ["--concurrency", "1"]),
         ):
             walls = []
             for i in range(args.runs):
@@ -65,14 +65,9 @@ def main() -> int:
                 f"(runs: {', '.join(f'{w:.1f}' for w in walls)}), {verdict_of(out)}"
             )
         config = demo_config(database=str(base / "slow.sqlite3"))
-        argv = [sys.executable, "-m", "reference_server", "serve", "--demo", "--port=0",
-                "--db", config.database, "--latency", "20-80"]  # fmt: skip
+        argv = serve_argv(config.database, "--latency", "20-80")
         with server_process(argv, base) as (url, restart):
-            data = demo_target_dict(url)
-            data["limits"] = {"max_length": config.max_length,
-                              "max_frame_bytes": config.max_frame_bytes}  # fmt: skip
-            data["restart"] = {"command": restart}
-            target = write_target(base / "slow.toml", data)
+            target = write_target(base / "slow.toml", limited_target(url, config, restart))
             out = base / "slow"
             wall, code, stdout = timed(
                 [*cli, "--target", str(target), "--strict", "--report-dir", str(out)]

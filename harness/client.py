@@ -446,9 +446,9 @@ class Conn:
         """Send a sentinel text now, if this connection can prove silence with one: it is open
         and the preflight saw the server return a sender's own event."""
         gate = self.chat.gate
-        if self.closed is not None or gate is None or gate.blocked_by("SEND-002"):
+        if self.closed is not None or gate is None or not gate.echo_seen:
             return None
-        if not gate.echo_seen:
+        if gate.blocked_by("SEND-002"):  # echoes seen at first, gone since (a probe found)
             return None
         body = self.chat.nonce("after")
         try:

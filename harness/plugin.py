@@ -265,14 +265,11 @@ class ConformancePlugin:
             self._preflight()
             lanes = int(config.getoption("concurrency") or 1)
             if lanes > 1:
-                target = self.run_target()
-                examples = config.getoption("examples") or target.examples
                 self.scheduler = Scheduler(
                     session.items,
-                    target=target,
+                    target=self.run_target(),
                     gate=self.gate,
                     lanes=lanes,
-                    examples=int(examples),
                     make_chat=self.new_chat,
                 )
                 self.scheduler.start()
@@ -310,9 +307,7 @@ class ConformancePlugin:
         if not inspect.iscoroutinefunction(func):
             if not ids:
                 return None
-            if self.gate.tripped is not None:
-                pytest.skip(f"not tested: {self.gate.tripped}")
-            call_sync(func, kwargs)
+            call_sync(func, kwargs, self.gate)
             return True
         chat: Chat | None = pyfuncitem.stash.get(CHAT, None)
         run_bounded(

@@ -26,7 +26,8 @@ def register(secret: str | None) -> None:
         with _lock:
             if secret not in _secrets:
                 _secrets.add(secret)
-                _pattern = None
+                if not _JWT.fullmatch(secret):  # a token: the JWT pattern masks it already
+                    _pattern = None
 
 
 def registered() -> frozenset[str]:
@@ -39,7 +40,8 @@ def _secrets_pattern() -> re.Pattern[str] | None:
     with _lock:
         if _pattern is None:
             # A JWT-shaped secret is masked by the JWT pattern wherever it appears (it is made of
-            # that pattern's characters only), so only the others need a pattern of their own.
+            # that pattern's characters only), so only the others need a pattern of their own,
+            # and minting a token does not make this be built again.
             ordered = sorted((s for s in _secrets if not _JWT.fullmatch(s)), key=len, reverse=True)
             _pattern = re.compile("|".join(re.escape(s) for s in ordered) or "(?!)")
         return _pattern

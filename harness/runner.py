@@ -107,30 +107,23 @@ def settle(exc: BaseException) -> NoReturn:
 
 
 def run_bounded(
-    func: Callable[..., Awaitable[Any]],
-    kwargs: dict[str, Any],
-    *,
-    chat: Chat | None,
-    bound: float,
-    requirement: str,
-    gate: Gate | None = None,
-    name: str = "",
+    func: Callable[..., Awaitable[Any]], kwargs: dict[str, Any], **options: Any
 ) -> None:
-    """Run one async test on its own event loop (:func:`run_test`), outcome settled."""
+    """Run one async test on its own event loop (:func:`run_test`, which takes ``options``),
+    outcome settled."""
     try:
-        asyncio.run(
-            run_test(
-                func, kwargs, chat=chat, bound=bound, requirement=requirement, gate=gate, name=name
-            )
-        )
+        asyncio.run(run_test(func, kwargs, **options))
     except (NotTested, HarnessError) as exc:
         settle(exc)
 
 
-def call_sync(func: Callable[..., Any], kwargs: dict[str, Any]) -> None:
+def call_sync(func: Callable[..., Any], kwargs: dict[str, Any], gate: Gate | None = None) -> None:
     """A sync conformance test (the property-based ones): "not tested" raised anywhere in it,
-    inside hypothesis included, is a skip with its reason, never a failure."""
+    inside hypothesis included, or by the tripped breaker, is a skip with its reason, never a
+    failure."""
     try:
+        if gate is not None:
+            gate.check_breaker()
         func(**kwargs)
     except NotTested as exc:
         settle(exc)

@@ -3,16 +3,16 @@
 pytest runs items one after another. Most conformance tests spend their time waiting for a
 server, and they are independent by construction (each matches only what it created, by nonce and
 id: the protocol notes' rule for strangers' traffic). So, once the run starts, the scheduler runs
-them ahead on a background thread: async tests on one event loop, at most N at a time, and the
-sync property tests each in a thread of their own (hypothesis is thread-safe since 6.136). pytest's
+the async ones ahead on a background thread, on one event loop, at most N at a time. pytest's
 loop then walks the items in its order as before, and each item's call only collects the outcome
 the scheduler recorded for it. Reports, records, JUnit and the verdict are made exactly as for a
 sequential run.
 
-What is not scheduled runs in pytest's loop as before: tests marked ``exclusive`` (they restart
-the server, flood the room, measure time or count the server's connections), which the plugin
-orders last, so that nothing else runs beside them; and any test that needs a fixture the
-scheduler cannot give (only ``chat``, ``conformance_target``, ``examples`` and parameters).
+What is not scheduled runs in pytest's loop as before, beside the scheduled ones: the sync
+property tests (see :func:`schedulable`), tests marked ``exclusive`` (they restart the server,
+flood the room, measure time or count the server's connections), which the plugin orders last so
+that nothing else runs beside them, and any test that needs a fixture the scheduler cannot give
+(only ``chat``, ``conformance_target`` and parameters).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from harness.runner import run_test, whole_test_bound
 from harness.target import Target
 
 #: Fixtures the scheduler can give a test without pytest's fixture machinery.
-GIVEN = frozenset({"chat", "conformance_target", "examples"})
+GIVEN = frozenset({"chat", "conformance_target"})
 
 
 @dataclass
@@ -75,14 +75,12 @@ class Scheduler:
         target: Target,
         gate: Gate,
         lanes: int,
-        examples: int,
         make_chat: Callable[[pytest.Item], Chat],
     ) -> None:
         self.items = [i for i in items if schedulable(i)]
         self.target = target
         self.gate = gate
         self.lanes = max(1, lanes)
-        self.examples = examples
         self.make_chat = make_chat
         self.futures: dict[str, concurrent.futures.Future[Outcome]] = {
             item.nodeid: concurrent.futures.Future() for item in self.items
@@ -161,30 +159,19 @@ class Scheduler:
                 future.set_result(Outcome(error, time.monotonic() - start))
 
     async def _call(self, item: pytest.Function) -> None:
-        func = item.obj
         params = getattr(getattr(item, "callspec", None), "params", {})
         chat = self.make_chat(item)
-        given: dict[str, Any] = {
-            "chat": chat,
-            "conformance_target": self.target,
-            "examples": self.examples,
-        }
+        given: dict[str, Any] = {"chat": chat, "conformance_target": self.target}
         kwargs = {
             name: params[name] if name in params else given[name]
             for name in item._fixtureinfo.argnames
         }
-        ids = requirement_ids(item)
-        if inspect.iscoroutinefunction(func):
-            await run_test(
-                func,
-                kwargs,
-                chat=chat,
-                bound=whole_test_bound(item, self.target),
-                requirement=ids[0],
-                gate=self.gate,
-                name=item.nodeid,
-            )
-            return
-        # A property test drives its own event loop in its thread and closes what it opened.
-        self.gate.check_breaker()
-        await asyncio.to_thread(func, **kwargs)
+        await run_test(
+            item.obj,
+            kwargs,
+            chat=chat,
+            bound=whole_test_bound(item, self.target),
+            requirement=requirement_ids(item)[0],
+            gate=self.gate,
+            name=item.nodeid,
+        )

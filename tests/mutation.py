@@ -13,8 +13,10 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harness.core import catalogue
+from reference_server.config import ServerConfig
 from reference_server.demo import demo_config, demo_target_dict
 from reference_server.faults import FAULTS, Fault
 from reference_server.runner import ServerThread
@@ -78,6 +80,22 @@ def areas_for(fault: Fault) -> str:
     return ",".join(sorted(areas))
 
 
+def serve_argv(database: str, *options: str) -> list[str]:
+    """The reference server as a process of its own: demo data, a free port, ``database``."""
+    argv = [sys.executable, "-m", "reference_server", "serve", "--demo", "--port=0"]
+    return [*argv, "--db", database, *options]
+
+
+def limited_target(url: str, config: ServerConfig, restart: str | None = None) -> dict[str, Any]:
+    """The demo target of a reference server at ``url`` with ``config``'s limits (and a
+    ``[restart] command``)."""
+    data = demo_target_dict(url)
+    data["limits"] = {"max_length": config.max_length, "max_frame_bytes": config.max_frame_bytes}
+    if restart:
+        data["restart"] = {"command": restart}
+    return data
+
+
 @contextlib.contextmanager
 def server_process(argv: list[str], base: Path) -> Iterator[tuple[str, str]]:
     """A reference server in its own process, restartable by a `[restart] command`."""
@@ -106,32 +124,15 @@ def run_fault(name: str, workdir: Path | None = None, *, whole: bool = False) ->
         with contextlib.ExitStack() as stack:
             restart_command = None
             if "RECON-006" in fault.requirements:
-                argv = [
-                    sys.executable,
-                    "-m",
-                    "reference_server",
-                    "serve",
-                    "--demo",
-                    "--port=0",
-                    "--db",
-                    config.database,
-                    "--fault",
-                    name,
-                ]
+                argv = serve_argv(config.database, "--fault", name)
                 url, restart_command = stack.enter_context(server_process(argv, base))
                 server = None
             else:
                 server = stack.enter_context(ServerThread(config))
                 url = server.url_template
-            data = demo_target_dict(url)
+            data = limited_target(url, config, restart_command)
             if not whole:
                 data["receive_timeout"] = RECEIVE_TIMEOUT
-            data["limits"] = {
-                "max_length": config.max_length,
-                "max_frame_bytes": config.max_frame_bytes,
-            }
-            if restart_command:
-                data["restart"] = {"command": restart_command}
             target = write_target(base / "target.toml", data)
             code, results, output = run_suites(
                 target,

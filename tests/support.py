@@ -130,6 +130,24 @@ def verdicts(
     ]
 
 
+def assert_passes_everything(
+    code: int,
+    results: Mapping[str, Any] | None,
+    output: str,
+    *,
+    untested_levels: Sequence[str] = ("MUST", "SHOULD"),
+    label: str = "",
+) -> None:
+    """A conformant server's run: nothing failed (INFO included), nothing of
+    ``untested_levels`` not tested, exit status 0."""
+    assert results is not None, output[-3000:]
+    failed = verdicts(results, "failed", ("MUST", "SHOULD", "INFO"))
+    not_tested = verdicts(results, "not_tested", untested_levels)
+    assert not failed, f"{label}failed {failed}\n{output[-4000:]}"
+    assert not not_tested, f"{label}not tested {not_tested}\n{output[-4000:]}"
+    assert code == 0, output[-3000:]
+
+
 def stop_process(proc: subprocess.Popen[Any], timeout: float = 10.0) -> None:
     """SIGTERM a server process, SIGKILL it if it does not exit in time, close its stdout."""
     if proc.poll() is None:

@@ -19,7 +19,14 @@ from harness.target import parse
 from harness.tokens import Minter
 from reference_server.demo import demo_config, demo_target_dict
 from reference_server.runner import ServerThread
-from tests.support import NO_RESTART, run_suites, verdicts, write_not_applicable, write_target
+from tests.support import (
+    NO_RESTART,
+    assert_passes_everything,
+    run_suites,
+    verdicts,
+    write_not_applicable,
+    write_target,
+)
 
 
 @dataclass(frozen=True)
@@ -221,12 +228,8 @@ def test_suites_pass_against_variant(variant: Variant, tmp_path: Path) -> None:
             target, tmp_path / "reports", "--baseline", str(baseline), env=secret_env
         )
         server.raise_errors()
-    assert results is not None, output[-3000:]
-    failed = verdicts(results, "failed", ("MUST", "SHOULD", "INFO"))
-    not_tested = verdicts(results, "not_tested")
-    assert not failed, f"{variant.name}: failed {failed}\n{output[-4000:]}"
-    assert not not_tested, f"{variant.name}: not tested {not_tested}\n{output[-4000:]}"
-    assert code == 0, output[-3000:]
+    assert_passes_everything(code, results, output, label=f"{variant.name}: ")
+    assert results is not None
     observed = {
         obs
         for r in results["requirements"]
