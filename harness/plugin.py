@@ -264,6 +264,13 @@ class ConformancePlugin:
         if conformance and not config.option.collectonly and not self._distributed(config):
             self._preflight()
             lanes = int(config.getoption("concurrency") or 1)
+            if lanes > 1 and not self.gate.errors_private:
+                lanes = 1  # an error frame names no message: only its sender can own it
+                if self.progress is not None:
+                    Progress.write(
+                        "preflight: error frames reach other connections of the room (ERR-001):"
+                        " the tests run one at a time"
+                    )
             if lanes > 1:
                 self.scheduler = Scheduler(
                     session.items,

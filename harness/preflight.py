@@ -12,6 +12,7 @@ import uuid
 
 from harness.client import Chat
 from harness.core.failures import ConformanceFailure, HarnessError
+from harness.core.frames import event_matching, is_error
 from harness.core.gate import Finding, Gate
 from harness.target import Target
 
@@ -67,6 +68,22 @@ async def _basics(chat: Chat, gate: Gate, found: list[ConformanceFailure]) -> No
         except ConformanceFailure as exc:
             if exc.requirement == "EDIT-007":
                 found.append(exc)
+            return
+        # Does the error stay with its sender? A sentinel after it through the same connection:
+        # an error frame reaching the other connection first means errors go to the room.
+        sentinel = chat.nonce("preflight-after-error")
+        await sender.send_text(sentinel)
+        try:
+            await other.wait_for(
+                event_matching("new", body=sentinel),
+                requirement="SEND-003",
+                expected="the sentinel, and no error frame before it",
+                forbidden=is_error,
+                forbidden_requirement="ERR-001",
+            )
+        except ConformanceFailure as exc:
+            if exc.requirement == "ERR-001":
+                gate.errors_private = False  # the suites judge ERR-001 itself
 
 
 async def probe(target: Target, gate: Gate, after: str) -> None:

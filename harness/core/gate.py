@@ -48,6 +48,9 @@ class Gate:
     #: Whether the preflight saw a sender receive its own event: then a sentinel sent after a
     #: frame proves silence (:meth:`harness.client.Conn.expect_error`).
     echo_seen: bool = False
+    #: False once the preflight saw an error frame reach another connection of the room: then
+    #: an error cannot be told from another test's, and tests must not overlap.
+    errors_private: bool = True
     #: When a probe last found the server answering (monotonic; 0: never).
     alive_at: float = 0.0
     #: The breaker's line once tripped: every test from then on is not tested with it.
