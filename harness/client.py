@@ -320,15 +320,16 @@ class Conn:
         forbidden: Predicate | None = None,
         forbidden_requirement: str | None = None,
         timeout: float | None = None,
-        own_event: bool = False,
+        basic: str | None = None,
     ) -> Frame:
         """The first frame matching ``predicate`` (buffered ones first).
 
         A frame matching ``forbidden`` before it fails ``forbidden_requirement``. Frames that
         match neither stay in the buffer for later waits (strangers' traffic, other checks).
-        The judging is :class:`~harness.core.checks.Expect`'s; this only reads. ``own_event``:
-        the awaited frame may be this connection's own ``new`` event (its echo), so the wait
-        is blocked at once when the preflight proved echoes missing (SEND-002).
+        The judging is :class:`~harness.core.checks.Expect`'s; this only reads. ``basic``: the
+        basic the awaited frame stands on (SEND-002 for this connection's own ``new`` event,
+        SEND-003 for another connection's): the wait is blocked at once when the preflight or a
+        probe proved that basic failing.
         """
         check = Expect(
             predicate, requirement, expected, self.name, forbidden, forbidden_requirement
@@ -345,8 +346,8 @@ class Conn:
             self.chat.last_frame_at = time.monotonic()
             return step.frame
         self.chat.gate_check(requirement)
-        if own_event:
-            self.chat.gate_check("SEND-002")
+        if basic is not None:
+            self.chat.gate_check(basic)
         limit = self.chat.target.receive_timeout if timeout is None else timeout
         return await self._drive(check, limit)
 
@@ -406,9 +407,20 @@ class Conn:
             expected=what + f" on {self.name}",
             forbidden=forbidden,
             forbidden_requirement=forbidden_requirement,
-            own_event=action == "new" and body is not None and body in self._own,
+            basic=self._basic_of(action, body),
         )
         return frame
+
+    def _basic_of(self, action: str, body: str | None) -> str | None:
+        """What a wait for a ``new`` event of ``body`` stands on: its echo, if this connection
+        sent it; the fan-out, if another connection of the test did."""
+        if action != "new" or body is None:
+            return None
+        if body in self._own:
+            return "SEND-002"
+        if any(body in conn._own for conn in self.chat.conns if conn is not self):
+            return "SEND-003"
+        return None
 
     async def expect_error(
         self,

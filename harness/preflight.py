@@ -90,9 +90,10 @@ async def probe(target: Target, gate: Gate, after: str) -> None:
     """After a test timed out: is the server still there?
 
     A fresh connection whose handshake gets no answer trips the breaker (the rest of the run is
-    not tested). One that is accepted but, where the preflight saw the echo, no longer gets its
-    own event back proves SEND-002 failing from now on: every later wait on a sender's own event
-    is blocked at once instead of timing out (a fan-out wedged by a dead client, say)."""
+    not tested). Two that are accepted but, where the preflight saw the basics hold, no longer
+    get an event of one of them (the sender's own: SEND-002, the other's: SEND-003) prove that
+    basic failing from now on: every later wait that stands on it is blocked at once instead of
+    timing out (a fan-out wedged by a dead client, say)."""
     if time.monotonic() - gate.alive_at < target.receive_timeout:
         return  # proven alive moments ago: no probe storm when many tests time out
     chat = Chat(target)
@@ -107,16 +108,25 @@ async def probe(target: Target, gate: Gate, after: str) -> None:
             gate.trip(_line(after, str(exc)))
             return
         if gate.echo_seen:
+            other = await chat.connect("member2", label="probe")
             body = chat.nonce("probe")
             await conn.send_text(body)
-            try:
-                await conn.expect_event("new", body=body, requirement="SEND-002")
-            except ConformanceFailure as exc:
-                if exc.requirement == "SEND-002":
-                    await chat.close_all()
-                    where = f"a probe after {after} timed out"
+            outcomes: list[object] = await asyncio.gather(
+                conn.expect_event("new", body=body, requirement="SEND-002"),
+                other.expect_event("new", body=body, requirement="SEND-003"),
+                return_exceptions=True,
+            )
+            lost = [
+                failure
+                for failure, requirement in zip(outcomes, ("SEND-002", "SEND-003"), strict=True)
+                if isinstance(failure, ConformanceFailure) and failure.requirement == requirement
+            ]
+            if lost:
+                await chat.close_all()
+                where = f"a probe after {after} timed out"
+                for failure in lost:
                     gate.prove(
-                        Finding(exc, where, chat.transcript.as_list(), chat.traffic.as_dict())
+                        Finding(failure, where, chat.transcript.as_list(), chat.traffic.as_dict())
                     )
                 return
         gate.alive_at = time.monotonic()

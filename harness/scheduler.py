@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 
 from harness.client import Chat
+from harness.core.failures import ConformanceTimeout
 from harness.core.gate import Gate
 from harness.options import requirement_ids
 from harness.runner import run_test, whole_test_bound
@@ -89,6 +90,14 @@ class Scheduler:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._main: asyncio.Task[None] | None = None
         self._stopping = False
+        #: Tests run at once: ``lanes``, then one from the first wait for a frame that ran out
+        #: while others ran beside it. A server that cannot take the crowd (one that caps a
+        #: room's connections, one whose fan-out a dead client wedges) starves every test in
+        #: flight; one at a time it is judged in seconds, not a receive_timeout per lane.
+        self.limit = self.lanes
+        self.running = 0
+        #: For each test in flight, the most tests that ran at once while it did.
+        self._crowds: dict[str, int] = {}
 
     def __contains__(self, item: pytest.Item) -> bool:
         return item.nodeid in self.futures
@@ -123,28 +132,31 @@ class Scheduler:
     async def _all(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._main = asyncio.current_task()
-        lanes = asyncio.Semaphore(self.lanes)
-        running: set[asyncio.Task[None]] = set()
+        tasks: set[asyncio.Task[None]] = set()
         try:
             for item in self.items:
-                await lanes.acquire()
+                while self.running >= self.limit:
+                    await asyncio.sleep(0.005)
                 if self._stopping:
-                    lanes.release()
                     break
-                task = asyncio.create_task(self._one(item, lanes))
-                running.add(task)
-                task.add_done_callback(running.discard)
-            while running:
-                await asyncio.gather(*running, return_exceptions=True)
+                self.running += 1
+                for name in self._crowds:  # every test in flight now has company
+                    self._crowds[name] = max(self._crowds[name], self.running)
+                task = asyncio.create_task(self._one(item))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+            while tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
         except asyncio.CancelledError:
-            for task in running:
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(*running, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _one(self, item: pytest.Item, lanes: asyncio.Semaphore) -> None:
+    async def _one(self, item: pytest.Item) -> None:
         assert isinstance(item, pytest.Function)
         future = self.futures[item.nodeid]
         start = time.monotonic()
+        self._crowds[item.nodeid] = self.running
         error: BaseException | None = None
         try:
             await self._call(item)
@@ -154,7 +166,10 @@ class Scheduler:
         except BaseException as exc:
             error = exc
         finally:
-            lanes.release()
+            crowd = self._crowds.pop(item.nodeid, 1)
+            self.running -= 1
+            if isinstance(error, ConformanceTimeout) and error.frame_awaited and crowd > 1:
+                self.limit = 1
             if not future.done():
                 future.set_result(Outcome(error, time.monotonic() - start))
 

@@ -194,8 +194,10 @@ class Expect:
     def timed_out(self, limit_s: float, buffered: int) -> ConformanceTimeout:
         """No frame ended the wait within ``limit_s``."""
         seen = f"; meanwhile {buffered} other frame(s)" if buffered else ""
-        return ConformanceTimeout(
+        timeout = ConformanceTimeout(
             self.requirement,
             self.expected,
             f"no answer within {limit_s:.1f} s on {self.conn}{seen}",
         )
+        timeout.frame_awaited = True
+        return timeout

@@ -48,6 +48,10 @@ class ConformanceTimeout(ConformanceFailure):
     """A bounded wait ran out: the server did not answer, as opposed to answering wrongly."""
 
     kind = "timeout"
+    #: The wait was for a frame the server should send (an event, an error), as opposed to a
+    #: close or a whole test's bound: other tests in the room could have been too many for the
+    #: server (:mod:`harness.scheduler` goes on one test at a time).
+    frame_awaited = False
 
 
 class ResourceLimit(Exception):
