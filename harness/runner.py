@@ -60,15 +60,17 @@ async def run_test(
     requirement: str,
     gate: Gate | None = None,
     name: str = "",
+    quiet: Callable[[ConformanceTimeout], Awaitable[None]] | None = None,
 ) -> None:
     """Run ``func(**kwargs)`` to its end or its bound, then close its connections.
 
     With the run's ``gate``: nothing runs once the breaker tripped; a test that timed out makes
-    the breaker probe the server, and trips it when a fresh connection gets no answer."""
+    a probe look at the server (:func:`harness.preflight.probe`), once ``quiet`` says nothing
+    else runs (other tests' connections must not be what the probe finds missing)."""
     if gate is not None:
         gate.check_breaker()
     scope = asyncio.timeout(bound)
-    timed_out = False
+    timed_out: ConformanceTimeout | None = None
     try:
         try:
             async with scope:
@@ -85,14 +87,17 @@ async def run_test(
     except (ConformanceFailure, ResourceLimit) as exc:
         if chat is not None:  # what came and was never read tells what the endpoint is
             await chat.count_pending()
-        timed_out = isinstance(exc, ConformanceTimeout)
+        if isinstance(exc, ConformanceTimeout):
+            timed_out = exc
         raise
     finally:
         if chat is not None:
             await chat.close_all()
         # Probed once the test's own connections are gone: they must not be what starves the
         # probe's connection (a server that caps a room's or an account's connections).
-        if timed_out and gate is not None and chat is not None:
+        if timed_out is not None and gate is not None and chat is not None:
+            if quiet is not None:
+                await quiet(timed_out)  # the scheduler's: no other test beside the probe
             await probe(chat.target, gate, name or "a test")
 
 

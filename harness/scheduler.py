@@ -96,6 +96,7 @@ class Scheduler:
         #: flight; one at a time it is judged in seconds, not a receive_timeout per lane.
         self.limit = self.lanes
         self.running = 0
+        self._probing = 0
         #: For each test in flight, the most tests that ran at once while it did.
         self._crowds: dict[str, int] = {}
 
@@ -169,7 +170,7 @@ class Scheduler:
             crowd = self._crowds.pop(item.nodeid, 1)
             self.running -= 1
             if isinstance(error, ConformanceTimeout) and error.frame_awaited and crowd > 1:
-                self.limit = 1
+                self.limit = 1  # (already, if it probed)
             if not future.done():
                 future.set_result(Outcome(error, time.monotonic() - start))
 
@@ -189,4 +190,20 @@ class Scheduler:
             requirement=requirement_ids(item)[0],
             gate=self.gate,
             name=item.nodeid,
+            quiet=lambda timeout: self._quiet(item.nodeid, timeout),
         )
+
+    async def _quiet(self, name: str, timeout: ConformanceTimeout) -> None:
+        """Before the probe after ``timeout`` in test ``name``: if it was a wait for a frame
+        that ran out while other tests ran, go on one test at a time from now on (the server may
+        not take the crowd), and let what still runs finish first (other tests' connections
+        must not be what the probe finds starved)."""
+        if not (timeout.frame_awaited and self._crowds.get(name, 1) > 1):
+            return
+        self.limit = 1
+        self._probing += 1
+        try:
+            while self.running > self._probing:
+                await asyncio.sleep(0.005)
+        finally:
+            self._probing -= 1
