@@ -115,11 +115,13 @@ def test_a_probe_that_gets_no_handshake_answer_trips_the_breaker() -> None:
     assert not gate.failed
 
 
-def test_a_probe_accepted_but_without_its_echo_proves_send_002_and_trips_nothing() -> None:
+def test_a_probe_accepted_but_without_events_proves_the_basics_and_trips_nothing() -> None:
+    """Two connections accepted, no event on either: the sender's own (SEND-002) and the
+    other's (SEND-003) are proved failing from now on."""
     with serve("silent") as url:
         gate = _probe(url, echo_seen=True)
     assert gate.tripped is None
-    assert list(gate.failed) == ["SEND-002"]
+    assert set(gate.failed) == {"SEND-002", "SEND-003"}
     assert "a probe after suites/test_x.py::test_y" in gate.failed["SEND-002"].found
     with pytest.raises(NotTested, match="blocked by SEND-002"):
         gate.check("SEND-002", own=("EDIT-001",))
