@@ -42,7 +42,7 @@ from harness.records import CHAT, RESULT, build_record, record_of
 from harness.render.files import write_junit, write_results_json
 from harness.render.terminal import summary_lines
 from harness.runner import call_sync, run_bounded, settle, whole_test_bound
-from harness.scheduler import Scheduler, exclusive
+from harness.scheduler import Scheduler, exclusive, schedulable
 from harness.target import Target, TargetError
 from harness.tokens import Minter
 
@@ -246,8 +246,17 @@ class ConformancePlugin:
                 keep.append(item)
         if drop:
             config.hook.pytest_deselected(items=drop)
-        # Exclusive tests last, so that nothing runs beside them (harness.scheduler).
-        items[:] = [i for i in keep if not exclusive(i)] + [i for i in keep if exclusive(i)]
+
+        # Exclusive tests first, alone: the scheduler starts after them (nothing runs beside
+        # them, and a room they leave broken is found by what follows, not before they ran);
+        # then the tests pytest's own thread runs (the property-based ones), while the scheduler
+        # works through the others (harness.scheduler).
+        def rank(item: pytest.Item) -> int:
+            if exclusive(item):
+                return 0
+            return 1 if requirement_ids(item) and not schedulable(item) else 2
+
+        items[:] = sorted(keep, key=rank)
         if any(requirement_ids(i) for i in items):
             self.active = True
         if self.progress is not None:
@@ -278,8 +287,7 @@ class ConformancePlugin:
                     gate=self.gate,
                     lanes=lanes,
                     make_chat=self.new_chat,
-                )
-                self.scheduler.start()
+                )  # started once the exclusive tests are done (pytest_runtest_setup)
         try:
             yield
         finally:
@@ -299,6 +307,11 @@ class ConformancePlugin:
             pytest.exit(redact.redact(str(exc)), returncode=2)
         if self.progress is not None and self.gate.failed:
             Progress.write(self.gate.summary())
+
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        scheduler = self.scheduler
+        if scheduler is not None and not scheduler.started and not exclusive(item):
+            scheduler.start()
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> bool | None:

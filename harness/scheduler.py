@@ -8,11 +8,12 @@ loop then walks the items in its order as before, and each item's call only coll
 the scheduler recorded for it. Reports, records, JUnit and the verdict are made exactly as for a
 sequential run.
 
-What is not scheduled runs in pytest's loop as before, beside the scheduled ones: the sync
-property tests (see :func:`schedulable`), tests marked ``exclusive`` (they restart the server,
-flood the room, measure time or count the server's connections), which the plugin orders last so
-that nothing else runs beside them, and any test that needs a fixture the scheduler cannot give
-(only ``chat``, ``conformance_target`` and parameters).
+What is not scheduled runs in pytest's loop as before: tests marked ``exclusive`` (they restart
+the server, flood the room, leave dead connections in it, measure time or count the server's
+connections), which the plugin orders first and the scheduler starts after, so that nothing runs
+beside them; then, beside the scheduled ones, the sync property tests (see :func:`schedulable`)
+and any test that needs a fixture the scheduler cannot give (only ``chat``,
+``conformance_target`` and parameters).
 """
 
 from __future__ import annotations
@@ -102,6 +103,10 @@ class Scheduler:
 
     def __contains__(self, item: pytest.Item) -> bool:
         return item.nodeid in self.futures
+
+    @property
+    def started(self) -> bool:
+        return self._thread is not None
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="conformance-scheduler", daemon=True)

@@ -583,6 +583,10 @@ class OwnerByConnection(Behaviour):
     "churn-leak",
     "The server stops accepting an account after 50 connections in its lifetime.",
     ("RECON-005",),
+    collateral={
+        "CONN-001": "the churn test runs first (it runs alone); the account it cycled is refused"
+        " in every test after it",
+    },
 )
 class ChurnLeak(Behaviour):
     def __init__(self) -> None:

@@ -197,7 +197,7 @@ def test_report_is_self_contained(clean_run: Run) -> None:
 
 def test_default_run_report_stays_under_1_mb(default_run: Run) -> None:
     # A browser on a CI artifact page must open it: a 2 MiB frame and a 1,200-frame flood
-    # (RECON-002, through eight senders) are compacted, and passing tests embed less of their
+    # (RECON-002, through sixteen senders) are compacted, and passing tests embed less of their
     # transcripts (other tests' frames no check of theirs read are left out).
     assert default_run.code == 0, default_run.out
     size = (default_run.dir / "compliance.html").stat().st_size
