@@ -10,7 +10,7 @@ import asyncio
 import time
 import uuid
 
-from harness.client import Chat
+from harness.client import Chat, Conn
 from harness.core.failures import ConformanceFailure, HarnessError
 from harness.core.frames import event_matching, is_error
 from harness.core.gate import Finding, Gate
@@ -47,20 +47,12 @@ async def _basics(chat: Chat, gate: Gate, found: list[ConformanceFailure]) -> No
         if exc.requirement == "CONN-001":
             found.append(exc)
         return
-    body = chat.nonce("preflight")
-    await sender.send_text(body)
-    outcomes: list[object] = await asyncio.gather(
-        other.expect_event("new", body=body, requirement="SEND-003"),
-        sender.expect_event("new", body=body, requirement="SEND-002"),
-        return_exceptions=True,
-    )
-    for requirement, outcome in zip(("SEND-003", "SEND-002"), outcomes, strict=True):
-        if isinstance(outcome, ConformanceFailure) and outcome.requirement == requirement:
-            found.append(outcome)
-        elif isinstance(outcome, BaseException) and not isinstance(outcome, ConformanceFailure):
-            return  # a resource limit, say: the suites judge what the server does
-    gate.echo_seen = not isinstance(outcomes[1], BaseException)
-    if gate.echo_seen and sender.closed is None:
+    lost, echo_seen = await _round_trip(chat, sender, other, "preflight")
+    found.extend(lost)
+    if echo_seen is None:
+        return  # a resource limit, say: the suites judge what the server does
+    gate.echo_seen = echo_seen
+    if echo_seen and sender.closed is None:
         chat.gate = gate  # the error wait proves silence with a sentinel (the echo works)
         await sender.send_update(str(uuid.uuid4()), chat.nonce("preflight-edit"))
         try:
@@ -86,6 +78,28 @@ async def _basics(chat: Chat, gate: Gate, found: list[ConformanceFailure]) -> No
                 gate.errors_private = False  # the suites judge ERR-001 itself
 
 
+async def _round_trip(
+    chat: Chat, sender: Conn, other: Conn, label: str
+) -> tuple[list[ConformanceFailure], bool | None]:
+    """One message from ``sender``, awaited on ``other`` (SEND-003) and on ``sender`` itself
+    (SEND-002) at once: the failures of those two basics, and whether the echo came (None when
+    something else went wrong, a resource limit say: nothing to conclude)."""
+    body = chat.nonce(label)
+    await sender.send_text(body)
+    outcomes: list[object] = await asyncio.gather(
+        other.expect_event("new", body=body, requirement="SEND-003"),
+        sender.expect_event("new", body=body, requirement="SEND-002"),
+        return_exceptions=True,
+    )
+    lost: list[ConformanceFailure] = []
+    for requirement, outcome in zip(("SEND-003", "SEND-002"), outcomes, strict=True):
+        if isinstance(outcome, ConformanceFailure) and outcome.requirement == requirement:
+            lost.append(outcome)
+        elif isinstance(outcome, BaseException) and not isinstance(outcome, ConformanceFailure):
+            return lost, None
+    return lost, not isinstance(outcomes[1], BaseException)
+
+
 async def probe(target: Target, gate: Gate, after: str) -> None:
     """After a test timed out: is the server still there?
 
@@ -109,18 +123,7 @@ async def probe(target: Target, gate: Gate, after: str) -> None:
             return
         if gate.echo_seen:
             other = await chat.connect("member2", label="probe")
-            body = chat.nonce("probe")
-            await conn.send_text(body)
-            outcomes: list[object] = await asyncio.gather(
-                conn.expect_event("new", body=body, requirement="SEND-002"),
-                other.expect_event("new", body=body, requirement="SEND-003"),
-                return_exceptions=True,
-            )
-            lost = [
-                failure
-                for failure, requirement in zip(outcomes, ("SEND-002", "SEND-003"), strict=True)
-                if isinstance(failure, ConformanceFailure) and failure.requirement == requirement
-            ]
+            lost, _ = await _round_trip(chat, conn, other, "probe")
             if lost:
                 await chat.close_all()
                 where = f"a probe after {after} timed out"
