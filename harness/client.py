@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import json
 import socket
 import ssl
@@ -26,7 +27,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -175,6 +176,18 @@ class Conn:
         #: The bodies this connection sent (bounded): a wait for a ``new`` event of one of them
         #: on this same connection is a wait for its echo (SEND-002).
         self._own: collections.deque[str] = collections.deque(maxlen=256)
+        #: The message ids this connection sent an edit or a delete of (bounded): their
+        #: ``update`` / ``delete`` events on this same connection are its own (SEND-002).
+        self._edited: collections.deque[str] = collections.deque(maxlen=256)
+        #: For a text this connection sent (``("new", body)``) or a message it edited or deleted
+        #: (``("edit", id)``): the sentinel it sent after that frame, which every observer in
+        #: the room may use (dropped at the next edit of the message).
+        self._sentinels: dict[tuple[str, str | None], str] = {}
+        #: Opened while another connection of its account was open in its room: the one a
+        #: server serving one connection per account starves (BCAST-001, from the preflight).
+        self.account_twice = account is not None and any(
+            c.account == account and c.room == room and c.closed is None for c in chat.conns
+        )
 
     # sending -----------------------------------------------------------------------------
 
@@ -209,11 +222,15 @@ class Conn:
             "timestamp": now_rfc3339(),
         }
         frame.update(extra)
+        self._edited.append(str(message_id))
+        self._sentinels.pop(("edit", str(message_id)), None)
         await self.send_json(frame)
 
     async def send_delete(self, message_id: Any, **extra: Any) -> None:
         frame = {"type": "delete", "messageId": message_id, "timestamp": now_rfc3339()}
         frame.update(extra)
+        self._edited.append(str(message_id))
+        self._sentinels.pop(("edit", str(message_id)), None)
         await self.send_json(frame)
 
     # receiving ---------------------------------------------------------------------------
@@ -348,6 +365,8 @@ class Conn:
         self.chat.gate_check(requirement)
         if basic is not None:
             self.chat.gate_check(basic)
+            if self.account_twice:
+                self.chat.gate_check("BCAST-001")
         limit = self.chat.target.receive_timeout if timeout is None else timeout
         return await self._drive(check, limit)
 
@@ -401,24 +420,94 @@ class Conn:
         what = f"a chat_message {action!r} event" + (f" for id {id}" if id else "")
         if body is not None:
             what += f" with body {show(body, 60)!r}"
-        frame: dict[str, Any] = await self.wait_for(
-            event_matching(action, id=id, body=body),
+        expected = what + f" on {self.name}"
+        match = event_matching(action, id=id, body=body)
+        basic = self._basic_of(action, body, id)
+        gated = basic or ("BCAST-001" if self.account_twice else None)
+        wait = functools.partial(
+            self.wait_for,
             requirement=requirement,
-            expected=what + f" on {self.name}",
+            expected=expected,
             forbidden=forbidden,
             forbidden_requirement=forbidden_requirement,
-            basic=self._basic_of(action, body),
+            basic=gated,
         )
+        # The event of a frame a connection of this test and room sent (this one or another):
+        # silence is proven by a sentinel that connection sends after it, as for an error.
+        # Events of one sender arrive in order (BCAST-004): the sentinel's `new` event arriving
+        # first means the awaited one is not coming. Sent only when the event is late (a
+        # grace of a few round trips), so a healthy server sees no extra traffic.
+        key = ("new", body) if action == "new" else ("edit", id)
+        origin = self._origin_of(action, body, id) if basic else None
+        after = None
+        if origin is not None and key[1] is not None and not any(map(match, self.buffer)):
+            after = origin._sentinels.get(key)
+            grace = self.chat.sentinel_grace()
+            if after is None and grace is not None:
+                start = time.monotonic()
+                try:
+                    return cast(dict[str, Any], await wait(match, timeout=grace))
+                except ConformanceTimeout as exc:
+                    if not exc.frame_awaited:
+                        raise  # not the grace running out (a basic proved failing, say)
+                after = await origin._sentinel_for(key, fan_out=origin is not self)
+                if after is None:
+                    rest = self.chat.target.receive_timeout - (time.monotonic() - start)
+                    return cast(dict[str, Any], await wait(match, timeout=max(rest, 0.0)))
+        if after is None:
+            return cast(dict[str, Any], await wait(match))
+        sentinel = after
+        frame: dict[str, Any] = await wait(lambda f: match(f) or _echo_of(f, sentinel))
+        if not match(frame):
+            answered = next((f for f in self.buffer if is_error(f)), None)
+            raise ConformanceFailure(
+                requirement,
+                expected,
+                "no answer; the server answered a later frame (the sentinel sent after it) first"
+                + (f"; it had sent {show(answered)}" if answered is not None else ""),
+            )
         return frame
 
-    def _basic_of(self, action: str, body: str | None) -> str | None:
-        """What a wait for a ``new`` event of ``body`` stands on: its echo, if this connection
-        sent it; the fan-out, if another connection of the test did."""
-        if action != "new" or body is None:
+    def _origin_of(self, action: str, body: str | None, message_id: str | None) -> Conn | None:
+        """The connection of this test that sent the frame whose event is awaited: the text of
+        ``body``, or the edit or delete of ``message_id``; None unless it is the only one,
+        still open and in this room (events of different senders have no order)."""
+        if action == "new":
+            senders = {id(c): c for c in (self, *self.chat.conns) if body in c._own}
+        else:
+            senders = {id(c): c for c in (self, *self.chat.conns) if message_id in c._edited}
+        if len(senders) != 1:
             return None
-        if body in self._own:
+        (origin,) = senders.values()
+        return origin if origin.closed is None and origin.room == self.room else None
+
+    async def _sentinel_for(self, key: tuple[str, str | None], *, fan_out: bool) -> str | None:
+        """The sentinel sent after this connection's frame ``key`` (sent now, the first time
+        it is asked for). ``fan_out``: for another connection's wait, which needs the fan-out
+        (SEND-003) too."""
+        gate = self.chat.gate
+        if fan_out and (gate is None or gate.blocked_by("SEND-003")):
+            return None
+        if key not in self._sentinels:
+            body = await self._sentinel_after()
+            if body is None:
+                return None
+            self._sentinels[key] = body
+        return self._sentinels[key]
+
+    def _basic_of(self, action: str, body: str | None, id: str | None = None) -> str | None:
+        """What a wait for an event stands on: its echo (SEND-002) for a ``new`` event of a
+        body this connection sent, or the ``update`` / ``delete`` event of a message it edited
+        or deleted; the fan-out (SEND-003) for those of another connection of the test."""
+        if action == "new" and body is not None:
+            mine, theirs = body in self._own, (body in c._own for c in self.chat.conns)
+        elif action in ("update", "delete") and id is not None:
+            mine, theirs = id in self._edited, (id in c._edited for c in self.chat.conns)
+        else:
+            return None
+        if mine:
             return "SEND-002"
-        if any(body in conn._own for conn in self.chat.conns if conn is not self):
+        if any(theirs):
             return "SEND-003"
         return None
 
@@ -487,6 +576,7 @@ class Conn:
             expected=f"no {what} before the sentinel on {self.name}",
             forbidden=forbidden,
             forbidden_requirement=requirement,
+            basic=self._basic_of("new", sentinel),
         )
 
     async def wait_closed(
@@ -624,6 +714,16 @@ class Chat:
         #: and breaker (:mod:`harness.core.gate`); set by the plugin.
         self.own: tuple[str, ...] = ()
         self.gate: Gate | None = None
+
+    def sentinel_grace(self) -> float | None:
+        """How long a wait for an event goes on before the sender's sentinel is sent: five of
+        the preflight's round trips (at least 0.25 s), at most half of ``receive_timeout``. None
+        without the preflight's evidence that a sender's own events come back (then a sentinel
+        proves nothing)."""
+        gate = self.gate
+        if gate is None or not gate.echo_seen:
+            return None
+        return min(self.target.receive_timeout / 2, max(0.25, 5 * gate.round_trip_s))
 
     def gate_check(self, requirement: str) -> None:
         """Before a wait attributed to ``requirement``: end it at once if the preflight
@@ -888,6 +988,14 @@ class Chat:
         ``echo``, or when there is no observer) on the sender itself."""
         body = body if body is not None else self.nonce("msg")
         observers = list(observers)
+        # Blocked before sending, not after: a server wedged by what the gate proved may also
+        # never answer this connection's closing handshake once it took the frame.
+        if observers:
+            self.gate_check(fanout_requirement)
+            self.gate_check("SEND-003")
+        if echo or not observers:
+            self.gate_check(echo_requirement)
+            self.gate_check("SEND-002")
         await conn.send_text(body)
         event: dict[str, Any] | None = None
         for other in observers:

@@ -32,7 +32,12 @@ from harness import target as target_mod
 from harness.baseline import Baseline, BaselineError, load_baseline
 from harness.client import Chat
 from harness.core import catalogue as cat_mod
-from harness.core.failures import HarnessError
+from harness.core.failures import (
+    ConformanceFailure,
+    ConformanceTimeout,
+    HarnessError,
+    ResourceLimit,
+)
 from harness.core.gate import Gate
 from harness.core.results import RunResult, TestRecord, aggregate
 from harness.options import add_options, requirement_ids, strict_mode
@@ -84,6 +89,8 @@ class ConformancePlugin:
         #: The preflight's findings and the breaker, shared by every test of the run.
         self.gate = Gate()
         self.scheduler: Scheduler | None = None
+        #: The test run last (pytest's order, after the collection's sorting).
+        self.last_test: str | None = None
 
     # --- configuration --------------------------------------------------------------------
 
@@ -257,6 +264,10 @@ class ConformancePlugin:
             return 1 if requirement_ids(item) and not schedulable(item) else 2
 
         items[:] = sorted(keep, key=rank)
+        self.last_test = items[-1].nodeid if items else None
+        for item in items:
+            if requirement_ids(item):
+                _brief_failures(item)
         if any(requirement_ids(i) for i in items):
             self.active = True
         if self.progress is not None:
@@ -279,6 +290,13 @@ class ConformancePlugin:
                     Progress.write(
                         "preflight: error frames reach other connections of the room (ERR-001):"
                         " the tests run one at a time"
+                    )
+            if lanes > 1 and not self.gate.accounts_shared:
+                lanes = 1  # tests side by side would open second connections for one another
+                if self.progress is not None:
+                    Progress.write(
+                        "preflight: a second connection of an account receives no events"
+                        " (BCAST-001): the tests run one at a time"
                     )
             if lanes > 1:
                 self.scheduler = Scheduler(
@@ -327,7 +345,7 @@ class ConformancePlugin:
         if not inspect.iscoroutinefunction(func):
             if not ids:
                 return None
-            call_sync(func, kwargs, self.gate)
+            self._call_sync(pyfuncitem, kwargs)
             return True
         chat: Chat | None = pyfuncitem.stash.get(CHAT, None)
         run_bounded(
@@ -338,8 +356,39 @@ class ConformancePlugin:
             requirement=ids[0] if ids else "CONN-001",
             gate=self.gate if ids else None,
             name=pyfuncitem.nodeid,
+            # After the last test a probe would block nothing: the test's own verdict stands.
+            probe=pyfuncitem.nodeid != self.last_test,
         )
         return True
+
+    def _call_sync(self, item: pytest.Function, kwargs: dict[str, Any]) -> None:
+        """A sync (property) test, in pytest's thread while the scheduler runs others beside it.
+        A wait for a frame that ran out while scheduled tests ran is not its verdict (the server
+        may not take the crowd): the scheduler stops starting tests, and the test runs again
+        alone, with a fresh session; from then on the scheduler runs one test at a time."""
+        scheduler = self.scheduler
+        mark = scheduler.activity() if scheduler is not None else 0
+        try:
+            call_sync(item.obj, kwargs, self.gate)
+        except ConformanceTimeout as exc:
+            if scheduler is None or not exc.frame_awaited or not scheduler.crowded_since(mark):
+                raise
+            crowd = "scheduled tests"
+        else:
+            return
+        scheduler.alone()
+        try:
+            chat = self.new_chat(item)
+            chat.observe(
+                requirement_ids(item)[0],
+                f"timed out while {crowd} ran beside it (the server may not take concurrent"
+                " clients): the verdict is from a run alone",
+            )
+            if "chat" in kwargs:
+                kwargs = {**kwargs, "chat": chat}
+            call_sync(item.obj, kwargs, self.gate)
+        finally:
+            scheduler.resume()
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(
@@ -435,6 +484,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
 
 
+def _brief_failures(item: pytest.Item) -> None:
+    """A conformance test's failure is reported by what it found (requirement, expected, actual:
+    its record, the HTML, JUnit), not by the harness's call stack. pytest's traceback of it
+    would parse the source of every frame: half the wall time of a run against a server that
+    fails most tests. Other exceptions (a bug in the harness) keep their traceback."""
+    full = item.repr_failure
+
+    def repr_failure(excinfo: pytest.ExceptionInfo[BaseException], *args: Any) -> Any:
+        if isinstance(excinfo.value, ConformanceFailure | ResourceLimit):
+            return redact.redact(f"{type(excinfo.value).__name__}: {excinfo.value}")
+        return full(excinfo, *args)
+
+    setattr(item, "repr_failure", repr_failure)  # noqa: B010 - an instance's own, on purpose
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
@@ -446,7 +510,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "the target's receive_timeout",
     )
     config.addinivalue_line(
-        "markers", "exclusive: a conformance test that runs alone, after the others"
+        "markers", "exclusive: a conformance test that runs alone, before the others"
     )
     try:
         plugin = plugin_of(config)

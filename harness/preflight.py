@@ -47,7 +47,9 @@ async def _basics(chat: Chat, gate: Gate, found: list[ConformanceFailure]) -> No
         if exc.requirement == "CONN-001":
             found.append(exc)
         return
+    start = time.monotonic()
     lost, echo_seen = await _round_trip(chat, sender, other, "preflight")
+    gate.round_trip_s = time.monotonic() - start
     found.extend(lost)
     if echo_seen is None:
         return  # a resource limit, say: the suites judge what the server does
@@ -76,6 +78,27 @@ async def _basics(chat: Chat, gate: Gate, found: list[ConformanceFailure]) -> No
         except ConformanceFailure as exc:
             if exc.requirement == "ERR-001":
                 gate.errors_private = False  # the suites judge ERR-001 itself
+    if lost or not echo_seen or sender.closed is not None or other.closed is not None:
+        return
+    # A second connection of the sender's account (BCAST-001). Tried last, once the basics
+    # held: a server that keeps only an account's newest connection must not make the first
+    # look like SEND-002 failing. One message of the other account, awaited on both.
+    try:
+        again = await chat.connect("member", label="preflight-again")
+    except ConformanceFailure:
+        return  # refused: CONN-007's test says so (a SHOULD), nothing to block
+    body = chat.nonce("preflight-twice")
+    await other.send_text(body)
+    outcomes = await asyncio.gather(
+        again.expect_event("new", body=body, requirement="BCAST-001"),
+        sender.expect_event("new", body=body, requirement="BCAST-001"),
+        return_exceptions=True,
+    )
+    for outcome in outcomes:
+        if isinstance(outcome, ConformanceFailure) and outcome.requirement == "BCAST-001":
+            found.append(outcome)
+            gate.accounts_shared = False  # overlapping tests would starve one another
+            return
 
 
 async def _round_trip(

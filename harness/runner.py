@@ -22,7 +22,7 @@ from harness.core.failures import (
     ResourceLimit,
 )
 from harness.core.gate import Gate
-from harness.preflight import probe
+from harness.preflight import probe as probe_server
 from harness.target import Target
 
 
@@ -61,12 +61,14 @@ async def run_test(
     gate: Gate | None = None,
     name: str = "",
     quiet: Callable[[ConformanceTimeout], Awaitable[None]] | None = None,
+    probe: bool = True,
 ) -> None:
     """Run ``func(**kwargs)`` to its end or its bound, then close its connections.
 
     With the run's ``gate``: nothing runs once the breaker tripped; a test that timed out makes
     a probe look at the server (:func:`harness.preflight.probe`), once ``quiet`` says nothing
-    else runs (other tests' connections must not be what the probe finds missing)."""
+    else runs (other tests' connections must not be what the probe finds missing); not after
+    the run's last test (``probe`` False), where it would block nothing."""
     if gate is not None:
         gate.check_breaker()
     scope = asyncio.timeout(bound)
@@ -87,7 +89,7 @@ async def run_test(
     except (ConformanceFailure, ResourceLimit) as exc:
         if chat is not None:  # what came and was never read tells what the endpoint is
             await chat.count_pending()
-        if isinstance(exc, ConformanceTimeout):
+        if isinstance(exc, ConformanceTimeout) and not exc.from_gate:
             timed_out = exc
         raise
     finally:
@@ -95,10 +97,10 @@ async def run_test(
             await chat.close_all()
         # Probed once the test's own connections are gone: they must not be what starves the
         # probe's connection (a server that caps a room's or an account's connections).
-        if timed_out is not None and gate is not None and chat is not None:
+        if probe and timed_out is not None and gate is not None and chat is not None:
             if quiet is not None:
                 await quiet(timed_out)  # the scheduler's: no other test beside the probe
-            await probe(chat.target, gate, name or "a test")
+            await probe_server(chat.target, gate, name or "a test")
 
 
 def settle(exc: BaseException) -> NoReturn:

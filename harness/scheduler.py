@@ -19,6 +19,7 @@ and any test that needs a fixture the scheduler cannot give (only ``chat``,
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import contextlib
 import inspect
@@ -100,6 +101,12 @@ class Scheduler:
         self._probing = 0
         #: For each test in flight, the most tests that ran at once while it did.
         self._crowds: dict[str, int] = {}
+        #: Tests whose first run timed out in a crowd (how many ran at once): they run again.
+        self._crowded: dict[str, int] = {}
+        #: When each test first started (a test run again reports both runs' time).
+        self._started: dict[str, float] = {}
+        #: Changes whenever a test starts or ends (:meth:`crowded_since`).
+        self._activity = 0
 
     def __contains__(self, item: pytest.Item) -> bool:
         return item.nodeid in self.futures
@@ -107,6 +114,26 @@ class Scheduler:
     @property
     def started(self) -> bool:
         return self._thread is not None
+
+    def activity(self) -> int:
+        """A count that changes whenever a scheduled test starts or ends."""
+        return self._activity
+
+    def crowded_since(self, mark: int) -> bool:
+        """Whether a scheduled test ran at some time since :meth:`activity` returned ``mark``."""
+        return self.running > 0 or self._activity != mark
+
+    def alone(self, timeout: float = 600.0) -> None:
+        """From pytest's thread: start no more tests and wait until none runs (a test of that
+        thread runs again alone, as a scheduled test does after a crowded timeout). Afterwards
+        the scheduler goes on one test at a time: :meth:`resume`."""
+        self.limit = 0
+        deadline = time.monotonic() + timeout
+        while self.running > 0 and time.monotonic() < deadline:
+            time.sleep(0.005)
+
+    def resume(self) -> None:
+        self.limit = 1
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="conformance-scheduler", daemon=True)
@@ -139,33 +166,41 @@ class Scheduler:
         self._loop = asyncio.get_running_loop()
         self._main = asyncio.current_task()
         tasks: set[asyncio.Task[None]] = set()
+        queue = collections.deque(self.items)
         try:
-            for item in self.items:
+            while queue or tasks:
+                if not queue:  # what runs may yet ask to run again
+                    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                    continue
                 while self.running >= self.limit:
                     await asyncio.sleep(0.005)
                 if self._stopping:
                     break
+                item = queue.popleft()
                 self.running += 1
+                self._activity += 1
                 for name in self._crowds:  # every test in flight now has company
                     self._crowds[name] = max(self._crowds[name], self.running)
-                task = asyncio.create_task(self._one(item))
+                task = asyncio.create_task(self._one(item, queue))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
-            while tasks:
-                await asyncio.gather(*tasks, return_exceptions=True)
         except asyncio.CancelledError:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _one(self, item: pytest.Item) -> None:
+    async def _one(self, item: pytest.Item, queue: collections.deque[pytest.Item]) -> None:
+        """Run ``item``; a wait for a frame that ran out while other tests ran beside it is not
+        its verdict (the server may not take the crowd): from then on one test at a time, and
+        the test runs again, alone, next."""
         assert isinstance(item, pytest.Function)
         future = self.futures[item.nodeid]
-        start = time.monotonic()
+        start = self._started.setdefault(item.nodeid, time.monotonic())
         self._crowds[item.nodeid] = self.running
         error: BaseException | None = None
+        again = False
         try:
-            await self._call(item)
+            await self._call(item, self._crowded.get(item.nodeid))
         except asyncio.CancelledError:
             error = KeyboardInterrupt("the run was stopped")
             raise
@@ -174,14 +209,25 @@ class Scheduler:
         finally:
             crowd = self._crowds.pop(item.nodeid, 1)
             self.running -= 1
+            self._activity += 1
             if isinstance(error, ConformanceTimeout) and error.frame_awaited and crowd > 1:
-                self.limit = 1  # (already, if it probed)
-            if not future.done():
+                self.limit = min(self.limit, 1)  # (already, if it probed; 0: paused)
+                if item.nodeid not in self._crowded and not self._stopping:
+                    self._crowded[item.nodeid] = crowd
+                    queue.appendleft(item)
+                    again = True
+            if not again and not future.done():
                 future.set_result(Outcome(error, time.monotonic() - start))
 
-    async def _call(self, item: pytest.Function) -> None:
+    async def _call(self, item: pytest.Function, crowd: int | None = None) -> None:
         params = getattr(getattr(item, "callspec", None), "params", {})
         chat = self.make_chat(item)
+        if crowd is not None:
+            chat.observe(
+                requirement_ids(item)[0],
+                f"timed out while {crowd} tests ran at once (the server may not take concurrent"
+                " clients): the verdict is from a run alone",
+            )
         given: dict[str, Any] = {"chat": chat, "conformance_target": self.target}
         kwargs = {
             name: params[name] if name in params else given[name]
@@ -205,7 +251,7 @@ class Scheduler:
         must not be what the probe finds starved)."""
         if not (timeout.frame_awaited and self._crowds.get(name, 1) > 1):
             return
-        self.limit = 1
+        self.limit = min(self.limit, 1)  # 0: paused by pytest's thread
         self._probing += 1
         try:
             while self.running > self._probing:

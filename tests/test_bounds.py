@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, TypeVar
@@ -401,6 +402,30 @@ def test_a_property_session_raises_its_first_resource_limit_again_without_io() -
     finally:
         session.close()
     assert again.value is limit and started == [1]
+
+
+def test_a_property_session_sends_its_first_example_however_long_set_up_took() -> None:
+    # The time budget starts with the first example: hypothesis building its strategies on a
+    # loaded machine must not leave a property run that sent nothing (CI once saw this).
+    from suites.test_properties import Session
+
+    chat = FakeServer().chat()
+    session = Session(chat, "ROBUST-016")
+    ran: list[int] = []
+
+    async def example() -> None:
+        ran.append(1)
+
+    try:
+        time.sleep(session.budget + 0.1)
+        session.run(example())
+        assert ran == [1] and session.ran == 1 and session.skipped == 0
+        assert session.deadline is not None
+        session.deadline = time.monotonic() - 1  # the budget is spent: no more I/O
+        session.run(example())
+        assert ran == [1] and session.skipped == 1
+    finally:
+        session.close()
 
 
 def test_a_property_against_a_flooding_server_opens_no_connection_while_shrinking() -> None:

@@ -84,10 +84,27 @@ def test_a_server_without_echo_is_judged_without_waiting_out_timeouts(tmp_path: 
     assert by_id["SEND-002"]["verdict"] == "failed"
     blocked = [r["id"] for r in results["requirements"] if "blocked by SEND-002" in str(r)]
     assert len(blocked) >= 10, blocked
+    # The editor's own update and delete events stand on SEND-002 too.
+    assert {"EDIT-003", "DEL-002"} <= set(blocked), blocked
     waited = {r["id"] for r in results["requirements"] if "no answer within" in str(r)}
-    # The preflight's own wait, and the editor's and deleter's own update and delete events
-    # (EDIT-003, DEL-002: their own requirements, which the preflight does not try).
-    assert waited == {"SEND-002", "EDIT-003", "DEL-002"}, waited
+    assert waited == {"SEND-002"}, waited  # the preflight's own wait, and no other
+
+
+def test_a_missing_own_update_event_is_proven_by_the_sentinel_not_waited_out(
+    tmp_path: Path,
+) -> None:
+    """no-edit-echo: the editor gets the echo of its sentinel (sent right after the edit) but
+    never its update event: EDIT-003 and DEL-002 fail at once, not after receive_timeout."""
+    config = demo_config(database=str(tmp_path / "db.sqlite3"), faults=frozenset({"no-edit-echo"}))
+    with ServerThread(config) as server:
+        target = write_target(tmp_path / "target.toml", demo_target_dict(server.url_template))
+        code, results, output = run_suites(target, tmp_path / "reports", only="EDIT,DEL")
+    assert results is not None and code == 1, output[-3000:]
+    failed = {r["id"]: str(r) for r in results["requirements"] if r["verdict"] == "failed"}
+    assert set(failed) == {"EDIT-003", "DEL-002"}, output[-3000:]
+    for rid, text in failed.items():
+        assert "the server answered a later frame" in text, (rid, text[:2000])
+        assert "no answer within" not in text, (rid, text[:2000])
 
 
 # --- the probe after a timeout (harness/preflight.py) ---------------------------------------
@@ -131,3 +148,83 @@ def test_a_probe_without_an_echo_to_expect_only_checks_the_handshake() -> None:
     with serve("silent") as url:
         gate = _probe(url, echo_seen=False)
     assert gate.tripped is None and not gate.failed and gate.alive_at > 0
+
+
+@pytest.mark.parametrize("probe", [True, False])
+def test_a_timed_out_test_is_probed_unless_it_is_the_last(
+    probe: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness import runner
+    from tests.fakewire import FakeServer
+
+    probed: list[str] = []
+
+    async def record(target: object, gate: Gate, after: str) -> None:
+        probed.append(after)
+
+    monkeypatch.setattr(runner, "probe_server", record)
+
+    async def times_out() -> None:
+        raise ConformanceTimeout("RECON-001", "an event", "no answer within 5.0 s")
+
+    chat = FakeServer().chat()
+    with pytest.raises(ConformanceTimeout):
+        asyncio.run(
+            runner.run_test(
+                times_out, {}, chat=chat, bound=5, requirement="RECON-001", gate=Gate(),
+                name="t::last", probe=probe,
+            )
+        )  # fmt: skip
+    assert probed == (["t::last"] if probe else [])
+
+
+# --- a second connection of an account (BCAST-001) ------------------------------------------
+
+
+def _preflight_against(fault: str | None, tmp_path: Path) -> Gate:
+    from harness.preflight import preflight
+    from harness.target import parse
+
+    faults = frozenset({fault}) if fault else frozenset()
+    config = demo_config(database=str(tmp_path / "db.sqlite3"), faults=faults)
+    gate = Gate()
+    with ServerThread(config) as server:
+        data = demo_target_dict(server.url_template)
+        data["receive_timeout"] = 1.0
+        asyncio.run(preflight(parse(data, where="<test>"), gate))
+    return gate
+
+
+def test_the_preflight_finds_an_account_served_on_one_connection_only(tmp_path: Path) -> None:
+    gate = _preflight_against("one-connection-per-user", tmp_path)
+    assert set(gate.failed) == {"BCAST-001"}, gate.failed  # the basics themselves hold
+    assert not gate.accounts_shared
+    assert "preflight-again" in gate.failed["BCAST-001"].failure.actual
+    with pytest.raises(NotTested, match=r"blocked by BCAST-001 \(a second connection"):
+        gate.check("BCAST-001", own=("ERR-002",))
+
+
+def test_the_preflight_finds_a_clean_server_serving_every_connection(tmp_path: Path) -> None:
+    gate = _preflight_against(None, tmp_path)
+    assert not gate.failed and gate.accounts_shared and gate.errors_private and gate.echo_seen
+
+
+def test_a_server_serving_one_connection_per_account_is_judged_one_test_at_a_time(
+    tmp_path: Path,
+) -> None:
+    """BCAST-001 fails from the preflight's evidence; tests waiting on an account's second
+    connection are blocked by it, and no other requirement fails (overlapping tests would have
+    opened second connections for one another)."""
+    config = demo_config(
+        database=str(tmp_path / "db.sqlite3"), faults=frozenset({"one-connection-per-user"})
+    )
+    with ServerThread(config) as server:
+        data = demo_target_dict(server.url_template)
+        data["receive_timeout"] = 2.0
+        target = write_target(tmp_path / "target.toml", data)
+        code, results, output = run_suites(target, tmp_path / "reports")
+    assert results is not None and code == 1, output[-3000:]
+    failed = {r["id"] for r in results["requirements"] if r["verdict"] == "failed"}
+    assert failed == {"BCAST-001"}, output[-3000:]
+    blocked = [r["id"] for r in results["requirements"] if "blocked by BCAST-001" in str(r)]
+    assert blocked, output[-3000:]

@@ -560,7 +560,7 @@ def test_editable_install_gives_the_command_and_the_plugin() -> None:
     assert dist.version == project["version"]
     assert "dev" in (dist.metadata.get_all("Provides-Extra") or [])
     points = {(ep.group, ep.name): ep.value for ep in dist.entry_points}
-    assert points.get(("console_scripts", "edusphere-conformance")) == "harness.cli:main"
+    assert points.get(("console_scripts", "edusphere-conformance")) == "harness.cli:entry"
     assert points.get(("pytest11", "edusphere_conformance")) == "harness.plugin"
     import harness
 

@@ -128,7 +128,7 @@ def test_every_schema_file_is_loaded_by_name() -> None:
     assert set(schemas.schema_names()) >= {*FRAME_SCHEMAS, "common", "results"}
 
 
-@pytest.mark.parametrize("name", sorted({*FRAME_SCHEMAS, "common", "results"}))
+@pytest.mark.parametrize("name", schemas.schema_names())  # every file: no check at run time
 def test_schema_is_valid_2020_12_with_id_matching_its_path(name: str) -> None:
     contents = schemas.schema(name)
     Draft202012Validator.check_schema(contents)

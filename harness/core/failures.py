@@ -17,6 +17,9 @@ class ConformanceFailure(AssertionError):
     """A requirement is not met. The report shows requirement, statement, expected, actual."""
 
     kind = "wrong answer"
+    #: Raised again from what the preflight or a probe proved (:class:`~harness.core.gate.Gate`),
+    #: not found by this test: no probe follows it.
+    from_gate = False
 
     def __init__(
         self, requirement: str, expected: str, actual: str, also: tuple[str, ...] = ()

@@ -2,7 +2,8 @@
 
 Before the suites, a preflight tries the basics every other test stands on (a participant is
 accepted; the sender receives its own event; another connection of the room receives it; an edit
-of an unknown message is answered with an error). A basic that fails fails its requirement once,
+of an unknown message is answered with an error; a second connection of an account receives
+events too). A basic that fails fails its requirement once,
 and every later wait that stands on it ends at once: in the test of that requirement with the
 preflight's failure, in every other test as "not tested: blocked by SEND-002 (...)". Never after
 a timeout each.
@@ -27,6 +28,7 @@ BASICS: dict[str, str] = {
     "SEND-002": "the sender never receives its own event",
     "SEND-003": "another connection of the room never receives the event",
     "EDIT-007": "an edit of an unknown message gets no error frame",
+    "BCAST-001": "a second connection of an account never receives the event",
 }
 
 
@@ -51,6 +53,12 @@ class Gate:
     #: False once the preflight saw an error frame reach another connection of the room: then
     #: an error cannot be told from another test's, and tests must not overlap.
     errors_private: bool = True
+    #: False once the preflight saw a second connection of an account get nothing (BCAST-001):
+    #: tests overlapping would open such connections for one another, and starve.
+    accounts_shared: bool = True
+    #: Seconds the preflight's message took to come back to its sender and another connection:
+    #: how long a wait goes before a sentinel proves silence (``Chat.sentinel_grace``).
+    round_trip_s: float = 0.0
     #: When a probe last found the server answering (monotonic; 0: never).
     alive_at: float = 0.0
     #: The breaker's line once tripped: every test from then on is not tested with it.
@@ -80,6 +88,7 @@ class Gate:
             ConformanceFailure.__init__(
                 again, requirement, failure.expected, f"{failure.actual} (found by {finding.found})"
             )
+            again.from_gate = True
             raise again
         raise NotTested(f"blocked by {self.blocked_by(requirement)}")
 

@@ -63,8 +63,13 @@ MAX_LINES = 1000
 GUARD_CHARS = 4_000_000
 GUARD_ENTRIES = 20_000
 
-_HEX = re.compile(r"[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}|[0-9A-Fa-f]+")
-_DIGIT = re.compile(r"[0-9]")
+#: What :func:`shape` masks: a UUID, a hex string of 8 or more characters, a hex string with a
+#: digit in it (every number). One pattern, no callback: a flood's transcript shapes every frame.
+_MASKED = re.compile(
+    r"[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}"
+    r"|[0-9A-Fa-f]{8,}"
+    r"|[0-9A-Fa-f]*[0-9][0-9A-Fa-f]*"
+)
 _CUT_NOTE = re.compile(r"… \([0-9,]+ characters in all\)\Z")
 
 
@@ -133,11 +138,6 @@ def shorten(text: str, limit: int = FRAME_LIMIT) -> str:
 # --- step 2: collapse -----------------------------------------------------------------------
 
 
-def _mask(match: re.Match[str]) -> str:
-    word = match.group()
-    return "#" if len(word) >= 8 or _DIGIT.search(word) else word
-
-
 def shape(text: str) -> str:
     """What similar frames share: the length, and the text with numbers and hex strings masked.
 
@@ -148,24 +148,32 @@ def shape(text: str) -> str:
     """
     cut = _CUT_NOTE.search(text)
     head, note = (text[: cut.start()], cut.group()) if cut else (text, "")
-    return f"{len(text)}:{_HEX.sub(_mask, head)}{note}"
+    return f"{len(text)}:{_MASKED.sub('#', head)}{note}"
 
 
 def _runs(entries: Sequence[Entry]) -> list[list[int]]:
     """The runs of similar frames, as lists of indices (runs of one frame included)."""
     runs: list[list[int]] = []
-    open_runs: dict[tuple[str, str], tuple[str, list[int]]] = {}
+    # Per connection and direction: the open run's last text, its shape (made when first
+    # needed: texts of different lengths never share a shape), and its members.
+    open_runs: dict[tuple[str, str], list[Any]] = {}
     for i, entry in enumerate(entries):
         if entry.direction in (SENT, RECEIVED):
             key = (entry.conn, entry.direction)
-            form = shape(entry.text)
             current = open_runs.get(key)
-            if current is not None and current[0] == form:
-                current[1].append(i)
+            if current is not None and len(current[0]) == len(entry.text):
+                if current[1] is None:
+                    current[1] = shape(current[0])
+                form = shape(entry.text)
+                if current[1] == form:
+                    current[0] = entry.text
+                    current[2].append(i)
+                    continue
             else:
-                members = [i]
-                runs.append(members)
-                open_runs[key] = (form, members)
+                form = None
+            members = [i]
+            runs.append(members)
+            open_runs[key] = [entry.text, form, members]
         elif entry.direction == NOTE:  # a handshake or close ends the connection's runs
             open_runs.pop((entry.conn, SENT), None)
             open_runs.pop((entry.conn, RECEIVED), None)

@@ -181,6 +181,18 @@ async def _no_echo(srv: ServerThread) -> None:
         assert not any(is_new(f, body) for f in seen_bob)
 
 
+@scenario("no-edit-echo")
+async def _no_edit_echo(srv: ServerThread) -> None:
+    async with client(srv.url_template, "bob") as bob, client(srv.url_template, "alice") as alice:
+        created = await bob.say(nonce())  # its own new event comes back
+        await bob.send({"type": "update", "messageId": created["id"], "message": nonce()})
+        await alice.expect(lambda f: f.get("action") == "update" and f["id"] == created["id"])
+        sentinel = nonce()
+        await bob.send({"type": "text", "message": sentinel})
+        seen_bob = await bob.until(lambda f: is_new(f, sentinel))
+        assert not any(f.get("action") == "update" for f in seen_bob), seen_bob
+
+
 @scenario("errors-broadcast")
 async def _errors_broadcast(srv: ServerThread) -> None:
     async with client(srv.url_template, "bob") as bob, client(srv.url_template, "alice") as alice:
