@@ -422,7 +422,8 @@ class Conn:
             what += f" with body {show(body, 60)!r}"
         expected = what + f" on {self.name}"
         match = event_matching(action, id=id, body=body)
-        basic = self._basic_of(action, body, id)
+        senders = self._senders_of(action, body, id)
+        basic = self._basic_of(senders)
         gated = basic or ("BCAST-001" if self.account_twice else None)
         wait = functools.partial(
             self.wait_for,
@@ -438,9 +439,9 @@ class Conn:
         # first means the awaited one is not coming. Sent only when the event is late (a
         # grace of a few round trips), so a healthy server sees no extra traffic.
         key = ("new", body) if action == "new" else ("edit", id)
-        origin = self._origin_of(action, body, id) if basic else None
+        origin = self._origin_of(senders)
         after = None
-        if origin is not None and key[1] is not None and not any(map(match, self.buffer)):
+        if origin is not None and not any(map(match, self.buffer)):
             after = origin._sentinels.get(key)
             grace = self.chat.sentinel_grace()
             if after is None and grace is not None:
@@ -450,7 +451,7 @@ class Conn:
                 except ConformanceTimeout as exc:
                     if not exc.frame_awaited:
                         raise  # not the grace running out (a basic proved failing, say)
-                after = await origin._sentinel_for(key, fan_out=origin is not self)
+                after = await origin._sentinel_for(key)
                 if after is None:
                     rest = self.chat.target.receive_timeout - (time.monotonic() - start)
                     return cast(dict[str, Any], await wait(match, timeout=max(rest, 0.0)))
@@ -468,48 +469,42 @@ class Conn:
             )
         return frame
 
-    def _origin_of(self, action: str, body: str | None, message_id: str | None) -> Conn | None:
-        """The connection of this test that sent the frame whose event is awaited: the text of
-        ``body``, or the edit or delete of ``message_id``; None unless it is the only one,
-        still open and in this room (events of different senders have no order)."""
-        if action == "new":
-            senders = {id(c): c for c in (self, *self.chat.conns) if body in c._own}
-        else:
-            senders = {id(c): c for c in (self, *self.chat.conns) if message_id in c._edited}
+    def _senders_of(self, action: str, body: str | None, message_id: str | None) -> list[Conn]:
+        """The connections of this test (this one first) that sent the frame whose event is
+        awaited: the text of ``body`` (a ``new`` event), or an edit or delete of ``message_id``
+        (an ``update`` / ``delete`` event)."""
+        if action == "new" and body is not None:
+            return list({id(c): c for c in (self, *self.chat.conns) if body in c._own}.values())
+        if action in ("update", "delete") and message_id is not None:
+            return list(
+                {id(c): c for c in (self, *self.chat.conns) if message_id in c._edited}.values()
+            )
+        return []
+
+    def _basic_of(self, senders: list[Conn]) -> str | None:
+        """What a wait for the event of the senders' frame stands on: its echo (SEND-002) if
+        this connection sent it, the fan-out (SEND-003) if another connection of the test did."""
+        if not senders:
+            return None
+        return "SEND-002" if senders[0] is self else "SEND-003"
+
+    def _origin_of(self, senders: list[Conn]) -> Conn | None:
+        """The one connection that sent the frame whose event is awaited, if it is still open
+        and in this room (events of different senders have no order): it sends the sentinel."""
         if len(senders) != 1:
             return None
-        (origin,) = senders.values()
+        (origin,) = senders
         return origin if origin.closed is None and origin.room == self.room else None
 
-    async def _sentinel_for(self, key: tuple[str, str | None], *, fan_out: bool) -> str | None:
+    async def _sentinel_for(self, key: tuple[str, str | None]) -> str | None:
         """The sentinel sent after this connection's frame ``key`` (sent now, the first time
-        it is asked for). ``fan_out``: for another connection's wait, which needs the fan-out
-        (SEND-003) too."""
-        gate = self.chat.gate
-        if fan_out and (gate is None or gate.blocked_by("SEND-003")):
-            return None
+        it is asked for; shared by every connection that awaits that frame's event)."""
         if key not in self._sentinels:
             body = await self._sentinel_after()
             if body is None:
                 return None
             self._sentinels[key] = body
         return self._sentinels[key]
-
-    def _basic_of(self, action: str, body: str | None, id: str | None = None) -> str | None:
-        """What a wait for an event stands on: its echo (SEND-002) for a ``new`` event of a
-        body this connection sent, or the ``update`` / ``delete`` event of a message it edited
-        or deleted; the fan-out (SEND-003) for those of another connection of the test."""
-        if action == "new" and body is not None:
-            mine, theirs = body in self._own, (body in c._own for c in self.chat.conns)
-        elif action in ("update", "delete") and id is not None:
-            mine, theirs = id in self._edited, (id in c._edited for c in self.chat.conns)
-        else:
-            return None
-        if mine:
-            return "SEND-002"
-        if any(theirs):
-            return "SEND-003"
-        return None
 
     async def expect_error(
         self,
@@ -576,7 +571,7 @@ class Conn:
             expected=f"no {what} before the sentinel on {self.name}",
             forbidden=forbidden,
             forbidden_requirement=requirement,
-            basic=self._basic_of("new", sentinel),
+            basic=self._basic_of(self._senders_of("new", sentinel, None)),
         )
 
     async def wait_closed(

@@ -47,7 +47,7 @@ from harness.records import CHAT, RESULT, build_record, record_of
 from harness.render.files import write_junit, write_results_json
 from harness.render.terminal import summary_lines
 from harness.runner import call_sync, run_bounded, settle, whole_test_bound
-from harness.scheduler import Scheduler, exclusive, schedulable
+from harness.scheduler import Scheduler, exclusive, run_alone_note, schedulable
 from harness.target import Target, TargetError
 from harness.tokens import Minter
 
@@ -370,20 +370,14 @@ class ConformancePlugin:
         mark = scheduler.activity() if scheduler is not None else 0
         try:
             call_sync(item.obj, kwargs, self.gate)
+            return
         except ConformanceTimeout as exc:
             if scheduler is None or not exc.frame_awaited or not scheduler.crowded_since(mark):
                 raise
-            crowd = "scheduled tests"
-        else:
-            return
         scheduler.alone()
         try:
             chat = self.new_chat(item)
-            chat.observe(
-                requirement_ids(item)[0],
-                f"timed out while {crowd} ran beside it (the server may not take concurrent"
-                " clients): the verdict is from a run alone",
-            )
+            chat.observe(requirement_ids(item)[0], run_alone_note("scheduled tests ran beside it"))
             if "chat" in kwargs:
                 kwargs = {**kwargs, "chat": chat}
             call_sync(item.obj, kwargs, self.gate)

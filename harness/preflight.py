@@ -80,9 +80,15 @@ async def _basics(chat: Chat, gate: Gate, found: list[ConformanceFailure]) -> No
                 gate.errors_private = False  # the suites judge ERR-001 itself
     if lost or not echo_seen or sender.closed is not None or other.closed is not None:
         return
-    # A second connection of the sender's account (BCAST-001). Tried last, once the basics
-    # held: a server that keeps only an account's newest connection must not make the first
-    # look like SEND-002 failing. One message of the other account, awaited on both.
+    await _second_connection(chat, gate, sender, other, found)
+
+
+async def _second_connection(
+    chat: Chat, gate: Gate, sender: Conn, other: Conn, found: list[ConformanceFailure]
+) -> None:
+    """A second connection of the sender's account (BCAST-001). Tried last, once the basics
+    held: a server that keeps only an account's newest connection must not make the first look
+    like SEND-002 failing. One message of the other account, awaited on both."""
     try:
         again = await chat.connect("member", label="preflight-again")
     except ConformanceFailure:

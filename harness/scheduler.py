@@ -50,6 +50,20 @@ class Outcome:
     duration_s: float
 
 
+def starved(error: BaseException | None, crowd: int) -> bool:
+    """Whether ``error`` is a wait for a frame that ran out while ``crowd`` tests ran at once:
+    not a verdict (the server may not take the crowd), the test runs again alone."""
+    return isinstance(error, ConformanceTimeout) and error.frame_awaited and crowd > 1
+
+
+def run_alone_note(crowd: str) -> str:
+    """The observation a test run again alone reports; ``crowd``: "8 tests ran at once"."""
+    return (
+        f"timed out while {crowd} (the server may not take concurrent clients): the verdict is"
+        " from a run alone"
+    )
+
+
 def exclusive(item: pytest.Item) -> bool:
     return item.get_closest_marker("exclusive") is not None
 
@@ -210,7 +224,7 @@ class Scheduler:
             crowd = self._crowds.pop(item.nodeid, 1)
             self.running -= 1
             self._activity += 1
-            if isinstance(error, ConformanceTimeout) and error.frame_awaited and crowd > 1:
+            if starved(error, crowd):
                 self.limit = min(self.limit, 1)  # (already, if it probed; 0: paused)
                 if item.nodeid not in self._crowded and not self._stopping:
                     self._crowded[item.nodeid] = crowd
@@ -223,11 +237,7 @@ class Scheduler:
         params = getattr(getattr(item, "callspec", None), "params", {})
         chat = self.make_chat(item)
         if crowd is not None:
-            chat.observe(
-                requirement_ids(item)[0],
-                f"timed out while {crowd} tests ran at once (the server may not take concurrent"
-                " clients): the verdict is from a run alone",
-            )
+            chat.observe(requirement_ids(item)[0], run_alone_note(f"{crowd} tests ran at once"))
         given: dict[str, Any] = {"chat": chat, "conformance_target": self.target}
         kwargs = {
             name: params[name] if name in params else given[name]
@@ -249,7 +259,7 @@ class Scheduler:
         that ran out while other tests ran, go on one test at a time from now on (the server may
         not take the crowd), and let what still runs finish first (other tests' connections
         must not be what the probe finds starved)."""
-        if not (timeout.frame_awaited and self._crowds.get(name, 1) > 1):
+        if not starved(timeout, self._crowds.get(name, 1)):
             return
         self.limit = min(self.limit, 1)  # 0: paused by pytest's thread
         self._probing += 1

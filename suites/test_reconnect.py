@@ -68,8 +68,7 @@ async def test_half_open_client_does_not_stop_the_fan_out(chat: Chat) -> None:
 
 @requirement("RECON-001")
 # After RECON-002 (whose verdict a room stalled by these ghosts would hide): it leaves dead
-# connections in the room, which stall every later fan-out of a server that fails it. The probe
-# after its failure then finds the room broken, and every later test is blocked at once.
+# connections in the room, which stall later fan-outs of a server that fails it.
 @pytest.mark.exclusive
 async def test_vanished_client_does_not_stop_the_fan_out(chat: Chat) -> None:
     # Vanished clients join both before and after the watcher, so a server that stops at the
