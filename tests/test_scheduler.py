@@ -36,10 +36,16 @@ def test_concurrent_and_one_at_a_time_give_the_same_verdicts(
     (code1, results1, _), (code8, results8, out8) = runs["1"], runs["8"]
     # 2 for the clean server: without a restart command RECON-006 is not tested.
     assert code1 == code8 == (1 if fault else 2), out8[-3000:]
-    assert by_requirement(results1) == by_requirement(results8)
+    one, eight = by_requirement(results1), by_requirement(results8)
     if fault == "fanout-cap":
-        failed = {rid for rid, verdict in by_requirement(results8).items() if verdict == "failed"}
-        assert failed == {"BCAST-003"}, out8[-3000:]
+        # CONN-007's test opens exactly five connections, the cap: a connection of the test
+        # before it that the server has not yet dropped decides it, in either mode (CI saw it
+        # fail once one at a time). Every other verdict is the same, and the crowd adds none.
+        for verdicts in (one, eight):
+            failed = {rid for rid, verdict in verdicts.items() if verdict == "failed"}
+            assert "BCAST-003" in failed and failed <= {"BCAST-003", "CONN-007"}, out8[-3000:]
+            verdicts.pop("CONN-007")
+    assert one == eight
 
 
 def test_exclusive_tests_come_first() -> None:
