@@ -15,6 +15,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from harness import __version__, redact
@@ -196,13 +197,42 @@ def _prepare(args: argparse.Namespace) -> Target | None:
     try:
         target = target_mod.load(args.target)
         handshake.probe(target)
-    except (target_mod.TargetError, HarnessError) as exc:
+    except (target_mod.ProvisionError, HarnessError) as exc:
+        raise _Refused(redact.redact(str(exc)), stopped=True) from None
+    except target_mod.TargetError as exc:  # a mistake in the file: reports stay as they were
         raise _Refused(str(exc)) from None
     return target
 
 
 class _Refused(Exception):
-    """The run cannot start; one line."""
+    """The run cannot start; one line. ``stopped``: the options and the target file were right
+    but the target cannot be tested (its provision command, DNS, TLS, no answer): the run's
+    report files say why, as a run that stopped would. A usage mistake (an option, the target
+    file) leaves the report directory as it was."""
+
+    def __init__(self, line: str, *, stopped: bool = False) -> None:
+        super().__init__(line)
+        self.stopped = stopped
+
+
+def _write_stopped(args: argparse.Namespace, line: str) -> None:
+    """results.json, junit.xml and compliance.html of a run that stopped before its tests, so
+    that a CI job reading them sees why (never a stale report of an earlier run)."""
+    from harness.core.results import stopped_before_tests
+    from harness.render.files import write_stopped
+
+    cat = cat_mod.load()
+    result = stopped_before_tests(
+        line,
+        target=args.target,
+        selected=cat.select(args.only) if args.only else None,
+        strict=args.strict,
+        started=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        harness_version=__version__,
+        catalogue=cat,
+    )
+    with contextlib.suppress(OSError):  # the line on the terminal says it all the same
+        write_stopped(result, Path(args.report_dir))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -213,6 +243,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         target = _prepare(args)
     except _Refused as exc:
+        if exc.stopped:
+            _write_stopped(args, str(exc))
         return _fail(str(exc))
     report_dir = Path(args.report_dir)
     try:

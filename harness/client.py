@@ -20,10 +20,8 @@ import contextlib
 import functools
 import json
 import socket
-import ssl
 import struct
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,6 +37,8 @@ from websockets.exceptions import (
 )
 
 from harness import handshake, redact
+from harness import tls as tls_mod
+from harness.core.attribution import Attribution
 from harness.core.bounds import FrameBuffer, frame_size, frame_too_big
 from harness.core.checks import Expect, Fail, Hit, judge_server_frame
 from harness.core.diagnosis import Traffic
@@ -295,6 +295,7 @@ class Conn:
         shown = show(data) if isinstance(data, bytes) else data
         self._last_entry = self.chat.transcript.log(self.name, "<-", shown)
         judged = judge_server_frame(data, self.chat.extra_fields)
+        self.chat.attribution.learn(judged.frame)
         self._count(data, judged.violation is None)
         for requirement, text in judged.observations:
             self.chat.observe(requirement, text)
@@ -349,9 +350,16 @@ class Conn:
         probe proved that basic failing.
         """
         check = Expect(
-            predicate, requirement, expected, self.name, forbidden, forbidden_requirement
+            predicate,
+            requirement,
+            expected,
+            self.name,
+            forbidden,
+            forbidden_requirement,
+            owns=self.chat.owns,
         )
         found = check.scan(self.buffer)
+        self._note(check)
         if found is not None:
             index, step = found
             if isinstance(step, Fail):
@@ -389,6 +397,7 @@ class Conn:
                 self._note_closed(exc)
                 continue
             step = check.feed(frame, violation)
+            self._note(check)
             if isinstance(step, Fail):
                 raise step.failure
             if isinstance(step, Hit):
@@ -398,6 +407,12 @@ class Conn:
             if self._last_entry is not None and len(self._unread) < MAX_UNREAD_MARKS:
                 self._last_entry.unread = True
                 self._unread[id(frame)] = self._last_entry
+
+    def _note(self, check: Expect) -> None:
+        """What frames of other clients would have broken, as observations."""
+        for requirement, text in check.notes:
+            self.chat.observe(requirement, text)
+        check.notes.clear()
 
     def _closed_text(self) -> str:
         if self.closed is None:
@@ -589,7 +604,14 @@ class Conn:
             raise self.limit
         if until is not None and any(until(f) for f in self.buffer):
             return None
-        check = Expect(None, forbidden_requirement, "nothing of the kind", self.name, forbidden)
+        check = Expect(
+            None,
+            forbidden_requirement,
+            "nothing of the kind",
+            self.name,
+            forbidden,
+            owns=self.chat.owns,
+        )
         deadline = time.monotonic() + timeout
         while self.closed is None:
             remaining = deadline - time.monotonic()
@@ -603,6 +625,7 @@ class Conn:
                 self._note_closed(exc)
                 break
             step = check.feed(frame, violation)
+            self._note(check)
             if isinstance(step, Fail):
                 raise step.failure
             self._keep(frame, size)
@@ -709,6 +732,8 @@ class Chat:
         #: and breaker (:mod:`harness.core.gate`); set by the plugin.
         self.own: tuple[str, ...] = ()
         self.gate: Gate | None = None
+        #: What this test can call its own: its nonces, and the ids of its messages.
+        self.attribution = Attribution()
 
     def sentinel_grace(self) -> float | None:
         """How long a wait for an event goes on before the sender's sentinel is sent: five of
@@ -743,9 +768,20 @@ class Chat:
     def token(self, role: str) -> str:
         return self.minter.valid(self.account(role))
 
-    @staticmethod
-    def nonce(label: str = "m") -> str:
-        return f"{label}-{uuid.uuid4().hex[:16]}"
+    def nonce(self, label: str = "m") -> str:
+        """A text unique to this test (``label-`` and 16 hex digits): the frames that carry it
+        are the test's own (:mod:`harness.core.attribution`)."""
+        return self.attribution.nonce(label)
+
+    def unique_int(self) -> int:
+        """A 16-digit number unique to this test, for a frame that carries a number where a
+        string belongs: its broadcast is attributable to the test, where ``42`` is not."""
+        return self.attribution.unique_int()
+
+    def owns(self, frame: Frame) -> bool:
+        """Whether this test can attribute ``frame`` to its own frames: only such a frame
+        fails a check (:mod:`harness.core.attribution`)."""
+        return self.attribution.owns(frame)
 
     def observe(self, requirement: str, text: str) -> None:
         """Note something worth reporting; past :data:`MAX_OBSERVATIONS` for one requirement
@@ -770,7 +806,7 @@ class Chat:
         return f"{label}#{n}"
 
     def _request(self, url: str, token: str | None) -> tuple[str, dict[str, str], list[str] | None]:
-        headers: dict[str, str] = {}
+        headers: dict[str, str] = dict(self.target.headers)
         subprotocols: list[str] | None = None
         auth = self.target.auth
         if token is not None:
@@ -804,11 +840,8 @@ class Chat:
         url, headers, subprotocols = self._request(url, token)
         name = self._conn_name(label)
         path = urlsplit(url).path + (f"?{urlsplit(url).query}" if urlsplit(url).query else "")
-        self.transcript.log(
-            name,
-            "==",
-            f"GET {path} (token via {self.target.auth.transport if token is not None else 'none'})",
-        )
+        via = self.target.auth.transport if token is not None else "none"
+        self.transcript.log(name, "==", f"GET {path} (token via {via}{self._gateway()})")
         try:
             opened = await self.opener(url, headers, subprotocols, receive_buffer)
         except TimeoutError:
@@ -819,10 +852,7 @@ class Chat:
                 f"no answer within {self.target.connect_timeout:.1f} s",
             ) from None
         except OSError as exc:
-            host_, port = self.target.address
-            raise HarnessError(
-                f"target unreachable: {host_}:{port}: {exc.strerror or exc}"
-            ) from None
+            raise self.unreachable(exc) from None
         if isinstance(opened, Refusal):
             line = f"handshake refused: HTTP {opened.status}" if opened.status else opened.detail
             self.transcript.log(name, "==", redact.redact(line))
@@ -836,6 +866,24 @@ class Chat:
         conn = Conn(self, name, ws, account, room)
         self.conns.append(conn)
         return conn
+
+    def _gateway(self) -> str:
+        """The ``[headers]`` a handshake carries, by name (never by value), for its log line."""
+        names = ", ".join(self.target.headers)
+        return f"; with {names}" if names else ""
+
+    def unreachable(self, exc: OSError) -> HarnessError:
+        """The run-ending line for a connection that failed below WebSocket: TLS (naming the
+        ``[tls]`` key that fixes it), DNS, a refused port."""
+        host, port = self.target.address
+        line = tls_mod.explain(exc, self.target.tls, f"{host}:{port}", self.target.server_name)
+        return HarnessError(line or f"target unreachable: {host}:{port}: {exc.strerror or exc}")
+
+    def _tls_options(self) -> dict[str, Any]:
+        """websockets' (and asyncio's) TLS arguments for a ``wss://`` target."""
+        if not self.target.secure:
+            return {}
+        return {"ssl": self.target.tls.context(), "server_hostname": self.target.server_name}
 
     async def open_websocket(
         self,
@@ -852,6 +900,7 @@ class Chat:
         extra: dict[str, Any] = {}
         if receive_buffer is not None:
             extra["sock"] = await self._small_socket(receive_buffer)
+        extra.update(self._tls_options())
         try:
             ws = await connect(
                 url,
@@ -898,21 +947,18 @@ class Chat:
             self.target.url_for(self.slug(room)), self.token(role)
         )
         parts = urlsplit(url)
-        host = parts.hostname or "localhost"
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         name = self._conn_name(label)
         sock = await self._small_socket(2048)
-        secure = parts.scheme == "wss"
         try:
             async with asyncio.timeout(self.target.connect_timeout):
                 reader, writer = await asyncio.open_connection(
-                    sock=sock,
-                    ssl=ssl.create_default_context() if secure else None,
-                    server_hostname=host if secure else None,
-                    limit=2**16,
+                    sock=sock, limit=2**16, **self._tls_options()
                 )
                 self.transcript.log(
-                    name, "==", f"GET {path} (raw; token via {self.target.auth.transport})"
+                    name,
+                    "==",
+                    f"GET {path} (raw; token via {self.target.auth.transport}{self._gateway()})",
                 )
                 writer.write(
                     handshake.request_bytes(

@@ -12,6 +12,7 @@ import ssl
 from collections.abc import Mapping, Sequence
 from urllib.parse import urlsplit
 
+from harness import tls
 from harness.core.failures import HarnessError
 from harness.target import Target
 
@@ -60,24 +61,41 @@ def probe(target: Target) -> None:
     try:
         sock = socket.create_connection((host, port), timeout=target.connect_timeout)
     except OSError as exc:
-        reason = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
-        raise HarnessError(
-            f"target unreachable: {host}:{port} ({reason}, within {target.connect_timeout:.1f} s)"
-        ) from None
+        if isinstance(exc, TimeoutError):
+            reason = f"no answer within {target.connect_timeout:.1f} s"
+        else:
+            reason = exc.strerror or str(exc)
+        raise HarnessError(f"target unreachable: {host}:{port} ({reason})") from None
     url = target.url_for(target.rooms.get("main", "probe"))
+    where = f"{host}:{port}"
+    timed_out = False
     try:
         with sock:
-            if urlsplit(url).scheme == "wss":
-                context = ssl.create_default_context()
-                sock = context.wrap_socket(sock, server_hostname=host)
-            sock.sendall(request_bytes(url, origin=target.origin))
+            if target.secure:
+                sock = target.tls.context().wrap_socket(sock, server_hostname=target.server_name)
+            sock.sendall(request_bytes(url, origin=target.origin, headers=target.headers))
             answered = sock.recv(1)
     except TimeoutError:
-        answered = b""
-    except OSError:
-        return  # a reset or a TLS failure is an answer; the tests will say what is wrong
-    if not answered:
+        answered, timed_out = b"", True
+    except ssl.SSLError as exc:
+        # A TLS failure ends the run before any test, with the [tls] key that fixes it (with
+        # TLS 1.3 a refused client certificate shows only here, at the first read).
         raise HarnessError(
-            f"target does not answer the WebSocket handshake: {host}:{port} accepts TCP but "
-            f"sent nothing within {target.connect_timeout:.1f} s"
+            tls.explain(exc, target.tls, where, target.server_name) or str(exc)
+        ) from None
+    except OSError:
+        return  # a reset is an answer; the tests will say what is wrong
+    if answered:
+        return
+    if timed_out:
+        hint = " (if it serves TLS, use wss:// in url)" if not target.secure else ""
+        raise HarnessError(
+            f"target does not answer the WebSocket handshake: {where} accepts TCP but "
+            f"sent nothing within {target.connect_timeout:.1f} s{hint}"
         )
+    if target.secure:
+        raise HarnessError(tls.closed_after_handshake(target.tls, where))
+    raise HarnessError(
+        f"target does not answer the WebSocket handshake: {where} closed the connection "
+        "without a word (if it serves TLS, use wss:// in url)"
+    )

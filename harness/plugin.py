@@ -14,6 +14,7 @@ and the fixtures, and registers the plugin object. Who does what:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import importlib
 import inspect
@@ -23,7 +24,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -39,12 +40,12 @@ from harness.core.failures import (
     ResourceLimit,
 )
 from harness.core.gate import Gate
-from harness.core.results import RunResult, TestRecord, aggregate
+from harness.core.results import RunResult, TestRecord, aggregate, stopped_before_tests
 from harness.options import add_options, requirement_ids, strict_mode
 from harness.preflight import preflight
 from harness.progress import Progress
 from harness.records import CHAT, RESULT, build_record, record_of
-from harness.render.files import write_junit, write_results_json
+from harness.render.files import write_junit, write_results_json, write_stopped
 from harness.render.terminal import summary_lines
 from harness.runner import call_sync, run_bounded, settle, whole_test_bound
 from harness.scheduler import Scheduler, exclusive, run_alone_note, schedulable
@@ -56,6 +57,43 @@ PLUGIN_NAME = "edusphere-conformance-run"
 WORKER_TARGET = "edusphere_target"
 #: How long a test run by the scheduler really took (its call only waits for the outcome).
 DURATION = pytest.StashKey[float]()
+#: The line of a conformance test whose set-up raised (not a verdict): the run stops after it.
+SETUP_ERROR = pytest.StashKey[str]()
+
+
+def setup_error(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException]) -> str | None:
+    """One line for a set-up that raised something other than a verdict or a skip: the
+    fixture that raised (when it can be told), the exception, the test. None for a verdict
+    (a ConformanceFailure raised while setting up is the server's) or pytest's own outcomes."""
+    exc = excinfo.value
+    if isinstance(exc, ConformanceFailure | ResourceLimit | pytest.skip.Exception):
+        return None
+    if not isinstance(exc, Exception):
+        return None  # pytest.exit, KeyboardInterrupt: they end the run on their own
+    fixture = _raising_fixture(item, excinfo)
+    where = f"the fixture {fixture!r} of {item.nodeid}" if fixture else f"setting up {item.nodeid}"
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return redact.redact(f"{where} raised {type(exc).__name__}" + (f": {text}" if text else ""))
+
+
+def _raising_fixture(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException]) -> str | None:
+    """The name of the fixture whose function raised (the innermost one in the traceback)."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return None
+    codes = {}
+    for name, defs in info.name2fixturedefs.items():
+        for fixturedef in defs:
+            func = inspect.unwrap(fixturedef.func)
+            code = getattr(func, "__code__", None)
+            if code is not None:
+                codes[code] = name
+    found = None
+    for entry in excinfo.traceback:
+        name = codes.get(entry.frame.code.raw)
+        if name is not None:
+            found = name
+    return found
 
 
 def _usage_error(message: str) -> pytest.UsageError:
@@ -91,6 +129,10 @@ class ConformancePlugin:
         self.scheduler: Scheduler | None = None
         #: The test run last (pytest's order, after the collection's sorting).
         self.last_test: str | None = None
+        #: Why the run stopped before its tests finished, in one line (a harness error: the
+        #: target unreachable, TLS, a fixture that raised): the terminal, results.json and the
+        #: report's banner all say it.
+        self.stopped_because: str | None = None
 
     # --- configuration --------------------------------------------------------------------
 
@@ -121,6 +163,8 @@ class ConformancePlugin:
             try:
                 self.target = target_mod.load(option)
             except TargetError as exc:
+                if isinstance(exc, target_mod.ProvisionError):
+                    self._write_stopped(redact.redact(str(exc)), label=option)
                 raise _usage_error(str(exc)) from None
             self.probed = False
         report_dir = config.getoption("report_dir")
@@ -190,7 +234,7 @@ class ConformancePlugin:
         try:
             url = self._bundled.wait_ready()
         except RuntimeError as exc:
-            pytest.exit(f"the bundled reference server: {exc}", returncode=2)
+            self.stop(f"the bundled reference server: {exc}")
         data = demo_target_dict(url)
         data["limits"]["max_frame_bytes"] = demo_config(database=":memory:").max_frame_bytes
         target = target_mod.parse(data, where="<bundled reference server>")
@@ -213,7 +257,11 @@ class ConformancePlugin:
             try:
                 handshake.probe(self.target)
             except HarnessError as exc:
-                pytest.exit(redact.redact(str(exc)), returncode=2)
+                # pytest calls no sessionfinish for a session that ends in its start: the
+                # report files are written here.
+                line = redact.redact(str(exc))
+                self._write_stopped(line, label=self.target.url)
+                self.stop(line)
             self.probed = True
         if config.getoption("conformance_progress"):
             reporter = config.pluginmanager.getplugin("terminalreporter")
@@ -322,7 +370,7 @@ class ConformancePlugin:
             target = self.run_target()
             asyncio.run(preflight(target, self.gate))
         except HarnessError as exc:
-            pytest.exit(redact.redact(str(exc)), returncode=2)
+            self.stop(redact.redact(str(exc)))
         if self.progress is not None and self.gate.failed:
             Progress.write(self.gate.summary())
 
@@ -396,7 +444,15 @@ class ConformancePlugin:
         if not ids or not (report.when == "call" or (report.when == "setup" and not report.passed)):
             return
         chat = item.stash.get(CHAT, None)
+        if report.when == "setup" and report.failed and call.excinfo is not None:
+            line = setup_error(item, call.excinfo)
+            if line is not None:
+                item.stash[SETUP_ERROR] = line
+                report.outcome = "skipped"  # not tested: the harness, not the server, failed
+                report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: {line}")
         record = build_record(ids, report, call, chat)
+        if SETUP_ERROR in item.stash:
+            record["message"] = f"not tested: {item.stash[SETUP_ERROR]}"
         # The record rides on the report as a plain attribute: pytest serialises it for xdist
         # workers, and it stays out of junit.xml, which gets the short properties below.
         report.conformance = record  # type: ignore[attr-defined]
@@ -415,13 +471,52 @@ class ConformancePlugin:
             self.progress.record(report)
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        """Ctrl-C, or ``pytest.exit`` (a harness error ended the run: its line is kept)."""
         self.interrupted = excinfo.errisinstance(KeyboardInterrupt)
+        if not self.interrupted and self.stopped_because is None:
+            message = getattr(excinfo.value, "msg", None) or str(excinfo.value)
+            self.stopped_because = redact.redact(message) or None
+
+    def stop(self, line: str) -> NoReturn:
+        """End the run at once with one line: the cause, kept for results.json and the report."""
+        if self.stopped_because is None:
+            self.stopped_because = line
+        pytest.exit(line, returncode=2)
+
+    def _write_stopped(self, line: str, *, label: str) -> None:
+        """The report files of a run that stops before pytest's session (which writes them)
+        could run: they say why."""
+        if self.config is None or self.is_worker:
+            return
+        report_dir = self.config.getoption("report_dir")
+        if not report_dir:
+            return
+        result = stopped_before_tests(
+            line,
+            target=label,
+            selected=self.selected,
+            strict=strict_mode(self.config),
+            started=self.started.isoformat(timespec="seconds").replace("+00:00", "Z"),
+            harness_version=__version__,
+        )
+        with contextlib.suppress(OSError):
+            write_stopped(result, Path(report_dir))
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item) -> Iterator[None]:
+        """A conformance test whose set-up raised something other than a verdict (a fixture's
+        bug, the environment): nothing after it can be trusted to run; the run stops with the
+        cause (its requirements are not tested, the run INCOMPLETE)."""
+        yield
+        line = item.stash.get(SETUP_ERROR, None)
+        if line is not None:
+            self.stop(line)
 
     # --- the verdict ----------------------------------------------------------------------
 
     def build_result(self) -> RunResult:
         label = self.target.url if self.target else self.bundled_url
-        return aggregate(
+        result = aggregate(
             [*self.gate.records(), *self.records.values()],
             selected=self.selected,
             baseline=self.baseline.known,
@@ -432,13 +527,19 @@ class ConformancePlugin:
             harness_version=__version__,
             strict=strict_mode(self.config) if self.config else False,
         )
+        result.warnings = self.target.warnings if self.target else []
+        return result
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        if not self.active or self.is_worker or session.config.option.collectonly:
+        if self.is_worker or session.config.option.collectonly:
             return  # --collect-only runs nothing: there is no verdict to give
+        if not self.active and self.stopped_because is None:
+            return
         result = self.build_result()
         result.finished = exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
+        if not result.finished:
+            result.stopped_because = self.stopped_because
         if self.gate.tripped is not None:
             result.finished, result.stopped_because = False, self.gate.tripped
         if self.interrupted:

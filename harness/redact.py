@@ -7,6 +7,7 @@ JWT-shaped string is masked even if nobody registered it.
 
 from __future__ import annotations
 
+import base64
 import re
 import threading
 
@@ -28,6 +29,27 @@ def register(secret: str | None) -> None:
                 _secrets.add(secret)
                 if not _JWT.fullmatch(secret):  # a token: the JWT pattern masks it already
                     _pattern = None
+
+
+def register_header(value: str | None) -> None:
+    """Register a header value (``[headers]``) and the credentials inside it: the part after an
+    auth scheme (``Basic ...``, ``ApiKey ...``) and, for Basic, the decoded ``user:password``
+    and the password."""
+    if not value:
+        return
+    register(value)
+    scheme, _, credentials = value.strip().partition(" ")
+    credentials = credentials.strip()
+    if not credentials:
+        return
+    register(credentials)
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            return
+        register(decoded)
+        register(decoded.partition(":")[2])
 
 
 def registered() -> frozenset[str]:

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from harness import redact
 from harness.core import spec
+from harness.tls import Tls, TlsError
 from harness.tomlfile import TomlFileError, read_toml
 
 ROLES = ("host", "member", "member2", "outsider")
@@ -33,11 +34,30 @@ MAX_RECEIVED_FRAME_BYTES = 1024 * 1024
 MAX_BUFFERED_FRAMES = 10_000
 MAX_BUFFERED_BYTES = 16 * 1024 * 1024
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+#: A header name: an RFC 9110 token.
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+#: Headers the handshake itself sets (or another key of the target file does): ``[headers]``
+#: may not set them.
+_HANDSHAKE_HEADERS = {
+    "host": "the URL's host",
+    "upgrade": "the WebSocket handshake",
+    "connection": "the WebSocket handshake",
+    "sec-websocket-key": "the WebSocket handshake",
+    "sec-websocket-version": "the WebSocket handshake",
+    "sec-websocket-extensions": "the WebSocket handshake",
+    "sec-websocket-protocol": "the WebSocket handshake (auth.transport = subprotocol)",
+    "origin": "the origin key",
+}
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 
 
 class TargetError(Exception):
     """A target file that cannot be used. ``str()`` is one line naming the key."""
+
+
+class ProvisionError(TargetError):
+    """The target file is right, but its ``provision.command`` failed or printed what cannot
+    be used: the run started and stopped (its reports say why), unlike a mistake in the file."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +116,26 @@ class Target:
     property_budget: float | None = None
     source: str = "<bundled reference server>"
     restart_hook: Callable[[], object] | None = field(default=None, compare=False, repr=False)
+    #: ``[headers]``: sent with every handshake (a gateway's API key, Basic auth); their values
+    #: are secrets, redacted everywhere.
+    headers: Mapping[str, str] = field(default_factory=dict)
+    #: ``[tls]``: how to speak TLS to a ``wss://`` url.
+    tls: Tls = field(default_factory=Tls)
+
+    @property
+    def secure(self) -> bool:
+        return urlsplit(self.url).scheme == "wss"
+
+    @property
+    def server_name(self) -> str:
+        """The name the server's certificate must have: ``tls.server_name``, else the host."""
+        return self.tls.server_name or self.address[0]
+
+    @property
+    def warnings(self) -> list[str]:
+        """What a run against this target must say loudly (``tls.verify = false``)."""
+        warning = self.tls.warning if self.secure else None
+        return [warning] if warning else []
 
     @property
     def properties_budget_s(self) -> float:
@@ -158,6 +198,14 @@ _SCHEMA: dict[str, Any] = {
     "provision": {"command": str},
     "restart": {"command": str},
     "properties": {"examples": int, "time_budget": float},
+    "headers": {"*": str},
+    "tls": {
+        "ca_file": str,
+        "verify": bool,
+        "client_cert": str,
+        "client_key": str,
+        "server_name": str,
+    },
 }
 
 
@@ -166,7 +214,13 @@ def _fail(where: str, key: str, message: str) -> TargetError:
 
 
 def _type_name(kind: type) -> str:
-    return {str: "a string", float: "a number", int: "an integer", dict: "a table"}[kind]
+    return {
+        str: "a string",
+        float: "a number",
+        int: "an integer",
+        dict: "a table",
+        bool: "true or false",
+    }[kind]
 
 
 def _check(data: Mapping[str, Any], schema: Mapping[str, Any], prefix: str, where: str) -> None:
@@ -192,6 +246,9 @@ def _check(data: Mapping[str, Any], schema: Mapping[str, Any], prefix: str, wher
         elif expected is int:
             if isinstance(value, bool) or not isinstance(value, int):
                 raise _fail(where, path, f"must be an integer, not {value!r}")
+        elif expected is bool:
+            if not isinstance(value, bool):
+                raise _fail(where, path, f"must be true or false, not {value!r}")
         elif not isinstance(value, expected):
             raise _fail(where, path, f"must be {_type_name(expected)}, not {value!r}")
 
@@ -214,9 +271,14 @@ def _expand_env(value: Any, path: str, where: str, env: Mapping[str, str]) -> An
 
 
 def parse(
-    data: Mapping[str, Any], where: str = "target", env: Mapping[str, str] | None = None
+    data: Mapping[str, Any],
+    where: str = "target",
+    env: Mapping[str, str] | None = None,
+    base: Path | None = None,
 ) -> Target:
-    """Check and build a :class:`Target` from a parsed TOML document."""
+    """Check and build a :class:`Target` from a parsed TOML document. ``base``: the directory
+    relative file names (``[tls]``) are resolved against (the target file's; default: the
+    working directory)."""
     _check(data, _SCHEMA, "", where)
     data = _expand_env(dict(data), "", where, os.environ if env is None else env)
     if "url" not in data:
@@ -299,6 +361,8 @@ def parse(
     budget = data.get("properties", {}).get("time_budget")
     if budget is not None and budget <= 0:
         raise _fail(where, "properties.time_budget", "must be more than 0 seconds")
+    headers = _parse_headers(data.get("headers", {}), auth, where)
+    tls = _parse_tls(data.get("tls", {}), scheme, where, base or Path.cwd())
     return Target(
         url=url,
         auth=auth,
@@ -318,7 +382,70 @@ def parse(
         examples=examples,
         property_budget=float(budget) if budget is not None else None,
         source=where,
+        headers=headers,
+        tls=tls,
     )
+
+
+def _parse_headers(data: Mapping[str, str], auth: Auth, where: str) -> dict[str, str]:
+    """``[headers]``: valid names, none the handshake or the token transport sets, values on
+    one line. Every value is registered as a secret (redacted wherever it would appear)."""
+    taken = dict(_HANDSHAKE_HEADERS)
+    if auth.transport == "header":
+        taken[auth.param_name.lower()] = "auth.transport = header (the token's header)"
+    if auth.transport == "cookie":
+        taken["cookie"] = "auth.transport = cookie (the token's cookie)"
+    headers: dict[str, str] = {}
+    for name, value in data.items():
+        key = f"headers.{name}"
+        if not _HEADER_NAME.match(name):
+            raise _fail(where, key, "is not a valid HTTP header name")
+        if name.lower() in taken:
+            raise _fail(where, key, f"is set by {taken[name.lower()]}; it cannot be set here")
+        if "\r" in value or "\n" in value or "\0" in value:
+            raise _fail(where, key, "the value must be one line")
+        if any(other.lower() == name.lower() for other in headers):
+            raise _fail(where, key, "given twice (header names ignore case)")
+        headers[name] = value
+        redact.register_header(value)
+    return headers
+
+
+def _parse_tls(data: Mapping[str, Any], scheme: str, where: str, base: Path) -> Tls:
+    """``[tls]``: files exist (relative to the target file), a key goes with a certificate,
+    and the settings load (a CA file, a client certificate and its key)."""
+    if not data:
+        return Tls()
+    if scheme != "wss":
+        first = next(iter(data))
+        raise _fail(where, f"tls.{first}", "applies to wss:// URLs only; url is ws://")
+    files: dict[str, str | None] = {}
+    for key in ("ca_file", "client_cert", "client_key"):
+        value = data.get(key)
+        if value is None:
+            files[key] = None
+            continue
+        path = (base / Path(value).expanduser()).resolve()
+        if not path.is_file():
+            raise _fail(where, f"tls.{key}", f"no such file: {path}")
+        files[key] = str(path)
+    if files["client_key"] and not files["client_cert"]:
+        raise _fail(where, "tls.client_key", "needs tls.client_cert (the certificate it signs)")
+    server_name = data.get("server_name")
+    if server_name is not None and not server_name.strip():
+        raise _fail(where, "tls.server_name", "must not be empty")
+    tls = Tls(
+        ca_file=files["ca_file"],
+        verify=data.get("verify", True),
+        client_cert=files["client_cert"],
+        client_key=files["client_key"],
+        server_name=server_name,
+    )
+    try:
+        tls.context()
+    except TlsError as exc:
+        raise TargetError(f"{where}: {exc}") from None
+    return tls
 
 
 def run_command(command: str, key: str, timeout: float) -> str:
@@ -437,13 +564,16 @@ def load(path: str | Path, env: Mapping[str, str] | None = None) -> Target:
         data = read_toml(path, "target file")
     except TomlFileError as exc:
         raise TargetError(str(exc)) from None
-    target = parse(data, str(path), env)
+    target = parse(data, str(path), env, base=Path(path).resolve().parent)
     if target.provision_command:
-        out = run_command(target.provision_command, "provision.command", timeout=120.0)
-        target = apply_provision(target, out)
-        after = " from the file and from the output of provision.command"
-        _check_fixtures(target.accounts, target.rooms, str(path), after=after)
-        _check_usable(target.auth, target.accounts, str(path), after=after)
+        try:
+            out = run_command(target.provision_command, "provision.command", timeout=120.0)
+            target = apply_provision(target, out)
+            after = " from the file and from the output of provision.command"
+            _check_fixtures(target.accounts, target.rooms, str(path), after=after)
+            _check_usable(target.auth, target.accounts, str(path), after=after)
+        except TargetError as exc:
+            raise ProvisionError(str(exc)) from None
     return target
 
 
@@ -479,6 +609,8 @@ def to_data(target: Target) -> dict[str, Any]:
         "examples": target.examples,
         "property_budget": target.property_budget,
         "source": target.source,
+        "headers": dict(target.headers),
+        "tls": asdict(target.tls),
     }
 
 
@@ -489,5 +621,7 @@ def from_data(data: Mapping[str, Any]) -> Target:
     redact.register(auth.secret)
     for acc in accounts.values():
         redact.register(acc.token)
-    fields = {k: v for k, v in data.items() if k not in ("auth", "accounts")}
-    return Target(auth=auth, accounts=accounts, **fields)
+    for value in data.get("headers", {}).values():
+        redact.register_header(value)
+    fields = {k: v for k, v in data.items() if k not in ("auth", "accounts", "tls")}
+    return Target(auth=auth, accounts=accounts, tls=Tls(**data.get("tls", {})), **fields)

@@ -91,6 +91,21 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     serve_cmd.add_argument(
         "--latency-seed", type=int, metavar="N", help="seed the latency draws (reproducible runs)"
     )
+    serve_cmd.add_argument("--tls-cert", metavar="PEM", help="serve wss:// with this certificate")
+    serve_cmd.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert")
+    serve_cmd.add_argument(
+        "--tls-client-ca",
+        metavar="PEM",
+        help="mutual TLS: require a client certificate signed by this CA",
+    )
+    serve_cmd.add_argument(
+        "--require-header",
+        action="append",
+        default=[],
+        type=header_pair,
+        metavar="NAME=VALUE",
+        help="act as a gateway: refuse (HTTP 401) handshakes without this header (repeatable)",
+    )
     serve_cmd.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"])
 
     provision = commands.add_parser(
@@ -126,6 +141,14 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
 
 _NUMBER = r"\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*"
 _LATENCY = re.compile(f"{_NUMBER}(?:-{_NUMBER})?")
+
+
+def header_pair(text: str) -> tuple[str, str]:
+    """``NAME=VALUE`` of ``--require-header``."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name.strip(), value
 
 
 def latency_range(text: str) -> tuple[float, float]:
@@ -209,6 +232,10 @@ def serve_config(args: argparse.Namespace) -> ServerConfig:
         "max_frame_bytes": args.max_frame_bytes,
         "latency_ms": args.latency,
         "latency_seed": args.latency_seed,
+        "tls_cert": args.tls_cert,
+        "tls_key": args.tls_key,
+        "tls_client_ca": args.tls_client_ca,
+        "require_headers": tuple(args.require_header) or None,
     }
     settings.update({key: value for key, value in optional.items() if value is not None})
     return demo_config(**settings) if args.demo else ServerConfig(**settings)

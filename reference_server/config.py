@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -91,6 +92,17 @@ class ServerConfig:
     before it is handled, one frame at a time per connection (``serve --latency``); None: none."""
     latency_seed: int | None = None
     """Seed of the server's latency draws (None: unseeded), so that a run can be reproduced."""
+    tls_cert: str | None = None
+    """PEM certificate (chain) file: serve ``wss://`` with it and ``tls_key``
+    (``serve --tls-cert``)."""
+    tls_key: str | None = None
+    """PEM private key file of ``tls_cert`` (``serve --tls-key``)."""
+    tls_client_ca: str | None = None
+    """Mutual TLS: clients must present a certificate this CA file signed
+    (``serve --tls-client-ca``)."""
+    require_headers: tuple[tuple[str, str], ...] = ()
+    """A gateway in front of the server: handshakes lacking any of these headers (name, value)
+    are refused with HTTP 401 before anything else is looked at (``serve --require-header``)."""
     behaviour: type[Behaviour] = field(init=False, repr=False, compare=False)
     """The decisions of this server: ``Behaviour`` with the overrides of ``faults``, resolved
     once here. The server makes one instance of it per start."""
@@ -99,6 +111,7 @@ class ServerConfig:
         # Accept any iterable for the set-valued fields, store frozensets.
         object.__setattr__(self, "transports", frozenset(self.transports))
         object.__setattr__(self, "faults", frozenset(self.faults))
+        object.__setattr__(self, "require_headers", tuple(map(tuple, self.require_headers)))
         if self.latency_ms is not None:
             object.__setattr__(self, "latency_ms", _latency(self.latency_ms))
         _check(self)
@@ -153,6 +166,29 @@ def _check(config: ServerConfig) -> None:
         raise ConfigError(f"max_length must be at least 1; got {config.max_length}")
     if config.max_frame_bytes < 1024:
         raise ConfigError(f"max_frame_bytes must be at least 1024; got {config.max_frame_bytes}")
+    if (config.tls_cert is None) != (config.tls_key is None):
+        raise ConfigError("tls_cert and tls_key go together")
+    if config.tls_client_ca is not None and config.tls_cert is None:
+        raise ConfigError("tls_client_ca needs tls_cert and tls_key (mutual TLS is TLS)")
+    if config.tls_cert is not None and config.tls_key is not None:
+        _check_tls(config.tls_cert, config.tls_key, config.tls_client_ca)
+    for name, _ in config.require_headers:
+        if not name or any(ch in name for ch in " :\r\n"):
+            raise ConfigError(f"require_headers: {name!r} is not a header name")
+
+
+def _check_tls(cert: str, key: str, client_ca: str | None) -> None:
+    """The certificate, its key and the client CA load (checked once, before listening)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"tls_cert / tls_key ({cert}, {key}) do not load: {exc}") from None
+    if client_ca is not None:
+        try:
+            context.load_verify_locations(client_ca)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"tls_client_ca ({client_ca}) does not load: {exc}") from None
 
 
 def _latency(value: object) -> tuple[float, float]:

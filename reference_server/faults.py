@@ -508,6 +508,10 @@ class JsonText(str):
     "nonstring-body",
     "A non-string message is broadcast with that JSON value as body.",
     ("ROBUST-010", "ROBUST-017", "EVT-002"),
+    collateral={
+        "ROBUST-011": "the frame is served, not answered with an error (a null or missing"
+        " message's event names nothing of the test: not judged, so the sentinel comes first)",
+    },
 )
 class NonstringBody(Behaviour):
     def non_string_body(self, value: object) -> str | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import ssl
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
@@ -106,8 +107,21 @@ class ChatServer:
             create_connection=ChatConnection,
             compression=None,
             max_size=self.config.max_frame_bytes,
+            ssl=self._tls_context(),
         )
         log(logger, logging.INFO, "listening", url=self.url_template)
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        """``wss://`` with ``tls_cert`` / ``tls_key``; mutual TLS with ``tls_client_ca``."""
+        config = self.config
+        if config.tls_cert is None or config.tls_key is None:
+            return None
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(config.tls_cert, config.tls_key)
+        if config.tls_client_ca is not None:
+            context.verify_mode = ssl.CERT_REQUIRED
+            context.load_verify_locations(config.tls_client_ca)
+        return context
 
     async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
         """Close every connection (1001) and stop listening; connections whose client does not
@@ -136,14 +150,15 @@ class ChatServer:
 
     @property
     def url_template(self) -> str:
-        """``ws://HOST:PORT/ws/chat/{host}/{room}``, always without the trailing slash (append
-        one when ``trailing_slash`` is "with")."""
+        """``ws://HOST:PORT/ws/chat/{host}/{room}`` (``wss://`` with TLS), always without the
+        trailing slash (append one when ``trailing_slash`` is "with")."""
         host = self.config.host
         if host in ("", "0.0.0.0", "::"):
             host = "127.0.0.1"
         elif ":" in host:
             host = f"[{host}]"
-        return f"ws://{host}:{self.port}/ws/chat/{{host}}/{{room}}"
+        scheme = "wss" if self.config.tls_cert else "ws"
+        return f"{scheme}://{host}:{self.port}/ws/chat/{{host}}/{{room}}"
 
     # -- handshake ---------------------------------------------------------------------------
 
@@ -174,6 +189,9 @@ class ChatServer:
         if target is None:
             return conn.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
         host, slug = target
+        for name, value in self.config.require_headers:
+            if request.headers.get(name) != value:
+                return conn.respond(HTTPStatus.UNAUTHORIZED, f"{name} missing or wrong\n")
         credentials = find_credentials(self.config, request.headers, query)
         if credentials is not None:
             conn.subprotocol_choice = credentials.subprotocol

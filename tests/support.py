@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -159,3 +160,52 @@ def stop_process(proc: subprocess.Popen[Any], timeout: float = 10.0) -> None:
             proc.wait(timeout=timeout)
     if proc.stdout is not None:
         proc.stdout.close()
+
+
+# --- the command, as a user runs it ------------------------------------------------------
+
+MAIN = "import sys; from harness.cli import main; sys.exit(main())"
+
+
+def cli(
+    *args: str, cwd: Path | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "CHAT_JWT_SECRET"}
+    return subprocess.run(
+        [sys.executable, "-c", MAIN, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env=env,
+        check=False,
+    )
+
+
+def minimal_target(url: str = "ws://127.0.0.1:9/ws/chat/{host}/{room}") -> dict[str, Any]:
+    return {
+        "url": url,
+        "connect_timeout": 1.0,
+        "accounts": {
+            "host": {"username": "alice", "token": "t-alice"},
+            "member": {"username": "bob", "token": "t-bob"},
+        },
+        "rooms": {"main": "general"},
+    }
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def assert_usage_error(done: subprocess.CompletedProcess[str]) -> str:
+    """Exit 2, one line on stderr, no traceback; the line."""
+    assert "Traceback" not in done.stderr + done.stdout, done.stderr
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("edusphere-conformance: error: ")
+    return lines[0]

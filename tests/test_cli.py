@@ -7,71 +7,21 @@ catalogue in three formats; one small ``run`` against the bundled server writes 
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from harness import __version__, schemas
 from harness.core import catalogue as cat_mod
 from reference_server.faults import FAULTS
-from tests.support import write_target
-
-MAIN = "import sys; from harness.cli import main; sys.exit(main())"
-ID = re.compile(r"\b[A-Z]+-[0-9]{3}\b")
-
-
-def cli(
-    *args: str, cwd: Path | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "CHAT_JWT_SECRET"}
-    return subprocess.run(
-        [sys.executable, "-c", MAIN, *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=cwd,
-        env=env,
-        check=False,
-    )
-
-
-def minimal_target(url: str = "ws://127.0.0.1:9/ws/chat/{host}/{room}") -> dict[str, Any]:
-    return {
-        "url": url,
-        "connect_timeout": 1.0,
-        "accounts": {
-            "host": {"username": "alice", "token": "t-alice"},
-            "member": {"username": "bob", "token": "t-bob"},
-        },
-        "rooms": {"main": "general"},
-    }
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
-def assert_usage_error(done: subprocess.CompletedProcess[str]) -> str:
-    """Exit 2, one line on stderr, no traceback; the line."""
-    assert "Traceback" not in done.stderr + done.stdout, done.stderr
-    assert done.returncode == 2, done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1, done.stderr
-    assert lines[0].startswith("edusphere-conformance: error: ")
-    return lines[0]
-
+from tests.support import assert_usage_error, cli, closed_port, minimal_target, write_target
 
 # --- list ---------------------------------------------------------------------------------
+
+ID = re.compile(r"\b[A-Z]+-[0-9]{3}\b")
 
 
 def test_list_text_names_every_requirement() -> None:

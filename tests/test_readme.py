@@ -23,6 +23,7 @@ import os
 import re
 import select
 import shlex
+import ssl
 import subprocess
 import sys
 import textwrap
@@ -35,7 +36,9 @@ from typing import Any
 
 import jwt
 import pytest
+import trustme
 import yaml
+from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from reference_server.demo import (
@@ -90,6 +93,8 @@ MATRIX_WHOLE = "python bench/mutation_matrix.py --whole"
 BENCH_SPEED = "python bench/bench_speed.py"
 BENCH_CLIENT_CHECK = "python bench/bench_client_check.py"
 SERVE_LATENCY = "serve --latency 20-80"
+SERVE_TLS = "serve --tls-cert server.pem --tls-key server.key"
+SERVE_GATEWAY = "serve --require-header X-Api-Key=VALUE"
 PYTEST_N2 = "pytest -n 2"
 
 
@@ -168,6 +173,16 @@ COMMANDS: dict[str, Exercise] = {
     SERVE_HELP: Exercise(
         "test_serve_help_lists_every_server_setting",
         "as `edusphere-conformance serve --help`: exit 0, the options the README names",
+    ),
+    SERVE_TLS: Exercise(
+        "test_serve_with_tls",
+        "in a tmp cwd holding trustme's server.pem and server.key (a private CA), plus"
+        " `--tls-client-ca ca.pem` the second time; 'listening on wss://', bob's message comes"
+        " back over TLS with that CA (and a client certificate it signed)",
+    ),
+    SERVE_GATEWAY: Exercise(
+        "test_serve_as_a_gateway",
+        "VALUE -> a key; a handshake without the header gets HTTP 401, one with it is served",
     ),
     SERVE_FAULT: Exercise(
         "test_serve_with_a_fault_switch",
@@ -723,10 +738,16 @@ def _read_line(proc: subprocess.Popen[str], timeout: float) -> str:
 
 
 def _serve(
-    argv: list[str], tmp_path: Path, bodies: Sequence[str]
+    argv: list[str],
+    tmp_path: Path,
+    bodies: Sequence[str],
+    *,
+    tls: ssl.SSLContext | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> tuple[list[dict[str, Any]], float]:
     """Start ``serve`` (with ``--demo``), send ``bodies`` as bob at once; their events in the
-    order they came, and when the last came (seconds after the first was sent)."""
+    order they came, and when the last came (seconds after the first was sent). ``tls``: the
+    client's context for a ``wss://`` server; ``headers``: sent with the handshake."""
     if "--demo" not in argv:
         argv.append("--demo")
     with (tmp_path / "serve.log").open("w") as log:
@@ -735,13 +756,16 @@ def _serve(
         )
         try:
             line = _read_line(proc, 30.0)
-            match = re.match(r"listening on (ws://127\.0\.0\.1:\d+/\S+)", line)
+            match = re.match(r"listening on (wss?://127\.0\.0\.1:\d+/\S+)", line)
             assert match, f"unexpected first line {line!r}: {(tmp_path / 'serve.log').read_text()}"
             now = int(time.time())
             claims = {"sub": demo_user_id("bob"), "iat": now, "exp": now + 600}
             token = jwt.encode(claims, DEMO_SECRET, algorithm=DEMO_ALGORITHM)
             url = match.group(1).format(host=DEMO_HOST, room=DEMO_ROOMS[0]) + f"?token={token}"
-            with connect(url, open_timeout=10, proxy=None) as ws:
+            options: dict[str, Any] = {"ssl": tls} if tls is not None else {}
+            with connect(
+                url, open_timeout=10, proxy=None, additional_headers=headers, **options
+            ) as ws:
                 t0 = time.monotonic()
                 for body in bodies:
                     ws.send(json.dumps({"type": "text", "message": body}))
@@ -762,6 +786,33 @@ def test_serve_with_latency(tmp_path: Path) -> None:
     events, after_s = _serve(argv, tmp_path, ["one", "two", "three"])
     assert [e["body"] for e in events] == ["one", "two", "three"], events
     assert after_s >= 0.06, after_s  # three frames of at least 20 ms each, one at a time
+
+
+def test_serve_with_tls(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    cert.cert_chain_pems[0].write_to_path(str(tmp_path / "server.pem"))
+    cert.private_key_pem.write_to_path(str(tmp_path / "server.key"))
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    context = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
+    argv = [*argv_for(PROGRAM), *shlex.split(SERVE_TLS)]
+    events, _ = _serve(list(argv), tmp_path, ["over tls"], tls=context)
+    assert events[0]["body"] == "over tls", events
+    client = ca.issue_cert("bob@example.org")
+    client.private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "client.pem"))
+    context.load_cert_chain(str(tmp_path / "client.pem"))
+    mutual = [*argv, "--tls-client-ca", "ca.pem"]
+    events, _ = _serve(mutual, tmp_path, ["mutual tls"], tls=context)
+    assert events[0]["body"] == "mutual tls", events
+
+
+def test_serve_as_a_gateway(tmp_path: Path) -> None:
+    argv = [*argv_for(PROGRAM), *shlex.split(SERVE_GATEWAY.replace("VALUE", "k3y"))]
+    events, _ = _serve(list(argv), tmp_path, ["past the gateway"], headers={"X-Api-Key": "k3y"})
+    assert events[0]["body"] == "past the gateway", events
+    with pytest.raises(InvalidStatus) as refused:
+        _serve(list(argv), tmp_path, ["refused"])
+    assert refused.value.response.status_code == 401
 
 
 def test_provision_prints_accounts_and_rooms(tmp_path: Path) -> None:

@@ -76,6 +76,8 @@ def full() -> dict[str, Any]:
         "provision": {"command": "true"},
         "restart": {"command": "systemctl restart chat"},
         "properties": {"examples": 7},
+        "headers": {"X-Api-Key": "gateway-key-0123456789", "X-Tenant": "staging"},
+        "tls": {"verify": False, "server_name": "chat.internal"},
     }
 
 
@@ -164,6 +166,16 @@ def test_every_key_of_the_contract_is_read() -> None:
     assert target.restart_command == "systemctl restart chat"
     assert target.can_restart
     assert target.examples == 7
+    assert dict(target.headers) == data["headers"]
+    assert (target.tls.verify, target.tls.server_name, target.server_name) == (
+        False,
+        "chat.internal",
+        "chat.internal",
+    )
+    assert target.warnings == [
+        "TLS certificate verification is off (tls.verify = false): the server's identity was "
+        "not checked"
+    ]
 
 
 def test_defaults_of_a_minimal_target() -> None:
@@ -787,3 +799,51 @@ def test_an_account_the_provision_command_leaves_without_a_token_is_an_error(
     assert "accounts.outsider.token: missing from the file and from the output of provision" in (
         message
     )
+
+
+# --- [headers] ------------------------------------------------------------------------------
+
+
+def test_headers_are_read_with_environment_variables_and_registered_as_secrets() -> None:
+    data = minimal() | {"headers": {"Authorization": "Basic ${GW_AUTH}", "X-Api-Key": "${GW_KEY}"}}
+    target = parse(data, env={"GW_AUTH": "Z3c6aHVudGVyMjAyNg==", "GW_KEY": "key-from-env-42"})
+    assert dict(target.headers) == {
+        "Authorization": "Basic Z3c6aHVudGVyMjAyNg==",
+        "X-Api-Key": "key-from-env-42",
+    }
+    shown = redact.redact("Basic Z3c6aHVudGVyMjAyNg== gw:hunter2026 hunter2026 key-from-env-42")
+    assert "Z3c6" not in shown and "hunter2026" not in shown and "key-from-env" not in shown
+
+
+@pytest.mark.parametrize(
+    ("headers", "auth", "key", "words"),
+    [
+        ({"X Api": "v"}, {}, "headers.X Api", "not a valid HTTP header name"),
+        ({"Host": "evil.test"}, {}, "headers.Host", "set by the URL's host"),
+        ({"Sec-WebSocket-Key": "x"}, {}, "headers.Sec-WebSocket-Key", "WebSocket handshake"),
+        ({"origin": "https://x"}, {}, "headers.origin", "the origin key"),
+        ({"Authorization": "Basic x"}, {"transport": "header"}, "headers.Authorization", "token"),
+        ({"Cookie": "a=b"}, {"transport": "cookie"}, "headers.Cookie", "auth.transport = cookie"),
+        ({"X-Key": "a\nInjected: 1"}, {}, "headers.X-Key", "one line"),
+        ({"X-Key": "a", "x-key": "b"}, {}, "headers.x-key", "given twice"),
+        ({"X-Key": 5}, {}, "headers.X-Key", "must be a string"),
+    ],
+)
+def test_a_bad_header_is_named(
+    headers: dict[str, Any], auth: dict[str, Any], key: str, words: str
+) -> None:
+    data = minimal() | {"headers": headers}
+    if auth:
+        data["auth"] = auth
+    message = error_of(data)
+    assert f"t.toml: {key}: " in message and words in message, message
+
+
+def test_an_unset_variable_in_a_header_is_named() -> None:
+    message = error_of(minimal() | {"headers": {"X-Api-Key": "${GW_KEY}"}})
+    assert "headers.X-Api-Key" in message and "GW_KEY" in message
+
+
+def test_the_authorization_header_is_free_when_the_token_travels_elsewhere() -> None:
+    data = minimal() | {"headers": {"Authorization": "Basic Z3c6cGFzcw=="}}
+    assert parse(data, env={}).headers["Authorization"] == "Basic Z3c6cGFzcw=="

@@ -8,8 +8,10 @@ Two kinds:
   and what is merely worth noting (extra fields, unrecognised frames: EVT-007).
 - :class:`Expect` is one wait on one connection: fed frame by frame, each step is a
   :class:`Hit` (the frame looked for), a :class:`Fail` (a frame the check forbids, or a frame
-  that broke its schema), or :data:`KEEP` (not this one: it stays buffered for later waits,
-  which is how strangers' traffic never confuses a test).
+  that broke its schema), or :data:`KEEP` (not this one: it stays buffered for later waits).
+  Only a frame the test can attribute to itself (``owns``, :mod:`harness.core.attribution`)
+  fails a check; one it cannot is kept, and what it would have broken becomes a note (an
+  observation): strangers' traffic never changes a verdict.
 
 The wire layer (:mod:`harness.client`) reads frames and feeds them here; it decides nothing.
 """
@@ -19,7 +21,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from harness import schemas
 from harness.core import spec
@@ -142,6 +144,9 @@ class Fail:
 KEEP = Keep()
 Step = Hit | Keep | Fail
 
+#: How a note about a frame the test cannot attribute to itself begins.
+FOREIGN = "a frame this test cannot attribute to its own frames (another client's traffic?)"
+
 
 @dataclass
 class Expect:
@@ -151,6 +156,10 @@ class Expect:
     wait's own ``requirement``); forbidden frames are judged before their schema, so that a
     broadcast that should not exist fails its own requirement first. With ``match`` None the
     wait only watches (it never hits): a drain until close.
+
+    ``owns``: which frames the test can attribute to itself. A frame it does not own neither
+    fails the wait as forbidden nor by its schema: what it would have broken goes to ``notes``
+    (requirement, text) for the report. It may still be the frame looked for.
     """
 
     match: Predicate | None
@@ -159,9 +168,13 @@ class Expect:
     conn: str = "conn"
     forbidden: Predicate | None = None
     forbidden_requirement: str | None = None
+    owns: Predicate | None = None
+    notes: list[tuple[str, str]] = field(default_factory=list)
 
     def feed(self, frame: Frame, violation: ConformanceFailure | None = None) -> Step:
         """Judge the next frame; ``violation`` is what it broke on its own (if anything)."""
+        if self.owns is not None and not self.owns(frame):
+            return self._foreign(frame, violation)
         if self.forbidden is not None and self.forbidden(frame):
             return Fail(
                 ConformanceFailure(
@@ -172,6 +185,20 @@ class Expect:
             )
         if violation is not None:
             return Fail(violation)
+        if self.match is not None and self.match(frame):
+            return Hit(frame)
+        return KEEP
+
+    def _foreign(self, frame: Frame, violation: ConformanceFailure | None) -> Step:
+        """A frame the test cannot attribute to itself: never a failure; noted when it would
+        have been one."""
+        if self.forbidden is not None and self.forbidden(frame):
+            requirement = self.forbidden_requirement or self.requirement
+            self.notes.append((requirement, f"{FOREIGN} (not judged): {show(frame, 200)}"))
+        elif violation is not None:
+            self.notes.append(
+                (violation.requirement, f"{FOREIGN} broke it (not judged): {violation.actual}")
+            )
         if self.match is not None and self.match(frame):
             return Hit(frame)
         return KEEP

@@ -93,9 +93,14 @@ def diagnose(traffic: Traffic) -> str | None:
     t = traffic
     if t.accepted == 0 and t.refused:
         how = ", ".join(f"{what} x{n}" for what, n in t.refused.most_common(3))
+        gateway = (
+            ", or a gateway that wants its own header (an API key, Basic auth: [headers])"
+            if {"HTTP 401", "HTTP 407"} & set(t.refused)
+            else ""
+        )
         return (
             f"refuses every connection ({how}): a wrong url, or tokens it does not accept "
-            "(auth.transport, auth.secret, auth.claims)?"
+            f"(auth.transport, auth.secret, auth.claims){gateway}?"
         )
     if t.received and t.echoed == t.received:
         return (

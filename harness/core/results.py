@@ -279,6 +279,8 @@ class RunResult:
     #: (:func:`harness.core.diagnosis.diagnose`); shown only with a verdict that is not
     #: CONFORMANT.
     diagnosis: str | None = None
+    #: What the run must say loudly whatever its verdict (``tls.verify = false``).
+    warnings: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {lvl: dict.fromkeys(VERDICTS, 0) for lvl in LEVELS}
@@ -398,6 +400,8 @@ class RunResult:
             out["untested"] = untested
         if self.diagnosis and not self.conformant:
             out["diagnosis"] = self.diagnosis
+        if self.warnings:
+            out["warnings"] = list(self.warnings)
         return out
 
     def dumps(self) -> str:
@@ -452,3 +456,16 @@ def aggregate(
         mode="server" if scope == "server" else "client",
         diagnosis=diagnosis.diagnose(traffic),
     )
+
+
+def stopped_before_tests(line: str, **options: Any) -> RunResult:
+    """The result of a run that stopped before any test (its provision command, DNS, TLS, no
+    answer): INCOMPLETE, every requirement not tested, and ``line`` as its reason. ``options``:
+    :func:`aggregate`'s (the target, the selection, ``strict``, when it started)."""
+    result = aggregate([], **options)
+    result.finished = False
+    result.stopped_because = line
+    for r in result.requirements:
+        if r.verdict == "not_tested":
+            r.reason = "the run stopped before any test"
+    return result

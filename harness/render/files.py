@@ -1,11 +1,17 @@
-"""Writing a run's files: results.json and junit.xml, the same way in every mode."""
+"""Writing a run's files: results.json and junit.xml, the same way in every mode; and all
+three (with a compliance page of its own) for a run that stopped before pytest could write its
+report."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from harness import redact
 from harness.core.results import RunResult
-from harness.render import junit
+from harness.render import html, junit
+
+#: The server mode's report files.
+RESULTS_JSON, JUNIT_XML, COMPLIANCE_HTML = "results.json", "junit.xml", "compliance.html"
 
 
 def write_results_json(result: RunResult, path: Path) -> Path:
@@ -18,3 +24,26 @@ def write_junit(result: RunResult, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(junit.render(result), encoding="utf-8")
     return path
+
+
+def write_stopped(result: RunResult, report_dir: Path) -> list[Path]:
+    """Every report file of a run that stopped before its tests (a target file that cannot be
+    used, a TLS failure, an unreachable host): ``results.json`` and ``junit.xml`` as always,
+    and ``compliance.html`` as a page of its own, whose banner says why. A stale report of an
+    earlier run must never stand for this one."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    page = html.page(
+        "EduSphere chat conformance report",
+        [
+            "<h1>EduSphere chat conformance report</h1>",
+            html.banner(result),
+            html.summary_table(result),
+            html.requirements_table(result),
+        ],
+    )
+    (report_dir / COMPLIANCE_HTML).write_text(redact.redact(page), encoding="utf-8")
+    return [
+        write_results_json(result, report_dir / RESULTS_JSON),
+        write_junit(result, report_dir / JUNIT_XML),
+        report_dir / COMPLIANCE_HTML,
+    ]

@@ -99,7 +99,7 @@ def verdict_sentences(result: RunResult) -> list[str]:
     INCOMPLETE, which levels failed and whether that fails the run, what was not tested, what
     the endpoint looks like."""
     summary = result.summary()
-    lines = []
+    lines = [f"Warning: {warning}." for warning in result.warnings]
     if not result.finished:
         lines.append(f"Incomplete: {result.reason or 'the run stopped early'}.")
     must_failed = summary["MUST"]["failed"]
@@ -119,7 +119,9 @@ def verdict_sentences(result: RunResult) -> list[str]:
     if result.diagnosis and not result.conformant:
         lines.append(f"The endpoint {result.diagnosis}")
     untested = result.untested_line
-    if untested:
+    if untested and not result.finished:
+        lines.append(f"{untested}.")
+    elif untested:
         effect = (
             "the run is INCOMPLETE: a requirement that was not tested is never a pass"
             if result.verdict_word == "INCOMPLETE"

@@ -22,6 +22,7 @@ def summary_lines(result: RunResult) -> list[str]:
         if r.fixed:
             lines.append(f"FIXED  {r.requirement.id}: passes now; remove it from the baseline")
     word = result.verdict_word
+    lines.extend(f"warning: {warning}" for warning in result.warnings)
     if result.reason:
         lines.append(f"{word}: {result.reason}")
     if word != "INCOMPLETE" and result.untested_line:
