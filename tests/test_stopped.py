@@ -16,12 +16,14 @@ from typing import Any
 import pytest
 
 from harness import cli as cli_mod
+from harness import schemas
 from tests.support import assert_usage_error, cli, minimal_target, run_suites, write_target
 
 
 def _reports_say(reports: Path, cause: str) -> dict[str, Any]:
     """results.json and compliance.html both give ``cause`` as why the run is INCOMPLETE."""
     results: dict[str, Any] = json.loads((reports / "results.json").read_text())
+    assert schemas.validate("results", results) == []
     assert results["verdict"] == "INCOMPLETE" and results["exit_status"] == 2
     assert cause in results["reason"], results["reason"]
     page = (reports / "compliance.html").read_text()

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import trustme
 
+from harness import schemas
 from harness.target import TargetError, load, parse
 from reference_server.config import ConfigError, ServerConfig
 from reference_server.demo import demo_config
@@ -95,6 +96,8 @@ def _run(target: Path, tmp: Path, *extra: str) -> tuple[Any, dict[str, Any] | No
     done = cli("run", "--target", str(target), "--report-dir", str(reports), *extra, timeout=240)
     path = reports / "results.json"
     results = json.loads(path.read_text()) if path.is_file() else None
+    if results is not None:
+        assert schemas.validate("results", results) == []
     return done, results, reports
 
 
