@@ -49,12 +49,15 @@ from harness.render.files import write_junit, write_results_json, write_stopped
 from harness.render.terminal import summary_lines
 from harness.runner import call_sync, run_bounded, settle, whole_test_bound
 from harness.scheduler import Scheduler, exclusive, run_alone_note, schedulable
+from harness.sharing import RunLock
 from harness.target import Target, TargetError
 from harness.tokens import Minter
 
 PLUGIN_NAME = "edusphere-conformance-run"
 #: The key under which the controller hands the loaded target to pytest-xdist workers.
 WORKER_TARGET = "edusphere_target"
+#: The key under which it hands them the run's lock directory (:mod:`harness.sharing`).
+WORKER_LOCKS = "edusphere_locks"
 #: How long a test run by the scheduler really took (its call only waits for the outcome).
 DURATION = pytest.StashKey[float]()
 #: The line of a conformance test whose set-up raised (not a verdict): the run stops after it.
@@ -129,6 +132,10 @@ class ConformancePlugin:
         self.scheduler: Scheduler | None = None
         #: The test run last (pytest's order, after the collection's sorting).
         self.last_test: str | None = None
+        #: pytest-xdist: the run's lock directory (made on the controller), and on a worker the
+        #: lock that keeps exclusive tests alone across workers (:mod:`harness.sharing`).
+        self._lock_dir: tempfile.TemporaryDirectory[str] | None = None
+        self.run_lock: RunLock | None = None
         #: Why the run stopped before its tests finished, in one line (a harness error: the
         #: target unreachable, TLS, a fixture that raised): the terminal, results.json and the
         #: report's banner all say it.
@@ -153,6 +160,8 @@ class ConformancePlugin:
             except BaselineError as exc:
                 raise _usage_error(str(exc)) from None
         workerinput = getattr(config, "workerinput", None)
+        if workerinput is not None and WORKER_LOCKS in workerinput:
+            self.run_lock = RunLock(workerinput[WORKER_LOCKS])
         if self.target is None and workerinput is not None and WORKER_TARGET in workerinput:
             self.target = target_mod.from_data(workerinput[WORKER_TARGET])
             self.probed = True  # the controller probed it
@@ -184,9 +193,13 @@ class ConformancePlugin:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
-        """pytest-xdist, on the controller: hand each worker the loaded target."""
+        """pytest-xdist, on the controller: hand each worker the loaded target and the run's
+        lock directory."""
         if self.target is not None and self.target.restart_hook is None:
             node.workerinput[WORKER_TARGET] = target_mod.to_data(self.target)
+        if self._lock_dir is None:
+            self._lock_dir = tempfile.TemporaryDirectory(prefix="edusphere-locks-")
+        node.workerinput[WORKER_LOCKS] = self._lock_dir.name
 
     # --- the target -----------------------------------------------------------------------
 
@@ -206,6 +219,9 @@ class ConformancePlugin:
         if self._tmpdir is not None:
             self._tmpdir.cleanup()
             self._tmpdir = None
+        if self._lock_dir is not None:
+            self._lock_dir.cleanup()
+            self._lock_dir = None
 
     def new_chat(self, item: pytest.Item) -> Chat:
         """A recording client session for one test, with the run's gate."""
@@ -390,24 +406,55 @@ class ConformancePlugin:
             return True
         func = pyfuncitem.obj
         kwargs = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
-        if not inspect.iscoroutinefunction(func):
-            if not ids:
-                return None
-            self._call_sync(pyfuncitem, kwargs)
-            return True
-        chat: Chat | None = pyfuncitem.stash.get(CHAT, None)
+        if not inspect.iscoroutinefunction(func) and not ids:
+            return None
+        lock = self.run_lock
+        if lock is None or not ids:
+            self._call(pyfuncitem, kwargs)
+        elif exclusive(pyfuncitem):
+            with lock.alone():
+                self._call(pyfuncitem, kwargs)
+        else:
+            self._call_beside_workers(pyfuncitem, kwargs, lock)
+        return True
+
+    def _call(self, item: pytest.Function, kwargs: dict[str, Any]) -> None:
+        """One run of a conformance test: a property test in pytest's thread, an async one on
+        its own event loop, bounded."""
+        if not inspect.iscoroutinefunction(item.obj):
+            self._call_sync(item, kwargs)
+            return
+        ids = requirement_ids(item)
+        chat: Chat | None = item.stash.get(CHAT, None)
         run_bounded(
-            func,
+            item.obj,
             kwargs,
             chat=chat,
-            bound=whole_test_bound(pyfuncitem, chat.target if chat else None),
+            bound=whole_test_bound(item, chat.target if chat else None),
             requirement=ids[0] if ids else "CONN-001",
             gate=self.gate if ids else None,
-            name=pyfuncitem.nodeid,
+            name=item.nodeid,
             # After the last test a probe would block nothing: the test's own verdict stands.
-            probe=pyfuncitem.nodeid != self.last_test,
+            probe=item.nodeid != self.last_test,
         )
-        return True
+
+    def _call_beside_workers(
+        self, item: pytest.Function, kwargs: dict[str, Any], lock: RunLock
+    ) -> None:
+        """pytest-xdist: a test runs beside other workers' tests; one whose wait for a frame ran
+        out while another worker's test ran is not judged by that: it runs again alone (no test
+        of any worker beside it), with a fresh session, and that run is its verdict."""
+        with lock.shared() as mark:
+            try:
+                self._call(item, kwargs)
+                return
+            except ConformanceTimeout as exc:
+                if not exc.frame_awaited or not lock.crowded(mark):
+                    raise
+        with lock.alone():
+            chat = self.new_chat(item)
+            chat.observe(requirement_ids(item)[0], run_alone_note("another worker's tests ran"))
+            self._call(item, {**kwargs, "chat": chat} if "chat" in kwargs else kwargs)
 
     def _call_sync(self, item: pytest.Function, kwargs: dict[str, Any]) -> None:
         """A sync (property) test, in pytest's thread while the scheduler runs others beside it.
