@@ -411,11 +411,9 @@ class ConformancePlugin:
         lock = self.run_lock
         if lock is None or not ids:
             self._call(pyfuncitem, kwargs)
-        elif exclusive(pyfuncitem):
-            with lock.alone():
-                self._call(pyfuncitem, kwargs)
         else:
-            self._call_beside_workers(pyfuncitem, kwargs, lock)
+            with lock.alone() if exclusive(pyfuncitem) else lock.shared():
+                self._call(pyfuncitem, kwargs)
         return True
 
     def _call(self, item: pytest.Function, kwargs: dict[str, Any]) -> None:
@@ -437,24 +435,6 @@ class ConformancePlugin:
             # After the last test a probe would block nothing: the test's own verdict stands.
             probe=item.nodeid != self.last_test,
         )
-
-    def _call_beside_workers(
-        self, item: pytest.Function, kwargs: dict[str, Any], lock: RunLock
-    ) -> None:
-        """pytest-xdist: a test runs beside other workers' tests; one whose wait for a frame ran
-        out while another worker's test ran is not judged by that: it runs again alone (no test
-        of any worker beside it), with a fresh session, and that run is its verdict."""
-        with lock.shared() as mark:
-            try:
-                self._call(item, kwargs)
-                return
-            except ConformanceTimeout as exc:
-                if not exc.frame_awaited or not lock.crowded(mark):
-                    raise
-        with lock.alone():
-            chat = self.new_chat(item)
-            chat.observe(requirement_ids(item)[0], run_alone_note("another worker's tests ran"))
-            self._call(item, {**kwargs, "chat": chat} if "chat" in kwargs else kwargs)
 
     def _call_sync(self, item: pytest.Function, kwargs: dict[str, Any]) -> None:
         """A sync (property) test, in pytest's thread while the scheduler runs others beside it.

@@ -1,5 +1,5 @@
 """The run's lock across pytest-xdist workers (harness/sharing.py): exclusive tests alone,
-writers before new readers, and the crowd a timed-out test had beside it."""
+writers before new readers."""
 
 from __future__ import annotations
 
@@ -42,31 +42,8 @@ def test_a_lone_test_waits_for_the_tests_beside_it_and_blocks_new_ones(tmp_path:
     finally:
         go.set()
         reader.join(10)
-    with lock.shared() as mark:
-        assert not lock.crowded(mark)  # nobody beside it now
-
-
-def test_crowded_says_whether_another_test_ran_beside(tmp_path: Path) -> None:
-    lock = RunLock(tmp_path)
-    with lock.shared() as mark:
-        assert not lock.crowded(mark)
-    with lock.shared() as first:
-        with lock.shared() as second:  # another worker's test was running when it started
-            assert lock.crowded(second)
-        assert lock.crowded(first)  # one started meanwhile
-    with lock.shared() as alone_now:
-        assert not lock.crowded(alone_now)
-
-
-def test_a_test_that_raises_still_counts_as_finished(tmp_path: Path) -> None:
-    lock = RunLock(tmp_path)
-    try:
-        with lock.shared():
-            raise RuntimeError("a failure")
-    except RuntimeError:
-        pass
-    with lock.shared() as mark:
-        assert not lock.crowded(mark)
+    with lock.alone():
+        pass  # free again once both are done
 
 
 def test_exclusive_tests_run_alone_across_workers(tmp_path: Path) -> None:

@@ -8,7 +8,6 @@ import json
 import os
 import time
 from collections.abc import Iterator
-from typing import Any
 
 from harness.sharing import RunLock
 
@@ -22,11 +21,11 @@ def _log(kind: str, start: float) -> None:
 
 
 @contextlib.contextmanager
-def shared(self: RunLock) -> Iterator[Any]:
-    with _shared(self) as mark:
+def shared(self: RunLock) -> Iterator[None]:
+    with _shared(self):
         start = time.time()
         try:
-            yield mark
+            yield
         finally:
             _log("shared", start)
 
