@@ -218,21 +218,18 @@ class _Refused(Exception):
 def _write_stopped(args: argparse.Namespace, line: str) -> None:
     """results.json, junit.xml and compliance.html of a run that stopped before its tests, so
     that a CI job reading them sees why (never a stale report of an earlier run)."""
-    from harness.core.results import stopped_before_tests
-    from harness.render.files import write_stopped
+    from harness.render.files import write_stopped_run
 
     cat = cat_mod.load()
-    result = stopped_before_tests(
+    write_stopped_run(
         line,
+        Path(args.report_dir),
+        started=datetime.now(UTC),
         target=args.target,
         selected=cat.select(args.only) if args.only else None,
         strict=args.strict,
-        started=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        harness_version=__version__,
         catalogue=cat,
     )
-    with contextlib.suppress(OSError):  # the line on the terminal says it all the same
-        write_stopped(result, Path(args.report_dir))
 
 
 def cmd_run(args: argparse.Namespace) -> int:

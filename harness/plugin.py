@@ -14,7 +14,6 @@ and the fixtures, and registers the plugin object. Who does what:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import importlib
 import inspect
@@ -40,12 +39,12 @@ from harness.core.failures import (
     ResourceLimit,
 )
 from harness.core.gate import Gate
-from harness.core.results import RunResult, TestRecord, aggregate, stopped_before_tests
+from harness.core.results import RunResult, TestRecord, aggregate
 from harness.options import add_options, requirement_ids, strict_mode
 from harness.preflight import preflight
 from harness.progress import Progress
 from harness.records import CHAT, RESULT, build_record, record_of
-from harness.render.files import write_junit, write_results_json, write_stopped
+from harness.render.files import write_junit, write_results_json, write_stopped_run
 from harness.render.terminal import summary_lines
 from harness.runner import call_sync, run_bounded, settle, whole_test_bound
 from harness.scheduler import Scheduler, exclusive, run_alone_note, schedulable
@@ -518,16 +517,14 @@ class ConformancePlugin:
         report_dir = self.config.getoption("report_dir")
         if not report_dir:
             return
-        result = stopped_before_tests(
+        write_stopped_run(
             line,
+            Path(report_dir),
+            started=self.started,
             target=label,
             selected=self.selected,
             strict=strict_mode(self.config),
-            started=self.started.isoformat(timespec="seconds").replace("+00:00", "Z"),
-            harness_version=__version__,
         )
-        with contextlib.suppress(OSError):
-            write_stopped(result, Path(report_dir))
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item) -> Iterator[None]:

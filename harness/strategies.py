@@ -69,6 +69,7 @@ __all__ = [
     "json_values",
     "near_miss",
     "rfc3339_datetimes",
+    "short_repr",
     "unicode_text",
     "unicode_text_alphabet",
 ]
@@ -526,7 +527,8 @@ class NearMiss:
         return f"{self.kind}: {self.description}"
 
 
-def _short(value: object, limit: int = 40) -> str:
+def short_repr(value: object, limit: int = 40) -> str:
+    """``repr(value)``, cut to ``limit`` characters (how near misses quote their value)."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -702,7 +704,7 @@ class _NearMisses:
                 kind,
                 field,
                 self._set(frame, field, value),
-                f"`{field}` is {_a(_json_type(value))} ({_short(value)})",
+                f"`{field}` is {_a(_json_type(value))} ({short_repr(value)})",
                 # `"type": null` is commonly read as "no type" (ROBUST-009 then applies).
                 servable=blank_discriminator and value is None,
             )
@@ -715,7 +717,7 @@ class _NearMisses:
                 kind,
                 field,
                 self._set(frame, field, value),
-                f"`{field}` is {_short(value)}, not a {fmt}",
+                f"`{field}` is {short_repr(value)}, not a {fmt}",
             )
 
         return st.builds(make, self.base, self._bad_strings(fmt)).filter(
@@ -737,7 +739,7 @@ class _NearMisses:
                 "unknown-type",
                 field,
                 self._set(frame, field, value),
-                f"`{field}` is {_short(value)}, not one of {sorted(map(str, known))}",
+                f"`{field}` is {short_repr(value)}, not one of {sorted(map(str, known))}",
                 # a blank type is commonly read as "no type" (ROBUST-009 then applies).
                 servable=not value.strip(),
             )
@@ -752,7 +754,7 @@ class _NearMisses:
         )
         return values.map(
             lambda v: self._nm(
-                "not-object", None, v, f"JSON {_a(_json_type(v))} ({_short(v)}), not an object"
+                "not-object", None, v, f"JSON {_a(_json_type(v))} ({short_repr(v)}), not an object"
             )
         )
 

@@ -170,25 +170,31 @@ def _check(config: ServerConfig) -> None:
         raise ConfigError("tls_cert and tls_key go together")
     if config.tls_client_ca is not None and config.tls_cert is None:
         raise ConfigError("tls_client_ca needs tls_cert and tls_key (mutual TLS is TLS)")
-    if config.tls_cert is not None and config.tls_key is not None:
-        _check_tls(config.tls_cert, config.tls_key, config.tls_client_ca)
+    server_tls_context(config)  # loads, or says which file does not
     for name, _ in config.require_headers:
         if not name or any(ch in name for ch in " :\r\n"):
             raise ConfigError(f"require_headers: {name!r} is not a header name")
 
 
-def _check_tls(cert: str, key: str, client_ca: str | None) -> None:
-    """The certificate, its key and the client CA load (checked once, before listening)."""
+def server_tls_context(config: ServerConfig) -> ssl.SSLContext | None:
+    """The server's context: ``wss://`` with ``tls_cert`` / ``tls_key``, mutual TLS with
+    ``tls_client_ca``; None without TLS. Raises ConfigError naming the file that does not load
+    (the config is checked with it once, before the server listens)."""
+    cert, key, client_ca = config.tls_cert, config.tls_key, config.tls_client_ca
+    if cert is None or key is None:
+        return None
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     try:
         context.load_cert_chain(cert, key)
     except (OSError, ssl.SSLError) as exc:
         raise ConfigError(f"tls_cert / tls_key ({cert}, {key}) do not load: {exc}") from None
     if client_ca is not None:
+        context.verify_mode = ssl.CERT_REQUIRED
         try:
             context.load_verify_locations(client_ca)
         except (OSError, ssl.SSLError) as exc:
             raise ConfigError(f"tls_client_ca ({client_ca}) does not load: {exc}") from None
+    return context
 
 
 def _latency(value: object) -> tuple[float, float]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import ssl
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from websockets.typing import Subprotocol
 
 from reference_server.auth import AuthError, Credentials, TokenVerifier, find_credentials
 from reference_server.behaviour import Action, Behaviour
-from reference_server.config import ServerConfig
+from reference_server.config import ServerConfig, server_tls_context
 from reference_server.demo import seed_demo
 from reference_server.logs import log
 from reference_server.protocol import (
@@ -107,21 +106,9 @@ class ChatServer:
             create_connection=ChatConnection,
             compression=None,
             max_size=self.config.max_frame_bytes,
-            ssl=self._tls_context(),
+            ssl=server_tls_context(self.config),
         )
         log(logger, logging.INFO, "listening", url=self.url_template)
-
-    def _tls_context(self) -> ssl.SSLContext | None:
-        """``wss://`` with ``tls_cert`` / ``tls_key``; mutual TLS with ``tls_client_ca``."""
-        config = self.config
-        if config.tls_cert is None or config.tls_key is None:
-            return None
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(config.tls_cert, config.tls_key)
-        if config.tls_client_ca is not None:
-            context.verify_mode = ssl.CERT_REQUIRED
-            context.load_verify_locations(config.tls_client_ca)
-        return context
 
     async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
         """Close every connection (1001) and stop listening; connections whose client does not

@@ -29,7 +29,7 @@ from harness.client import Chat, Conn
 from harness.core import spec
 from harness.core.failures import ConformanceFailure, ResourceLimit
 from harness.core.frames import is_error, is_event, same_visible_text, show, visible
-from harness.strategies import NearMiss, from_schema, near_miss
+from harness.strategies import NearMiss, from_schema, near_miss, short_repr
 
 requirement = pytest.mark.requirement
 
@@ -390,13 +390,8 @@ def _own_value(chat: Chat, value: Any) -> Any:
 
 
 def _swap(description: str, old: Any, new: Any) -> str:
-    """The description naming the value sent (near misses quote it, cut to 40 characters)."""
-
-    def short(value: Any) -> str:
-        text = repr(value)
-        return text if len(text) <= 40 else text[:37] + "..."
-
-    return description.replace(short(old), short(new)) if old is not new else description
+    """The description naming the value sent (near misses quote it: :func:`short_repr`)."""
+    return description.replace(short_repr(old), short_repr(new)) if old is not new else description
 
 
 async def _check_near_miss(s: Session, near: NearMiss, *, stay_connected: bool = False) -> None:

@@ -91,6 +91,11 @@ def _target(server: ServerThread, tmp: Path, tls: dict[str, Any] | None, name: s
     return write_target(tmp / f"{name}.toml", data)
 
 
+def _mutual(ca: Path, cert: Path, key: Path) -> dict[str, str]:
+    """A ``[tls]`` table for mutual TLS."""
+    return {"ca_file": str(ca), "client_cert": str(cert), "client_key": str(key)}
+
+
 def _run(target: Path, tmp: Path, *extra: str) -> tuple[Any, dict[str, Any] | None, Path]:
     reports = tmp / "reports"
     done = cli("run", "--target", str(target), "--report-dir", str(reports), *extra, timeout=240)
@@ -138,11 +143,8 @@ def test_every_suite_passes_over_mutual_tls(
 ) -> None:
     """The whole run: websockets' connections, the raw half-open clients and the probe all
     present the client certificate (the server refuses any connection without it)."""
-    tls = {
-        "ca_file": "pki/ca.pem",  # relative: to the target file's directory
-        "client_cert": "pki/client.crt",
-        "client_key": "pki/client.key",
-    }
+    # Relative file names: to the target file's directory.
+    tls = _mutual(Path("pki/ca.pem"), Path("pki/client.crt"), Path("pki/client.key"))
     (tmp_path / "pki").symlink_to(pki.ca.parent, target_is_directory=True)
     # A server in a thread cannot be restarted by a command: RECON-006 is not applicable.
     baseline = write_not_applicable(tmp_path / "baseline.toml", {"RECON-006": "no restart"})
@@ -155,11 +157,7 @@ def test_every_suite_passes_over_mutual_tls(
 def test_pytest_xdist_workers_speak_tls_with_the_settings_they_are_handed(
     mutual_server: ServerThread, pki: Pki, tmp_path: Path
 ) -> None:
-    tls = {
-        "ca_file": str(pki.ca),
-        "client_cert": str(pki.client_cert),
-        "client_key": str(pki.client_key),
-    }
+    tls = _mutual(pki.ca, pki.client_cert, pki.client_key)
     done, results, _ = _run(
         _target(mutual_server, tmp_path, tls), tmp_path, "-n", "2", "--only", "SEND"
     )
@@ -225,11 +223,7 @@ def test_mutual_tls_without_a_client_certificate_names_tls_client_cert(
 def test_a_client_certificate_the_server_does_not_trust_is_named(
     mutual_server: ServerThread, pki: Pki, tmp_path: Path
 ) -> None:
-    tls = {
-        "ca_file": str(pki.ca),
-        "client_cert": str(pki.stranger_cert),
-        "client_key": str(pki.stranger_key),
-    }
+    tls = _mutual(pki.ca, pki.stranger_cert, pki.stranger_key)
     done, results, reports = _run(_target(mutual_server, tmp_path, tls), tmp_path)
     _stopped_with(done, results, reports, f"tls.client_cert = {pki.stranger_cert}")
 

@@ -55,10 +55,6 @@ class Attribution:
         self.tokens.add(str(value))
         return value
 
-    def claim(self, token: str) -> None:
-        """Own frames carrying ``token`` (16 hex digits), minted elsewhere."""
-        self.tokens.add(token)
-
     def mentions_own(self, frame: Any) -> bool:
         """Whether one of this test's tokens appears anywhere in the frame's text."""
         if not self.tokens:

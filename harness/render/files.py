@@ -4,10 +4,13 @@ report."""
 
 from __future__ import annotations
 
+import contextlib
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from harness import redact
-from harness.core.results import RunResult
+from harness import __version__, redact
+from harness.core.results import RunResult, stopped_before_tests
 from harness.render import html, junit
 
 #: The server mode's report files.
@@ -47,3 +50,17 @@ def write_stopped(result: RunResult, report_dir: Path) -> list[Path]:
         write_junit(result, report_dir / JUNIT_XML),
         report_dir / COMPLIANCE_HTML,
     ]
+
+
+def write_stopped_run(line: str, report_dir: Path, *, started: datetime, **options: Any) -> None:
+    """The report files of a run that stopped before its tests, with ``line`` as its reason
+    (``options``: :func:`harness.core.results.aggregate`'s target, selection, strict). A report
+    directory that cannot be written loses nothing: the line on the terminal says it all."""
+    result = stopped_before_tests(
+        line,
+        started=started.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        harness_version=__version__,
+        **options,
+    )
+    with contextlib.suppress(OSError):
+        write_stopped(result, report_dir)

@@ -7,38 +7,27 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from harness.sharing import RunLock
 
-_shared, _alone = RunLock.shared, RunLock.alone
+Held = Callable[[RunLock], contextlib.AbstractContextManager[None]]
 
 
-def _log(kind: str, start: float) -> None:
-    line = {"kind": kind, "start": start, "end": time.time(), "pid": os.getpid()}
-    with open(os.environ["EDUSPHERE_LOCK_TIMELINE"], "a", encoding="utf-8") as out:
-        out.write(json.dumps(line) + "\n")
+def _timed(kind: str, held: Held) -> Held:
+    @contextlib.contextmanager
+    def timed(self: RunLock) -> Iterator[None]:
+        with held(self):
+            start = time.time()
+            try:
+                yield
+            finally:
+                line = {"kind": kind, "start": start, "end": time.time(), "pid": os.getpid()}
+                with open(os.environ["EDUSPHERE_LOCK_TIMELINE"], "a", encoding="utf-8") as out:
+                    out.write(json.dumps(line) + "\n")
+
+    return timed
 
 
-@contextlib.contextmanager
-def shared(self: RunLock) -> Iterator[None]:
-    with _shared(self):
-        start = time.time()
-        try:
-            yield
-        finally:
-            _log("shared", start)
-
-
-@contextlib.contextmanager
-def alone(self: RunLock) -> Iterator[None]:
-    with _alone(self):
-        start = time.time()
-        try:
-            yield
-        finally:
-            _log("alone", start)
-
-
-RunLock.shared = shared  # type: ignore[method-assign]
-RunLock.alone = alone  # type: ignore[method-assign]
+RunLock.shared = _timed("shared", RunLock.shared)  # type: ignore[method-assign]
+RunLock.alone = _timed("alone", RunLock.alone)  # type: ignore[method-assign]
