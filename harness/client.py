@@ -60,7 +60,7 @@ from harness.core.frames import (
 )
 from harness.core.gate import Gate
 from harness.core.transcript import Entry, Transcript
-from harness.target import Account, Target
+from harness.target import Account, Target, address_of
 from harness.tokens import Minter
 
 #: Frames websockets reads ahead of the test (its default): past this it stops reading the socket
@@ -152,13 +152,21 @@ class Conn:
     """One WebSocket connection of a test, with its buffered, schema-checked frames."""
 
     def __init__(
-        self, chat: Chat, name: str, ws: Socket, account: Account | None, room: str
+        self,
+        chat: Chat,
+        name: str,
+        ws: Socket,
+        account: Account | None,
+        room: str,
+        node: int = 0,
     ) -> None:
         self.chat = chat
         self.name = name
         self.ws = ws
         self.account = account
         self.room = room
+        #: The endpoint it went to: an index into ``target.endpoints`` (``nodes``).
+        self.node = node
         target = chat.target
         #: Frames no wait asked for yet, kept for later checks (bounded: ``[limits]``).
         self.buffer = FrameBuffer(name, target.max_buffered_frames, target.max_buffered_bytes)
@@ -179,6 +187,9 @@ class Conn:
         #: The message ids this connection sent an edit or a delete of (bounded): their
         #: ``update`` / ``delete`` events on this same connection are its own (SEND-002).
         self._edited: collections.deque[str] = collections.deque(maxlen=256)
+        #: The ids of the messages this connection posted (:meth:`Chat.post`): a wait for their
+        #: ``new`` event by id knows who sent it.
+        self._posted: collections.deque[str] = collections.deque(maxlen=256)
         #: For a text this connection sent (``("new", body)``) or a message it edited or deleted
         #: (``("edit", id)``): the sentinel it sent after that frame, which every observer in
         #: the room may use (dropped at the next edit of the message).
@@ -490,18 +501,32 @@ class Conn:
         (an ``update`` / ``delete`` event)."""
         if action == "new" and body is not None:
             return list({id(c): c for c in (self, *self.chat.conns) if body in c._own}.values())
+        if action == "new" and message_id is not None:
+            conns = (self, *self.chat.conns)
+            return list({id(c): c for c in conns if message_id in c._posted}.values())
         if action in ("update", "delete") and message_id is not None:
             return list(
                 {id(c): c for c in (self, *self.chat.conns) if message_id in c._edited}.values()
             )
         return []
 
+    def stands_on(self, *senders: Conn) -> str:
+        """What a wait on this connection for the events of ``senders`` stands on (for a
+        custom :meth:`wait_for`): SEND-002 for its own, NODE-001 when one of them is on another
+        node, else SEND-003."""
+        if all(s is self for s in senders):
+            return "SEND-002"
+        return "NODE-001" if any(s.node != self.node for s in senders) else "SEND-003"
+
     def _basic_of(self, senders: list[Conn]) -> str | None:
         """What a wait for the event of the senders' frame stands on: its echo (SEND-002) if
-        this connection sent it, the fan-out (SEND-003) if another connection of the test did."""
+        this connection sent it, the fan-out (SEND-003) if another connection of the test did,
+        delivery across nodes (NODE-001) if that connection is on another node."""
         if not senders:
             return None
-        return "SEND-002" if senders[0] is self else "SEND-003"
+        if senders[0] is self:
+            return "SEND-002"
+        return "NODE-001" if senders[0].node != self.node else "SEND-003"
 
     def _origin_of(self, senders: list[Conn]) -> Conn | None:
         """The one connection that sent the frame whose event is awaited, if it is still open
@@ -650,11 +675,18 @@ class Conn:
         transport.abort()
         self.closed = (None, "aborted by the test")
 
-    def stop_reading(self) -> None:
-        """Become half-open: keep the TCP connection but never read again."""
-        self.chat.transcript.log(self.name, "==", "stops reading (half-open)")
+    def stop_reading(self, why: str = "half-open") -> None:
+        """Become half-open: keep the TCP connection but never read again (until
+        :meth:`resume_reading`)."""
+        self.chat.transcript.log(self.name, "==", f"stops reading ({why})")
         self.ws.transport.pause_reading()
         self.half_open = True
+
+    def resume_reading(self) -> None:
+        """Read again after :meth:`stop_reading` (a reader that lagged)."""
+        self.chat.transcript.log(self.name, "==", "reads again")
+        self.half_open = False
+        self.ws.transport.resume_reading()
 
     async def close(self) -> None:
         """The closing handshake, bounded by the receive timeout. Frames still coming are read
@@ -718,8 +750,14 @@ class Chat:
         self.minter = minter or Minter(target.auth)
         self.transcript = Transcript()
         self.observations: dict[str, list[str]] = {}
+        #: What the test measured, per requirement, for the report's tables and plots (plain
+        #: data: it travels to the controller).
+        self.figures: dict[str, dict[str, Any]] = {}
         self.conns: list[Conn] = []
         self.half_opens: list[HalfOpen] = []
+        #: Connections opened so far: the next one goes to endpoint ``opened % len(endpoints)``
+        #: (round-robin across ``nodes``).
+        self.opened = 0
         self._names: dict[str, int] = {}
         self.extra_fields: set[str] = set()
         self._more_observations: dict[str, int] = {}
@@ -834,14 +872,20 @@ class Chat:
         label: str = "client",
         account: Account | None = None,
         receive_buffer: int | None = None,
+        node: int | None = None,
     ) -> Conn | Refusal:
-        """Open a connection; a refusal at the handshake comes back as :class:`Refusal`."""
-        url = self.target.url_for(room, host)
+        """Open a connection; a refusal at the handshake comes back as :class:`Refusal`.
+        ``node``: the endpoint (an index into ``target.endpoints``); by default the next one,
+        round-robin."""
+        node = self.next_node() if node is None else node % len(self.target.endpoints)
+        url = self.target.url_for(room, host, node)
         url, headers, subprotocols = self._request(url, token)
         name = self._conn_name(label)
         path = urlsplit(url).path + (f"?{urlsplit(url).query}" if urlsplit(url).query else "")
         via = self.target.auth.transport if token is not None else "none"
-        self.transcript.log(name, "==", f"GET {path} (token via {via}{self._gateway()})")
+        where = self.target.node_label(node)
+        where = f" to {where}" if where else ""
+        self.transcript.log(name, "==", f"GET {path}{where} (token via {via}{self._gateway()})")
         try:
             opened = await self.opener(url, headers, subprotocols, receive_buffer)
         except TimeoutError:
@@ -849,10 +893,10 @@ class Chat:
             raise ConformanceTimeout(
                 "CONN-001",
                 "a handshake answer",
-                f"no answer within {self.target.connect_timeout:.1f} s",
+                f"no answer{where} within {self.target.connect_timeout:.1f} s",
             ) from None
         except OSError as exc:
-            raise self.unreachable(exc) from None
+            raise self.unreachable(exc, node) from None
         if isinstance(opened, Refusal):
             line = f"handshake refused: HTTP {opened.status}" if opened.status else opened.detail
             self.transcript.log(name, "==", redact.redact(line))
@@ -863,19 +907,25 @@ class Chat:
         ws, status = opened
         self.traffic.accepted += 1
         self.transcript.log(name, "==", f"handshake accepted: HTTP {status}")
-        conn = Conn(self, name, ws, account, room)
+        conn = Conn(self, name, ws, account, room, node)
         self.conns.append(conn)
         return conn
+
+    def next_node(self) -> int:
+        """The endpoint of the next connection: round-robin across ``nodes``."""
+        node = self.opened % len(self.target.endpoints)
+        self.opened += 1
+        return node
 
     def _gateway(self) -> str:
         """The ``[headers]`` a handshake carries, by name (never by value), for its log line."""
         names = ", ".join(self.target.headers)
         return f"; with {names}" if names else ""
 
-    def unreachable(self, exc: OSError) -> HarnessError:
+    def unreachable(self, exc: OSError, node: int = 0) -> HarnessError:
         """The run-ending line for a connection that failed below WebSocket: TLS (naming the
         ``[tls]`` key that fixes it), DNS, a refused port."""
-        host, port = self.target.address
+        host, port = self.target.node_address(node)
         line = tls_mod.explain(exc, self.target.tls, f"{host}:{port}", self.target.server_name)
         return HarnessError(line or f"target unreachable: {host}:{port}: {exc.strerror or exc}")
 
@@ -899,7 +949,7 @@ class Chat:
         (:class:`BoundedConnection`), and at most :data:`MAX_QUEUE` frames are read ahead."""
         extra: dict[str, Any] = {}
         if receive_buffer is not None:
-            extra["sock"] = await self._small_socket(receive_buffer)
+            extra["sock"] = await self._small_socket(receive_buffer, address_of(url))
         extra.update(self._tls_options())
         try:
             ws = await connect(
@@ -922,34 +972,43 @@ class Chat:
             return Refusal("http", detail=f"handshake failed: {exc}")
         return ws, ws.response.status_code if ws.response else 101
 
-    async def _small_socket(self, size: int) -> socket.socket:
-        """A connected socket with a tiny receive buffer, to make a half-open client bite fast."""
-        host, port = self.target.address
+    async def _small_socket(self, size: int, address: tuple[str, int]) -> socket.socket:
+        """A connected socket with a tiny receive buffer, to make a half-open client bite fast.
+        Each address of the host is tried in turn, as ``socket.create_connection`` does
+        (``localhost`` may name ::1 first, where an IPv4-only server refuses)."""
+        host, port = address
         loop = asyncio.get_running_loop()
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        family, type_, proto, _, addr = infos[0]
-        sock = socket.socket(family, type_, proto)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
-        sock.setblocking(False)
-        try:
-            async with asyncio.timeout(self.target.connect_timeout):
-                await loop.sock_connect(sock, addr)
-        except BaseException:
-            sock.close()
-            raise
-        return sock
+        error: OSError | None = None
+        async with asyncio.timeout(self.target.connect_timeout):
+            for family, type_, proto, _, addr in infos:
+                sock = socket.socket(family, type_, proto)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+                sock.setblocking(False)
+                try:
+                    await loop.sock_connect(sock, addr)
+                except OSError as exc:
+                    sock.close()
+                    error = exc
+                    continue
+                except BaseException:
+                    sock.close()
+                    raise
+                return sock
+        raise error or OSError(f"no address for {host}")
 
     async def half_open(self, role: str, room: str = "main", label: str = "half-open") -> HalfOpen:
         """A client that completes the handshake, then never reads again (raw TCP, a tiny
         receive window): the server's writes to it pile up until they block."""
         account = self.account(role)
+        node = self.next_node()
         url, headers, subprotocols = self._request(
-            self.target.url_for(self.slug(room)), self.token(role)
+            self.target.url_for(self.slug(room), node=node), self.token(role)
         )
         parts = urlsplit(url)
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         name = self._conn_name(label)
-        sock = await self._small_socket(2048)
+        sock = await self._small_socket(2048, self.target.node_address(node))
         try:
             async with asyncio.timeout(self.target.connect_timeout):
                 reader, writer = await asyncio.open_connection(
@@ -992,18 +1051,29 @@ class Chat:
         *,
         requirement: str = "CONN-001",
         label: str | None = None,
+        node: int | None = None,
+        receive_buffer: int | None = None,
     ) -> Conn:
-        """A connection of ``role`` to room ``room`` (a key of [rooms]) that must be accepted."""
+        """A connection of ``role`` to room ``room`` (a key of [rooms]) that must be accepted,
+        on ``node`` (default: the next endpoint, round-robin); ``receive_buffer``: its socket's
+        receive buffer in bytes (a reader that lags)."""
         self.gate_check("CONN-001")
         account = self.account(role)
         slug = self.slug(room)
         outcome = await self.attempt(
-            self.token(role), room=slug, label=label or role, account=account
+            self.token(role),
+            room=slug,
+            label=label or role,
+            account=account,
+            node=node,
+            receive_buffer=receive_buffer,
         )
         if isinstance(outcome, Refusal):
+            where = self.target.node_label(node if node is not None else self.opened - 1)
             raise ConformanceFailure(
                 requirement,
-                f"{role} ({account.username}) accepted to {slug}",
+                f"{role} ({account.username}) accepted to {slug}"
+                + (f" on {where}" if where else ""),
                 f"refused: {outcome.describe()}",
             )
         return outcome
@@ -1044,6 +1114,7 @@ class Chat:
             event = event or seen
         if echo or event is None:
             event = await conn.expect_event("new", body=body, requirement=echo_requirement)
+        conn._posted.append(str(event.get("id")))
         return event
 
     async def settle(

@@ -54,10 +54,16 @@ def accepted(head: bytes) -> bool:
 
 
 def probe(target: Target) -> None:
-    """Before any test: the target answers TCP and then a WebSocket handshake (any answer: an
-    upgrade, a refusal, an error status) within ``connect_timeout``. A server that never
-    answers would otherwise cost every test its full timeout. Raises :class:`HarnessError`."""
-    host, port = target.address
+    """Before any test: the target (each of its ``nodes``) answers TCP and then a WebSocket
+    handshake (any answer: an upgrade, a refusal, an error status) within ``connect_timeout``.
+    A server that never answers would otherwise cost every test its full timeout. Raises
+    :class:`HarnessError`."""
+    for node in range(len(target.endpoints)):
+        _probe(target, node)
+
+
+def _probe(target: Target, node: int) -> None:
+    host, port = target.node_address(node)
     try:
         sock = socket.create_connection((host, port), timeout=target.connect_timeout)
     except OSError as exc:
@@ -65,9 +71,10 @@ def probe(target: Target) -> None:
             reason = f"no answer within {target.connect_timeout:.1f} s"
         else:
             reason = exc.strerror or str(exc)
-        raise HarnessError(f"target unreachable: {host}:{port} ({reason})") from None
-    url = target.url_for(target.rooms.get("main", "probe"))
-    where = f"{host}:{port}"
+        which = f"{target.node_label(node)}: " if target.nodes else ""
+        raise HarnessError(f"target unreachable: {which}{host}:{port} ({reason})") from None
+    url = target.url_for(target.rooms.get("main", "probe"), node=node)
+    where = target.node_label(node) or f"{host}:{port}"
     timed_out = False
     try:
         with sock:

@@ -32,6 +32,7 @@ from harness import target as target_mod
 from harness.baseline import Baseline, BaselineError, load_baseline
 from harness.client import Chat
 from harness.core import catalogue as cat_mod
+from harness.core.catalogue import NEEDS
 from harness.core.failures import (
     ConformanceFailure,
     ConformanceTimeout,
@@ -550,6 +551,7 @@ class ConformancePlugin:
             duration_s=time.monotonic() - self.t0,
             harness_version=__version__,
             strict=strict_mode(self.config) if self.config else False,
+            lacking=self.target.lacking if self.target else frozenset(NEEDS),
         )
         result.warnings = self.target.warnings if self.target else []
         return result

@@ -41,8 +41,9 @@ async def preflight(target: Target, gate: Gate) -> None:
 
 async def _basics(chat: Chat, gate: Gate, found: list[ConformanceFailure]) -> None:
     try:
-        sender = await chat.connect("member", label="preflight")
-        other = await chat.connect("member2", label="preflight")
+        # On one node: the basics are judged apart from delivery across nodes (NODE-001).
+        sender = await chat.connect("member", label="preflight", node=0)
+        other = await chat.connect("member2", label="preflight", node=0)
     except ConformanceFailure as exc:
         if exc.requirement == "CONN-001":
             found.append(exc)
@@ -81,6 +82,30 @@ async def _basics(chat: Chat, gate: Gate, found: list[ConformanceFailure]) -> No
     if lost or not echo_seen or sender.closed is not None or other.closed is not None:
         return
     await _second_connection(chat, gate, sender, other, found)
+    await _across_nodes(chat, sender, found)
+
+
+async def _across_nodes(chat: Chat, sender: Conn, found: list[ConformanceFailure]) -> None:
+    """With ``nodes``: a connection on each other node receives the sender's event (NODE-001).
+    A deployment whose nodes do not share events fails it once, and every wait for an event
+    sent on another node is blocked by it, instead of each timing out as a SEND-003."""
+    count = len(chat.target.nodes)
+    if count < 2:
+        return
+    try:
+        others = [await chat.connect("member2", label="preflight", node=i) for i in range(1, count)]
+    except ConformanceFailure:
+        return  # a node refuses: the suites say so
+    body = chat.nonce("preflight-nodes")
+    await sender.send_text(body)
+    outcomes = await asyncio.gather(
+        *(conn.expect_event("new", body=body, requirement="NODE-001") for conn in others),
+        return_exceptions=True,
+    )
+    for outcome in outcomes:
+        if isinstance(outcome, ConformanceFailure) and outcome.requirement == "NODE-001":
+            found.append(outcome)
+            return
 
 
 async def _second_connection(
@@ -142,7 +167,7 @@ async def probe(target: Target, gate: Gate, after: str) -> None:
     chat = Chat(target)
     try:
         try:
-            conn = await chat.connect("member", label="probe")
+            conn = await chat.connect("member", label="probe", node=0)
         except ConformanceFailure as exc:
             if exc.kind == "timeout":
                 gate.trip(_line(after, exc.actual))
@@ -151,7 +176,7 @@ async def probe(target: Target, gate: Gate, after: str) -> None:
             gate.trip(_line(after, str(exc)))
             return
         if gate.echo_seen:
-            other = await chat.connect("member2", label="probe")
+            other = await chat.connect("member2", label="probe", node=0)
             lost, _ = await _round_trip(chat, conn, other, "probe")
             if lost:
                 await chat.close_all()

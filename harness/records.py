@@ -32,6 +32,8 @@ def build_record(
         record["transcript"] = chat.transcript.as_list()
         record["observations"] = chat.observations
         record["traffic"] = chat.traffic.as_dict()
+        if chat.figures:
+            record["figures"] = chat.figures
     if report.failed and call.excinfo is not None:
         exc = call.excinfo.value
         if isinstance(exc, ConformanceFailure):
@@ -41,6 +43,8 @@ def build_record(
                 expected=exc.expected,
                 actual=exc.actual,
             )
+            if exc.held:
+                record["held"] = list(exc.held)
             if not set(exc.requirements) & set(ids):
                 record["message"] = f"stopped early: {exc.requirement} failed"
         elif isinstance(exc, ResourceLimit):
@@ -81,6 +85,8 @@ def record_of(report: pytest.TestReport) -> TestRecord | None:
         transcript=data.get("transcript", []),
         observations=data.get("observations", {}),
         traffic=data.get("traffic", {}),
+        figures=data.get("figures", {}),
+        held_requirements=tuple(data.get("held", ())),
         duration_s=report.duration,
     )
 

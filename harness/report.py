@@ -31,6 +31,7 @@ from harness.core.catalogue import LEVELS, Catalogue
 from harness.core.results import VERDICTS, RequirementResult, RunResult, TestRecord
 from harness.core.transcript import ELIDED, compact_list
 from harness.records import current_result, record_of
+from harness.render.figures import render_figures
 from harness.render.html import VERDICT_LABEL, esc, summary_table, verdict_sentences
 
 OPEN_TRANSCRIPT = 40  # failure transcripts up to this many entries are shown open in the matrix
@@ -316,6 +317,11 @@ def _requirement_rows(r: RequirementResult) -> str:
         f'<td><ul class="es-tests">{tests}</ul></td>'
         f'<td class="es-notes">{_notes(r)}</td></tr>'
     )
+    if r.figures:
+        row += (
+            f'<tr class="es-figrow" data-requirement="{esc(req.id)}" data-level="{req.level}" '
+            f'data-verdict="{r.verdict}"><td colspan="6">{render_figures(r.figures)}</td></tr>'
+        )
     if r.verdict not in ("failed", "known") or not r.failures:
         return row
     failed = r.verdict == "failed"
@@ -544,6 +550,12 @@ tr.es-req[data-verdict=not_tested]>td{background:#fffdf0}
 .es-obs{margin:0;padding-left:16px;color:#0550ae}
 tr.es-detail>td{background:#fff;padding:4px 10px 10px 24px;border-left:4px solid #cf222e}
 tr.es-detail[data-verdict=known]>td{border-left-color:#8250df}
+tr.es-figrow>td{background:#fff;padding:4px 10px 10px 24px;border-left:4px solid #0969da}
+.es-figures{font-size:13px;margin:4px 0}.es-fig-plot{display:block;margin:6px 0;max-width:100%}
+.es-fig-table{border-collapse:collapse;font-size:12px}.es-fig-table td,.es-fig-table th{
+padding:1px 8px;border-bottom:1px solid #eaeef2;text-align:right}
+.es-fig-table td:first-child,.es-fig-table th:first-child{text-align:left}
+.es-fig-table tr.es-fig-bad td{color:#cf222e}
 .es-detail-box>summary,.es-exchange>summary{cursor:pointer;color:#57606a;font-size:13px;
 margin:2px 0}
 .es-failure{margin:6px 0 10px}

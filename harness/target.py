@@ -92,6 +92,54 @@ class Auth:
 
 
 @dataclass(frozen=True)
+class Load:
+    """``[load]``: the sizes of the delivery-under-load tests (LOAD-*). The defaults make a busy
+    room (10 senders, 1,000 events in a burst, 5 more receivers) that the bundled server takes
+    in well under a second, and a lag that outgrows the operating system's socket buffers."""
+
+    #: Connections sending at once; each also receives the whole burst.
+    senders: int = 10
+    #: Messages each sender sends.
+    messages: int = 100
+    #: Connections that only read (on top of the senders).
+    receivers: int = 5
+    #: Characters of each message body (at most ``limits.max_length``; by default 200, or the
+    #: length limit when it is lower).
+    body_length: int = 200
+    #: Messages per second per sender; None: a burst, each sender as fast as it can.
+    rate: float | None = None
+    #: Seconds the lagging reader stops reading (at least; it resumes once the flood is out).
+    lag: float = 0.5
+    #: Bytes of events the room carries while the reader lags: past the operating system's
+    #: socket buffers (Linux: up to 4 MiB a socket by default), so the server must buffer them
+    #: itself, or close the reader.
+    lag_bytes: int = 6 * 1024 * 1024
+
+    @property
+    def total(self) -> int:
+        """Events in one burst."""
+        return self.senders * self.messages
+
+
+#: The shortest load message: it carries the test's tag, its sender and its number.
+MIN_BODY = 48
+#: Bounds of ``[load]``: a run stays bounded in connections, events and bytes.
+LOAD_BOUNDS: dict[str, tuple[float, float]] = {
+    "senders": (1, 200),
+    "messages": (1, 10_000),
+    "receivers": (0, 200),
+    "body_length": (MIN_BODY, 1_000_000),
+    "rate": (0.1, 100_000),
+    "lag": (0.1, 60),
+    "lag_bytes": (64 * 1024, 256 * 1024 * 1024),
+}
+#: At most this many events in one burst (``senders`` x ``messages``).
+MAX_BURST_EVENTS = 100_000
+#: At most this many deliveries in one burst (events x connections): the harness keeps each.
+MAX_DELIVERIES = 2_000_000
+
+
+@dataclass(frozen=True)
 class Target:
     url: str
     auth: Auth
@@ -121,6 +169,22 @@ class Target:
     headers: Mapping[str, str] = field(default_factory=dict)
     #: ``[tls]``: how to speak TLS to a ``wss://`` url.
     tls: Tls = field(default_factory=Tls)
+    #: ``nodes``: the deployment's nodes one by one (URL templates like ``url``); connections
+    #: are spread round-robin across them. Empty: every connection goes to ``url``.
+    nodes: tuple[str, ...] = ()
+    #: ``[load]``: the sizes of the delivery-under-load tests.
+    load: Load = field(default_factory=Load)
+
+    @property
+    def endpoints(self) -> tuple[str, ...]:
+        """Where connections go, in round-robin order: the nodes, else ``url`` alone."""
+        return self.nodes or (self.url,)
+
+    @property
+    def lacking(self) -> frozenset[str]:
+        """What catalogue requirements may ``need`` that this target does not offer: ``nodes``
+        unless it names two or more."""
+        return frozenset() if len(self.nodes) >= 2 else frozenset({"nodes"})
 
     @property
     def secure(self) -> bool:
@@ -145,16 +209,29 @@ class Target:
             return self.property_budget
         return 2 * self.receive_timeout
 
-    def url_for(self, room: str, host: str | None = None) -> str:
-        """The endpoint for a room slug (``room``) of ``host`` (default: the host account)."""
+    def url_for(self, room: str, host: str | None = None, node: int = 0) -> str:
+        """The endpoint for a room slug (``room``) of ``host`` (default: the host account), on
+        ``node`` (an index into :attr:`endpoints`, taken round-robin)."""
         host_name = host if host is not None else self.accounts["host"].username
-        return self.url.replace("{host}", host_name).replace("{room}", room)
+        template = self.endpoints[node % len(self.endpoints)]
+        return template.replace("{host}", host_name).replace("{room}", room)
 
     @property
     def address(self) -> tuple[str, int]:
-        parts = urlsplit(self.url.replace("{host}", "h").replace("{room}", "r"))
-        default = 443 if parts.scheme == "wss" else 80
-        return parts.hostname or "localhost", parts.port or default
+        """Host and port of the first endpoint."""
+        return address_of(self.endpoints[0])
+
+    def node_address(self, node: int) -> tuple[str, int]:
+        """Host and port of endpoint ``node`` (round-robin)."""
+        return address_of(self.endpoints[node % len(self.endpoints)])
+
+    def node_label(self, node: int) -> str:
+        """How a report names endpoint ``node``: ``node 2 (127.0.0.1:8001)``; "" without
+        ``nodes``."""
+        if not self.nodes:
+            return ""
+        host, port = self.node_address(node)
+        return f"node {node % len(self.nodes) + 1} ({host}:{port})"
 
     @property
     def can_restart(self) -> bool:
@@ -167,10 +244,18 @@ class Target:
             run_command(self.restart_command, "restart.command", timeout=60.0)
 
 
+def address_of(url: str) -> tuple[str, int]:
+    """Host and port of an endpoint template (the scheme's port when it names none)."""
+    parts = urlsplit(url.replace("{host}", "h").replace("{room}", "r"))
+    default = 443 if parts.scheme == "wss" else 80
+    return parts.hostname or "localhost", parts.port or default
+
+
 # --- parsing ------------------------------------------------------------------------------
 
 _SCHEMA: dict[str, Any] = {
     "url": str,
+    "nodes": list,
     "origin": str,
     "connect_timeout": float,
     "receive_timeout": float,
@@ -199,6 +284,15 @@ _SCHEMA: dict[str, Any] = {
     "restart": {"command": str},
     "properties": {"examples": int, "time_budget": float},
     "headers": {"*": str},
+    "load": {
+        "senders": int,
+        "messages": int,
+        "receivers": int,
+        "body_length": int,
+        "rate": float,
+        "lag": float,
+        "lag_bytes": int,
+    },
     "tls": {
         "ca_file": str,
         "verify": bool,
@@ -216,6 +310,7 @@ def _fail(where: str, key: str, message: str) -> TargetError:
 def _type_name(kind: type) -> str:
     return {
         str: "a string",
+        list: "an array",
         float: "a number",
         int: "an integer",
         dict: "a table",
@@ -234,7 +329,10 @@ def _check(data: Mapping[str, Any], schema: Mapping[str, Any], prefix: str, wher
             close = difflib.get_close_matches(key, [k for k in schema if k != "*"], n=1)
             hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
             raise _fail(where, path, f"unknown key{hint}")
-        if isinstance(expected, dict):
+        if expected is list:
+            if not isinstance(value, list):
+                raise _fail(where, path, f"must be an array of strings, not {value!r}")
+        elif isinstance(expected, dict):
             if not isinstance(value, dict):
                 raise _fail(where, path, f"must be a table, not {type(value).__name__}")
             _check(value, expected, f"{path}.", where)
@@ -267,6 +365,8 @@ def _expand_env(value: Any, path: str, where: str, env: Mapping[str, str]) -> An
         return {
             k: _expand_env(v, f"{path}.{k}" if path else k, where, env) for k, v in value.items()
         }
+    if isinstance(value, list):
+        return [_expand_env(v, f"{path}[{i}]", where, env) for i, v in enumerate(value)]
     return value
 
 
@@ -281,16 +381,19 @@ def parse(
     working directory)."""
     _check(data, _SCHEMA, "", where)
     data = _expand_env(dict(data), "", where, os.environ if env is None else env)
-    if "url" not in data:
+    nodes = _parse_nodes(data.get("nodes"), where)
+    if "url" not in data and not nodes:
         raise _fail(
             where, "url", "missing (the endpoint template, e.g. ws://host/ws/chat/{host}/{room})"
         )
-    url = data["url"]
+    url = data.get("url", nodes[0] if nodes else "")
+    _check_endpoint(url, "url", where)
     scheme = urlsplit(url).scheme
-    if scheme not in ("ws", "wss"):
-        raise _fail(where, "url", f"must start with ws:// or wss://, not {url!r}")
-    if "{room}" not in url:
-        raise _fail(where, "url", "must contain the {room} placeholder")
+    for i, node in enumerate(nodes):
+        if urlsplit(node).scheme != scheme:
+            raise _fail(
+                where, f"nodes[{i}]", f"must use {scheme}:// as url does (one [tls] for all)"
+            )
 
     auth_data = dict(data.get("auth", {}))
     transport = auth_data.get("transport", "query")
@@ -363,6 +466,7 @@ def parse(
         raise _fail(where, "properties.time_budget", "must be more than 0 seconds")
     headers = _parse_headers(data.get("headers", {}), auth, where)
     tls = _parse_tls(data.get("tls", {}), scheme, where, base or Path.cwd())
+    load = _parse_load(data.get("load", {}), limits.get("max_length", spec.MAX_LENGTH), where)
     return Target(
         url=url,
         auth=auth,
@@ -384,7 +488,68 @@ def parse(
         source=where,
         headers=headers,
         tls=tls,
+        nodes=nodes,
+        load=load,
     )
+
+
+def _check_endpoint(url: str, key: str, where: str) -> None:
+    """A ``ws://`` or ``wss://`` URL template with the ``{room}`` placeholder."""
+    if urlsplit(url).scheme not in ("ws", "wss"):
+        raise _fail(where, key, f"must start with ws:// or wss://, not {url!r}")
+    if "{room}" not in url:
+        raise _fail(where, key, "must contain the {room} placeholder")
+
+
+def _parse_nodes(value: list[Any] | None, where: str) -> tuple[str, ...]:
+    """``nodes``: endpoint templates, one per node, each like ``url``, none twice."""
+    if value is None:
+        return ()
+    if not value:
+        raise _fail(where, "nodes", "must name at least one node (or leave nodes out)")
+    seen: set[str] = set()
+    for i, node in enumerate(value):
+        if not isinstance(node, str):
+            raise _fail(where, f"nodes[{i}]", f"must be a string, not {node!r}")
+        _check_endpoint(node, f"nodes[{i}]", where)
+        if node in seen:
+            raise _fail(where, f"nodes[{i}]", f"{node} is named twice")
+        seen.add(node)
+    return tuple(value)
+
+
+def _parse_load(data: Mapping[str, Any], max_length: int, where: str) -> Load:
+    """``[load]``: each size within :data:`LOAD_BOUNDS`, a body that fits the target's length
+    limit, at most :data:`MAX_BURST_EVENTS` events in a burst."""
+    for key, value in data.items():
+        low, high = LOAD_BOUNDS[key]
+        if not low <= value <= high:
+            raise _fail(where, f"load.{key}", f"must be within {low:g}-{high:g}, not {value!r}")
+    sizes: dict[str, Any] = {k: float(v) if k in ("rate", "lag") else v for k, v in data.items()}
+    sizes.setdefault("body_length", min(Load.body_length, max_length))
+    load = Load(**sizes)
+    if load.body_length > max_length:
+        raise _fail(
+            where,
+            "load.body_length",
+            f"{load.body_length} is over the length limit ({max_length}): the server would "
+            "answer every message with an error",
+        )
+    if load.total > MAX_BURST_EVENTS:
+        raise _fail(
+            where,
+            "load.messages",
+            f"senders x messages is {load.total:,}; at most {MAX_BURST_EVENTS:,} events a burst",
+        )
+    deliveries = load.total * (load.senders + load.receivers)
+    if deliveries > MAX_DELIVERIES:
+        raise _fail(
+            where,
+            "load.receivers",
+            f"a burst of {load.total:,} events to {load.senders + load.receivers} connections is "
+            f"{deliveries:,} deliveries; at most {MAX_DELIVERIES:,} (the harness keeps each)",
+        )
+    return load
 
 
 def _parse_headers(data: Mapping[str, str], auth: Auth, where: str) -> dict[str, str]:
@@ -611,6 +776,8 @@ def to_data(target: Target) -> dict[str, Any]:
         "source": target.source,
         "headers": dict(target.headers),
         "tls": asdict(target.tls),
+        "nodes": list(target.nodes),
+        "load": asdict(target.load),
     }
 
 
@@ -623,5 +790,14 @@ def from_data(data: Mapping[str, Any]) -> Target:
         redact.register(acc.token)
     for value in data.get("headers", {}).values():
         redact.register_header(value)
-    fields = {k: v for k, v in data.items() if k not in ("auth", "accounts", "tls")}
-    return Target(auth=auth, accounts=accounts, tls=Tls(**data.get("tls", {})), **fields)
+    fields = {
+        k: v for k, v in data.items() if k not in ("auth", "accounts", "tls", "nodes", "load")
+    }
+    return Target(
+        auth=auth,
+        accounts=accounts,
+        tls=Tls(**data.get("tls", {})),
+        nodes=tuple(data.get("nodes", ())),
+        load=Load(**data.get("load", {})),
+        **fields,
+    )

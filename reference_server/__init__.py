@@ -7,6 +7,7 @@ behaviour on purpose. Public API::
 
     from reference_server.config import ServerConfig
     from reference_server.runner import ServerThread, serve
+    from reference_server.runner import ClusterProcess, RedisServer   # a cluster on a broker
     from reference_server.demo import DEMO_SECRET, demo_config, demo_target_dict, seed_demo
     from reference_server.faults import FAULTS, Fault
 """

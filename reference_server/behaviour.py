@@ -193,15 +193,23 @@ class Behaviour:
         """The rooms whose connections get a room's events: that room only (ISO-001)."""
         return [room_id]
 
-    def fanout_targets(self, targets: list[Conn], sender: Conn, action: Action) -> list[Conn]:
+    def fanout_targets(
+        self, targets: list[Conn], sender: Conn | None, action: Action
+    ) -> list[Conn]:
         """Seed, "Event Types": "The server broadcasts events to all connected clients in the
-        room group", the sender's own connection included."""
+        room group", the sender's own connection included. ``sender`` is None on a node of a
+        cluster that delivers another node's event (the sender is not one of its connections)."""
         return targets
 
-    async def deliver(self, targets: list[Conn], text: str, drop: Callable[[Conn], None]) -> None:
+    async def deliver(
+        self, targets: list[Conn], text: str, sender: str, drop: Callable[[Conn], None]
+    ) -> None:
         """Write one event to each target. ``websockets.broadcast`` writes to each transport
         without awaiting, so a slow or vanished client cannot hold the others back (RECON-001,
-        RECON-002); it skips closed connections. ``drop`` unregisters a dead connection."""
+        RECON-002); it skips closed connections, and a reader that lags finds every event in its
+        connection's write buffer when it reads again (LOAD-002). ``sender`` is the id of the
+        connection whose frame caused the event (on any node); ``drop`` unregisters a dead
+        connection."""
         broadcast(targets, text)
 
     def error_frame(self, error: str) -> str:
@@ -212,3 +220,21 @@ class Behaviour:
     async def send_error(self, sender: Conn, room: Iterable[Conn], text: str) -> None:
         """Seed, "Error Handling": errors answer the connection that caused them, not the room."""
         await sender.send(text)
+
+    # -- several nodes (server.ChatServer with a broker, reference_server.broker) ------------
+
+    def publishes_events(self) -> bool:
+        """Whether a node of a cluster publishes its events through the broker, so that every
+        node delivers them to its connections: yes (NODE-001; protocol notes, "Several nodes":
+        "an event reaches connections on every node")."""
+        return True
+
+    def publishes_errors(self) -> bool:
+        """Whether a node also publishes its error frames through the broker: no, an error
+        answers the connection that caused it only, on whichever node (NODE-002)."""
+        return False
+
+    def received_room_ids(self, store: Store, room_id: str, from_this_node: bool) -> list[str]:
+        """The rooms whose connections on this node get a publication of ``room_id``'s event:
+        that room only, whichever node published it (NODE-003)."""
+        return [room_id]

@@ -1,6 +1,9 @@
 """Command line: ``python -m reference_server serve | provision | faults``.
 
-Bad arguments give one line on stderr and exit status 2, never a traceback.
+Bad arguments give one line on stderr and exit status 2, never a traceback; a server that cannot
+start (its port, its database, its broker) or a cluster whose node dies gives one line and exit
+status 1. ``serve --nodes N --broker URL`` runs a cluster of N node processes
+(``reference_server.cluster``).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from typing import Any, NoReturn
 
 import jwt
 
+from reference_server.broker import BrokerError
+from reference_server.cluster import ClusterError, run_cluster
 from reference_server.config import (
     ALGORITHMS,
     CLAIM_KINDS,
@@ -36,7 +41,7 @@ from reference_server.demo import demo_config
 from reference_server.faults import fault_table
 from reference_server.logs import configure
 from reference_server.server import serve
-from reference_server.store import Room, Store, User
+from reference_server.store import DatabaseError, Room, Store, User, open_store
 
 PROG = "python -m reference_server"
 
@@ -57,8 +62,17 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
 
     serve_cmd = commands.add_parser("serve", help="run the server until SIGINT / SIGTERM")
     serve_cmd.add_argument("--host", default="127.0.0.1")
-    serve_cmd.add_argument("--port", type=int, default=0, help="0: any free port (default)")
-    serve_cmd.add_argument("--db", default="edusphere.sqlite3", help="SQLite file or :memory:")
+    serve_cmd.add_argument(
+        "--port",
+        type=int,
+        default=0,
+        help="0: any free port (default); with --nodes, node K's is PORT+K-1",
+    )
+    serve_cmd.add_argument(
+        "--db",
+        default="edusphere.sqlite3",
+        help="SQLite file, :memory:, or a postgresql://USER:PASSWORD@HOST:PORT/DBNAME URL",
+    )
     serve_cmd.add_argument(
         "--demo", action="store_true", help="seed the demo users and rooms; demo secret by default"
     )
@@ -106,12 +120,25 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         help="act as a gateway: refuse (HTTP 401) handshakes without this header (repeatable)",
     )
+    serve_cmd.add_argument(
+        "--broker",
+        metavar="URL",
+        help="redis://HOST:PORT: a node of a cluster, its rooms shared through this Redis broker",
+    )
+    serve_cmd.add_argument("--node-name", metavar="NAME", help="this node's name in logs")
+    serve_cmd.add_argument(
+        "--nodes",
+        type=int,
+        metavar="N",
+        help="run N node processes on one --broker and one --db (a file or postgresql:// URL);"
+        " prints each node's URL and a target file naming them",
+    )
     serve_cmd.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"])
 
     provision = commands.add_parser(
         "provision", help="create users, rooms and participants; print ids and tokens as JSON"
     )
-    provision.add_argument("--db", required=True)
+    provision.add_argument("--db", required=True, help="SQLite file or postgresql:// URL")
     provision.add_argument(
         "--user", action="append", default=[], metavar="NAME[:EMAIL]", help="repeatable"
     )
@@ -168,6 +195,7 @@ def latency_range(text: str) -> tuple[float, float]:
 def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     """Entry point; returns the exit status. ``prog`` names the command in usage lines
     (``edusphere-conformance`` when that command hands ``serve`` over)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser(prog).parse_args(argv)
         if args.command == "faults":
@@ -177,20 +205,49 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
             print(json.dumps(provision(args), indent=2))
             return 0
         config = serve_config(args)
+        if args.nodes is not None:
+            check_cluster(args)
     except (UsageError, ConfigError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
+    except DatabaseError as exc:  # provision's database
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else 0
-    configure(args.log_level)
+    configure(args.log_level, node=config.node_name)
     try:
-        asyncio.run(run_server(config))
+        if args.nodes is not None:
+            serve_args = argv[argv.index("serve") + 1 :]
+            asyncio.run(run_cluster(serve_args, config, args.nodes))
+        else:
+            asyncio.run(run_server(config))
     except OSError as exc:
         print(
             f"{PROG}: error: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr
         )
         return 1
+    except (BrokerError, DatabaseError, ClusterError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
     return 0
+
+
+def check_cluster(args: argparse.Namespace) -> None:
+    """``--nodes N``: the nodes share one broker and one database."""
+    nodes: int = args.nodes
+    if nodes < 1:
+        raise UsageError(f"--nodes must be at least 1; got {nodes}")
+    if nodes > 1 and args.broker is None:
+        raise UsageError("nodes share rooms through a broker: add --broker redis://HOST:PORT")
+    if nodes > 1 and args.db in (":memory:", ""):
+        raise UsageError(
+            "nodes must share a database: --db a file or a postgresql:// URL, not :memory:"
+        )
+    if args.node_name is not None:
+        raise UsageError("--node-name names one node; --nodes N names them node-1 ... node-N")
+    if args.port and args.port + nodes - 1 > 65535:
+        raise UsageError(f"--port {args.port} leaves no port for node {nodes} (65535 at most)")
 
 
 def _secret(var: str | None) -> str | None:
@@ -236,20 +293,28 @@ def serve_config(args: argparse.Namespace) -> ServerConfig:
         "tls_key": args.tls_key,
         "tls_client_ca": args.tls_client_ca,
         "require_headers": tuple(args.require_header) or None,
+        "broker": args.broker,
+        "node_name": args.node_name,
     }
     settings.update({key: value for key, value in optional.items() if value is not None})
     return demo_config(**settings) if args.demo else ServerConfig(**settings)
 
 
 async def run_server(config: ServerConfig) -> None:
-    """Serve until SIGINT or SIGTERM, printing the URL template once listening."""
+    """Serve until SIGINT or SIGTERM, printing the URL template once listening. Raises
+    BrokerError if the node loses its broker (it then delivers nothing, so it stops)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     async with serve(config) as server:
         print(f"listening on {server.url_template}", flush=True)
-        await stop.wait()
+        waits = [asyncio.create_task(stop.wait()), asyncio.create_task(server.failed.wait())]
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for task in waits:
+            task.cancel()
+    if server.failure is not None:
+        raise server.failure
 
 
 def provision(args: argparse.Namespace) -> dict[str, Any]:
@@ -265,7 +330,7 @@ def provision(args: argparse.Namespace) -> dict[str, Any]:
         if len(set(hosts)) > 1:
             raise UsageError(f"--for-target: the second --room must be {hosts[0]}'s too")
     secret = _secret(args.secret_env) or DEMO_SECRET
-    store = Store(args.db)
+    store = open_store(args.db)
     try:
         users: dict[str, User] = {}
         for spec in args.user:

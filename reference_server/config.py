@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Final, Literal
+from urllib.parse import urlsplit
 
 import jwt
 
@@ -27,6 +28,7 @@ TRANSPORTS: Final = ("cookie", "query", "header", "subprotocol")
 CLAIM_KINDS: Final = ("id", "username", "email")
 REFUSALS: Final = ("http", "close")
 TRAILING_SLASH: Final = ("both", "with", "without")
+BROKER_SCHEMES: Final = ("redis", "rediss")
 TIMESTAMP_STYLES: Final = ("z-micro", "z-milli", "z-seconds", "offset-micro", "offset-seconds")
 ALGORITHMS: Final = (
     "HS256",
@@ -103,6 +105,13 @@ class ServerConfig:
     require_headers: tuple[tuple[str, str], ...] = ()
     """A gateway in front of the server: handshakes lacking any of these headers (name, value)
     are refused with HTTP 401 before anything else is looked at (``serve --require-header``)."""
+    broker: str | None = None
+    """``redis://HOST:PORT`` (or ``rediss://``): a node of a cluster, whose events go through
+    this Redis broker's pub/sub to every node (``serve --broker``); None: one server alone,
+    delivering to its own connections."""
+    node_name: str | None = None
+    """This node's name in logs and, as their origin, in its broker publications
+    (``serve --node-name``); None: made up from the host name and process id."""
     behaviour: type[Behaviour] = field(init=False, repr=False, compare=False)
     """The decisions of this server: ``Behaviour`` with the overrides of ``faults``, resolved
     once here. The server makes one instance of it per start."""
@@ -174,6 +183,26 @@ def _check(config: ServerConfig) -> None:
     for name, _ in config.require_headers:
         if not name or any(ch in name for ch in " :\r\n"):
             raise ConfigError(f"require_headers: {name!r} is not a header name")
+    if config.broker is not None:
+        _check_broker(config.broker)
+    if config.node_name is not None and (
+        not config.node_name or not config.node_name.isprintable() or " " in config.node_name
+    ):
+        raise ConfigError(f"node_name must be printable, without spaces; got {config.node_name!r}")
+
+
+def _check_broker(url: str) -> None:
+    """``broker`` is a Redis URL with a host (its password, if any, is never repeated)."""
+    parts = urlsplit(url)
+    problem = "broker must be a redis://HOST:PORT or rediss://HOST:PORT URL"
+    if parts.scheme not in BROKER_SCHEMES:
+        raise ConfigError(f"{problem}; got scheme {parts.scheme or 'none'!r}")
+    if not parts.hostname:
+        raise ConfigError(f"{problem}; it names no host")
+    try:
+        _ = parts.port  # a port that is not a number in 0-65535 raises here
+    except ValueError:
+        raise ConfigError(f"{problem}; its port is not a number within 0-65535") from None
 
 
 def server_tls_context(config: ServerConfig) -> ssl.SSLContext | None:

@@ -13,15 +13,22 @@ Behaviour class, once, when the config is made.
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
 import html
 import itertools
 import json
+import struct
+import sys
+import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Literal
+from weakref import WeakKeyDictionary
 
 import jwt
 from websockets.asyncio.server import ServerConnection, broadcast
@@ -38,6 +45,14 @@ GUEST_ERROR: Final = "Guests cannot send messages."
 FANOUT_CAP: Final = 5
 CHURN_LIMIT: Final = 50
 DROPPED: Final = 1006  # RFC 6455 7.1.5: closed without a close frame
+LOAD_WINDOW: Final = 1.0  # seconds: a connection is under load when more than
+LOAD_EVENTS: Final = 50  # this many events were written to it within the window
+LOAD_EVERY: Final = 10  # the load faults strike every 10th event written under load
+HOLD_SECONDS: Final = 0.05  # reorder-under-load: the longest an event is held back
+MAILBOX_CAPACITY: Final = 64  # drop-when-busy: events a connection takes per period, and
+MAILBOX_PERIOD: Final = 0.2  # events its mailbox holds for the next period (seconds)
+LAG_BYTES: Final = 64 * 1024  # skip-lagging-reader: a backlog over this lags
+SIOCOUTQNSD: Final = 0x894B  # Linux: bytes of a socket's send queue not sent yet (peer's window)
 
 
 @dataclass(frozen=True)
@@ -102,7 +117,9 @@ def behaviour_for(names: Iterable[str]) -> type[Behaviour]:
     ("SEND-002",),
 )
 class NoEcho(Behaviour):
-    def fanout_targets(self, targets: list[Conn], sender: Conn, action: Action) -> list[Conn]:
+    def fanout_targets(
+        self, targets: list[Conn], sender: Conn | None, action: Action
+    ) -> list[Conn]:
         # Filter before passing on: combined with fanout-cap, the cap counts the others only.
         others = [conn for conn in targets if conn is not sender]
         return super().fanout_targets(others, sender, action)
@@ -124,7 +141,9 @@ class NoEcho(Behaviour):
     },
 )
 class NoEditEcho(Behaviour):
-    def fanout_targets(self, targets: list[Conn], sender: Conn, action: Action) -> list[Conn]:
+    def fanout_targets(
+        self, targets: list[Conn], sender: Conn | None, action: Action
+    ) -> list[Conn]:
         if action != "new":
             targets = [conn for conn in targets if conn is not sender]
         return super().fanout_targets(targets, sender, action)
@@ -367,9 +386,11 @@ class CrossRoomDelete(Behaviour):
     "delete-not-broadcast", "The delete event goes to the sender's connection only.", ("DEL-002",)
 )
 class DeleteNotBroadcast(Behaviour):
-    def fanout_targets(self, targets: list[Conn], sender: Conn, action: Action) -> list[Conn]:
+    def fanout_targets(
+        self, targets: list[Conn], sender: Conn | None, action: Action
+    ) -> list[Conn]:
         if action == "delete":
-            return [sender]
+            return [] if sender is None else [sender]
         return super().fanout_targets(targets, sender, action)
 
 
@@ -408,7 +429,9 @@ class FanoutStopsOnDead(Behaviour):
     def stays_registered(self, close_code: int | None) -> bool:
         return close_code == DROPPED or super().stays_registered(close_code)
 
-    async def deliver(self, targets: list[Conn], text: str, drop: Callable[[Conn], None]) -> None:
+    async def deliver(
+        self, targets: list[Conn], text: str, sender: str, drop: Callable[[Conn], None]
+    ) -> None:
         """Await each send in join order, no timeout; stop at the first failure, dropping the
         dead connection only then."""
         for conn in targets:
@@ -556,7 +579,9 @@ class UseridPerMessage(Behaviour):
 
 @fault("fanout-cap", "Only the first 5 connections of a room get its events.", ("BCAST-003",))
 class FanoutCap(Behaviour):
-    def fanout_targets(self, targets: list[Conn], sender: Conn, action: Action) -> list[Conn]:
+    def fanout_targets(
+        self, targets: list[Conn], sender: Conn | None, action: Action
+    ) -> list[Conn]:
         return super().fanout_targets(targets, sender, action)[:FANOUT_CAP]
 
 
@@ -635,6 +660,271 @@ class ChurnLeak(Behaviour):
 class NoPersist(Behaviour):
     def persists_messages(self) -> bool:
         return False
+
+
+# -- delivery under load (protocol notes, "Deployed reality: latency, load, several nodes") -------
+
+
+class LoadMeter:
+    """Per connection, a sliding count of the events written to it within the last LOAD_WINDOW
+    seconds: more than LOAD_EVENTS is "under load". Connections are held weakly."""
+
+    def __init__(self) -> None:
+        self._times: WeakKeyDictionary[ServerConnection, deque[float]] = WeakKeyDictionary()
+        self._under_load: WeakKeyDictionary[ServerConnection, int] = WeakKeyDictionary()
+
+    def strikes(self, conn: ServerConnection) -> bool:
+        """Count one event written to ``conn``: whether it is the LOAD_EVERY-th written to it
+        under load."""
+        now = time.monotonic()
+        times = self._times.get(conn)
+        if times is None:
+            times = self._times[conn] = deque()
+        times.append(now)
+        while times[0] <= now - LOAD_WINDOW:
+            times.popleft()
+        if len(times) <= LOAD_EVENTS:
+            return False
+        count = self._under_load[conn] = self._under_load.get(conn, 0) + 1
+        return count % LOAD_EVERY == 0
+
+
+@dataclass
+class _Mailbox:
+    """One connection's mailbox (drop-when-busy): events waiting for the next period, when the
+    current period began, how many events were written in it, and the task draining it."""
+
+    waiting: deque[tuple[str, str]] = field(default_factory=deque)
+    period_start: float = float("-inf")
+    written: int = 0
+    drain: asyncio.Task[None] | None = None
+
+
+@fault(
+    "drop-when-busy",
+    "Django Channels' channel layer: each connection takes at most 64 events per 200 ms, and a"
+    " mailbox of 64 holds the next ones (a task per connection drains it in order every 200"
+    " ms); an event for a full mailbox is dropped without a word, though the message is stored"
+    " and the connection stays open.",
+    ("LOAD-001",),
+    collateral={
+        "LOAD-002": "the lag test's events reach the room faster than 64 per 200 ms, so the"
+        " mailboxes drop some of them silently, the lagging reader's included",
+        "RECON-002": "its flood reaches the watcher faster than 64 events per 200 ms: the"
+        " watcher's mailbox drops some of them",
+    },
+)
+class DropWhenBusy(Behaviour):
+    """A connection that gets fewer than 64 events per 200 ms (one that is not under load)
+    never waits: its events are written at once, as by the correct server."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._mailboxes: WeakKeyDictionary[ServerConnection, _Mailbox] = WeakKeyDictionary()
+
+    async def deliver(
+        self, targets: list[Conn], text: str, sender: str, drop: Callable[[Conn], None]
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        at_once: list[Conn] = []
+        for conn in targets:
+            box = self._mailboxes.get(conn)
+            if box is None:
+                box = self._mailboxes[conn] = _Mailbox()
+            if now - box.period_start >= MAILBOX_PERIOD and not box.waiting:
+                box.period_start, box.written = now, 0
+            if not box.waiting and box.written < MAILBOX_CAPACITY:
+                box.written += 1
+                at_once.append(conn)
+            elif len(box.waiting) < MAILBOX_CAPACITY:
+                box.waiting.append((text, sender))
+                if box.drain is None:
+                    box.drain = asyncio.create_task(self._drain(conn, box, drop))
+            # else: Channels' group_send drops on ChannelFull, and nobody hears of it
+        await super().deliver(at_once, text, sender, drop)
+
+    async def _drain(self, conn: Conn, box: _Mailbox, drop: Callable[[Conn], None]) -> None:
+        """Every MAILBOX_PERIOD, write up to MAILBOX_CAPACITY waiting events, in order."""
+        loop = asyncio.get_running_loop()
+        try:
+            while box.waiting:
+                await asyncio.sleep(box.period_start + MAILBOX_PERIOD - loop.time())
+                box.period_start, box.written = loop.time(), 0
+                while box.waiting and box.written < MAILBOX_CAPACITY:
+                    text, sender = box.waiting.popleft()
+                    box.written += 1
+                    await super().deliver([conn], text, sender, drop)
+        finally:
+            box.drain = None
+
+
+@fault(
+    "duplicate-under-load",
+    "Under load (more than 50 events written to a connection within a second), every 10th"
+    " event written to that connection is written twice.",
+    ("LOAD-001",),
+)
+class DuplicateUnderLoad(Behaviour):
+    def __init__(self) -> None:
+        super().__init__()
+        self._load = LoadMeter()
+
+    async def deliver(
+        self, targets: list[Conn], text: str, sender: str, drop: Callable[[Conn], None]
+    ) -> None:
+        await super().deliver(targets, text, sender, drop)
+        again = [conn for conn in targets if self._load.strikes(conn)]
+        if again:
+            await super().deliver(again, text, sender, drop)
+
+
+@dataclass
+class _Held:
+    """An event held back from one connection: its text, its sender, the timer releasing it."""
+
+    text: str
+    sender: str
+    timer: asyncio.TimerHandle
+
+
+@fault(
+    "reorder-under-load",
+    "Under load (more than 50 events written to a connection within a second), every 10th"
+    " event written to that connection is held back and written right after the next event of"
+    " the same sender to it (or after 50 ms if none comes): one sender's order breaks.",
+    ("LOAD-003",),
+    "SHOULD",
+    collateral={
+        "ROBUST-016": "the property test writes more than 50 events a second to its connection,"
+        " so an event held back may arrive after the sentinel sent after it",
+    },
+)
+class ReorderUnderLoad(Behaviour):
+    """At most one event is held per connection; nothing is lost or written twice."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._load = LoadMeter()
+        self._held: dict[ServerConnection, _Held] = {}
+
+    async def deliver(
+        self, targets: list[Conn], text: str, sender: str, drop: Callable[[Conn], None]
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        now: list[Conn] = []
+        for conn in targets:
+            if self._load.strikes(conn) and conn not in self._held:
+                timer = loop.call_later(HOLD_SECONDS, self._release, conn)
+                self._held[conn] = _Held(text, sender, timer)
+            else:
+                now.append(conn)
+        await super().deliver(now, text, sender, drop)
+        for conn in now:
+            held = self._held.get(conn)
+            if held is not None and held.sender == sender:
+                held.timer.cancel()
+                self._release(conn)
+
+    def _release(self, conn: ServerConnection) -> None:
+        held = self._held.pop(conn, None)
+        if held is not None:
+            broadcast([conn], held.text)
+
+
+def backlog(conn: ServerConnection) -> int:
+    """Bytes written to ``conn`` that wait for its reader: the transport's write buffer and, on
+    Linux, the socket's send queue that the peer's receive window does not let out yet
+    (SIOCOUTQNSD). The kernel grows a socket's send buffer to megabytes (net.ipv4.tcp_wmem), so
+    a reader that stops reading fills that queue long before the transport's buffer holds
+    anything; a reader that reads keeps its window open and that queue empty."""
+    pending = conn.transport.get_write_buffer_size()
+    sock = conn.transport.get_extra_info("socket")
+    fd = -1 if sock is None else sock.fileno()  # -1 once closed
+    if sys.platform == "linux" and fd >= 0:
+        with suppress(OSError):
+            (unsent,) = struct.unpack("i", fcntl.ioctl(fd, SIOCOUTQNSD, b"\0" * 4))
+            pending += unsent
+    return pending
+
+
+@fault(
+    "skip-lagging-reader",
+    "An event for a connection with more than 64 KiB written and not yet taken by its reader (a"
+    " reader that lags) is skipped silently; the connection stays open and gets the events"
+    " again once its reader has caught up.",
+    ("LOAD-002",),
+    collateral={
+        "RECON-002": "the flood (about 2.5 MB to each connection) outruns the watcher's reading,"
+        " so its receive window closes and its events are skipped like a paused reader's",
+        "LOAD-001": "a connection of the burst that reads more slowly than the server writes (a"
+        " sender, on a busy machine) falls 64 KiB behind and is skipped too",
+    },
+)
+class SkipLaggingReader(Behaviour):
+    async def deliver(
+        self, targets: list[Conn], text: str, sender: str, drop: Callable[[Conn], None]
+    ) -> None:
+        keep = [conn for conn in targets if backlog(conn) <= LAG_BYTES]
+        await super().deliver(keep, text, sender, drop)
+
+
+# -- several nodes (a cluster on a broker; alone, these change nothing) --------------------------
+
+
+@fault(
+    "fanout-one-node",
+    "A node delivers the events of the frames it handles to its own connections only (a"
+    " worker with its own in-memory channel layer): it publishes nothing to the broker.",
+    ("NODE-001",),
+    collateral={
+        "SEND-003": "the harness spreads a test's connections over the nodes, so the room's"
+        " other connections miss events whenever they sit on another node than the sender",
+        "BCAST-001": "the account's second connection sits on the other node and misses the"
+        " events of frames handled by the first node",
+        "LOAD-001": "the burst's connections sit on both nodes: each misses the events of the"
+        " senders on the other node",
+        "LOAD-002": "the lag test's connections sit on both nodes: the lagging reader misses"
+        " the events of frames handled by the other node",
+    },
+)
+class FanoutOneNode(Behaviour):
+    def publishes_events(self) -> bool:
+        return False
+
+
+@fault(
+    "errors-cross-nodes",
+    "Error frames are also published to the broker, and the other nodes deliver them to all"
+    " their connections of the room (the sender's node answers the sender only).",
+    ("NODE-002",),
+    collateral={
+        "ERR-001": "the harness spreads a test's connections over the nodes: the room's other"
+        " connection on another node gets the sender's error",
+        "ERR-002": "likewise, the same account's other connection on another node gets the error",
+    },
+)
+class ErrorsCrossNodes(Behaviour):
+    def publishes_errors(self) -> bool:
+        return True
+
+
+@fault(
+    "rooms-mixed-across-nodes",
+    "A node delivers another node's events to its connections of every room of the same host"
+    " (a channel named after the host, not the room); its own events go to their room only.",
+    ("NODE-003",),
+    collateral={
+        "ISO-001": "the harness spreads a test's connections over the nodes: the other room's"
+        " connection on another node gets the first room's events",
+    },
+)
+class RoomsMixedAcrossNodes(Behaviour):
+    def received_room_ids(self, store: Store, room_id: str, from_this_node: bool) -> list[str]:
+        rooms = super().received_room_ids(store, room_id, from_this_node)
+        if from_this_node:
+            return rooms
+        return [*rooms, *(other for other in store.sibling_room_ids(room_id) if other not in rooms)]
 
 
 def fault_table() -> str:

@@ -31,15 +31,22 @@ def log(logger: logging.Logger, level: int, event: str, **fields: Any) -> None:
 
 
 class JsonFormatter(logging.Formatter):
-    """``{"ts": ..., "level": ..., "logger": ..., "event": ..., <fields>}`` on one line."""
+    """``{"ts": ..., "level": ..., "logger": ..., [<node>,] "event": ..., <fields>}`` on one
+    line; ``node`` names the node of a cluster that wrote it."""
+
+    def __init__(self, node: str | None = None) -> None:
+        super().__init__()
+        self.node = node
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "event": record.getMessage(),
         }
+        if self.node is not None:
+            entry["node"] = self.node
+        entry["event"] = record.getMessage()
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             entry.update(fields)
@@ -48,10 +55,13 @@ class JsonFormatter(logging.Formatter):
         return redact(json.dumps(entry, default=str, ensure_ascii=False))
 
 
-def configure(level: int | str = logging.INFO, stream: TextIO | None = None) -> None:
-    """Send every log record to ``stream`` (stderr) as JSON lines, redacted."""
+def configure(
+    level: int | str = logging.INFO, stream: TextIO | None = None, node: str | None = None
+) -> None:
+    """Send every log record to ``stream`` (stderr) as JSON lines, redacted, each naming
+    ``node`` when given (``serve --node-name``)."""
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(JsonFormatter(node))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -2,7 +2,9 @@
 
 Protocol-independent plumbing: ``ServerThread(config).start()`` returns once the server listens;
 ``restart()`` keeps the port and the database; exceptions raised in the thread are logged and
-re-raised by ``start()`` / ``stop()`` / ``raise_errors()``, never swallowed.
+re-raised by ``start()`` / ``stop()`` / ``raise_errors()``, never swallowed. ``ServerProcess``
+runs ``serve`` in a process; ``ClusterProcess`` runs ``serve --nodes N --broker URL`` on a
+``RedisServer`` of its own. Everything binds to 127.0.0.1 and stops with its ``with`` block.
 """
 
 from __future__ import annotations
@@ -11,17 +13,32 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import os
+import queue
+import shutil
+import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import IO, Self
 
+from reference_server.cluster import TARGET_END, TARGET_START
 from reference_server.config import ServerConfig
 from reference_server.server import ChatServer, serve
 
-__all__ = ["ServerProcess", "ServerThread", "serve"]
+__all__ = [
+    "ClusterProcess",
+    "MissingProgram",
+    "RedisServer",
+    "ServerProcess",
+    "ServerThread",
+    "serve",
+]
 
 logger = logging.getLogger("reference_server.runner")
 
@@ -238,3 +255,254 @@ class ServerProcess:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
+
+
+class MissingProgram(RuntimeError):
+    """A program a fixture runs is not installed; the message names the package to install."""
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class RedisServer:
+    """A throwaway Redis server on a free port of 127.0.0.1 (the broker of a test cluster)::
+
+        with RedisServer() as redis:
+            redis.url   # "redis://127.0.0.1:PORT"
+
+    Nothing is saved to disk. It runs in a process group of its own and stops with the block
+    (killed if it does not stop within ``timeout``). Raises MissingProgram when ``redis-server``
+    is not installed (Debian package ``redis-server``).
+    """
+
+    def __init__(self, *, timeout: float = 10.0) -> None:
+        self.timeout = timeout
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._dir: tempfile.TemporaryDirectory[str] | None = None
+        self._port: int | None = None
+
+    @property
+    def port(self) -> int:
+        """The port it listens on."""
+        if self._port is None:
+            raise RuntimeError("redis-server not started")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """``redis://127.0.0.1:PORT``."""
+        return f"redis://127.0.0.1:{self.port}"
+
+    def start(self) -> Self:
+        """Start it and return once it answers PING (another port if the first one was taken
+        meanwhile)."""
+        program = shutil.which("redis-server")
+        if program is None:
+            raise MissingProgram(
+                "redis-server is not installed: install the Debian package redis-server"
+                " (apt-get install -y redis-server)"
+            )
+        self._dir = tempfile.TemporaryDirectory(prefix="edusphere-redis-")
+        log = Path(self._dir.name, "redis.log")
+        for _ in range(5):
+            port = free_port()
+            argv = [program, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+            argv += ["--appendonly", "no", "--dir", self._dir.name, "--logfile", str(log)]
+            self._proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True
+            )
+            if self._answers_ping(self._proc, port):
+                self._port = port
+                return self
+            _stop_group(self._proc, self.timeout)
+        tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
+        self.stop()
+        raise RuntimeError(f"redis-server did not start: {' '.join(tail) or 'no log'}")
+
+    def _answers_ping(self, proc: subprocess.Popen[bytes], port: int) -> bool:
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline and proc.poll() is None:
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", port), 1) as s,
+            ):
+                s.sendall(b"PING\r\n")
+                if s.recv(64).startswith(b"+PONG"):
+                    return True
+            time.sleep(0.02)  # not listening yet: redis-server says so nowhere we can await
+        return False
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL after ``timeout``) and remove its directory."""
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            _stop_group(proc, self.timeout)
+        self._port = None
+        directory, self._dir = self._dir, None
+        if directory is not None:
+            directory.cleanup()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class ClusterProcess:
+    """``python -m reference_server serve --nodes N --broker URL *args``: N node processes
+    under one parent, in a process group of their own::
+
+        with RedisServer() as redis, ClusterProcess(["--demo", "--db", path], 2, redis.url) as c:
+            c.urls          # ["ws://127.0.0.1:PORT/ws/chat/{host}/{room}", ...], node 1 first
+            c.target_text   # the target file the parent printed (TOML)
+
+    ``stop()`` sends SIGTERM to the parent, which stops its nodes, and kills whatever of the
+    group is left after ``timeout``; it returns the parent's exit status.
+    """
+
+    def __init__(self, args: list[str], nodes: int, broker: str, *, timeout: float = 30.0) -> None:
+        self.args = args
+        self.nodes = nodes
+        self.broker = broker
+        self.timeout = timeout
+        self.urls: list[str] = []
+        self.target_text = ""
+        self._proc: subprocess.Popen[str] | None = None
+        self._stderr: IO[str] | None = None
+        self.returncode: int | None = None
+        """The parent's exit status once it has exited (``stop()``, ``wait()``)."""
+
+    @property
+    def pid(self) -> int:
+        """The parent's process id (also the process group of the nodes)."""
+        if self._proc is None:
+            raise RuntimeError("cluster not started")
+        return self._proc.pid
+
+    def start(self) -> Self:
+        """Start the cluster and return once every node listens and the target is printed;
+        RuntimeError (with the last line of its stderr) if it does not within ``timeout``."""
+        argv = [sys.executable, "-m", "reference_server", "serve", "--log-level", "WARNING"]
+        argv += ["--nodes", str(self.nodes), "--broker", self.broker, *self.args]
+        # Open while the cluster runs and for ``stderr`` after it: closed by __exit__.
+        self._stderr = tempfile.TemporaryFile("w+", prefix="edusphere-cluster-")  # noqa: SIM115
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self._proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+            env=env,
+            start_new_session=True,
+        )
+        lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=_read_lines, args=(self._proc.stdout, lines), daemon=True).start()
+        try:
+            self._read_output(lines)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _read_output(self, lines: queue.Queue[str]) -> None:
+        deadline = time.monotonic() + self.timeout
+        target: list[str] | None = None
+        while target is None or target[-1].rstrip("\n") != TARGET_END:
+            try:
+                line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise RuntimeError(self._failure("did not start in time")) from None
+            if not line:
+                raise RuntimeError(self._failure("exited before it listened"))
+            if target is not None:
+                target.append(line)
+            elif line.startswith(TARGET_START):
+                target = [line]
+            elif " listening on " in line:
+                self.urls.append(line.split(" listening on ", 1)[1].strip())
+        if len(self.urls) != self.nodes:
+            raise RuntimeError(self._failure(f"printed {len(self.urls)} nodes, not {self.nodes}"))
+        self.target_text = "".join(target)
+
+    def _failure(self, what: str) -> str:
+        err = ""
+        if self._stderr is not None:
+            self._stderr.seek(0)
+            err = " ".join(self._stderr.read().strip().splitlines()[-1:])
+        return f"reference cluster {what}: {err or 'no error output'}"
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for the parent to exit by itself (a node died); its exit status."""
+        if self._proc is None:
+            raise RuntimeError("cluster not started")
+        self.returncode = self._proc.wait(self.timeout if timeout is None else timeout)
+        return self.returncode
+
+    @property
+    def stderr(self) -> str:
+        """What the parent and its nodes wrote to stderr so far."""
+        if self._stderr is None:
+            return ""
+        self._stderr.seek(0)
+        return self._stderr.read()
+
+    def stop(self) -> int | None:
+        """SIGTERM to the parent, which stops its nodes; whatever is left of the group is killed
+        after ``timeout``. The parent's exit status."""
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            self.returncode = _stop_group(proc, self.timeout)
+            if proc.stdout is not None:
+                proc.stdout.close()
+        return self.returncode
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+
+
+def _read_lines(stream: IO[str] | None, lines: queue.Queue[str]) -> None:
+    """Put each line of ``stream`` on ``lines``, then "" at its end."""
+    if stream is not None:
+        with contextlib.suppress(ValueError, OSError):  # closed by stop()
+            for line in stream:
+                lines.put(line)
+    lines.put("")
+
+
+def _stop_group(proc: subprocess.Popen[str] | subprocess.Popen[bytes], timeout: float) -> int:
+    """SIGTERM ``proc`` (the leader of its process group), wait up to ``timeout``, then SIGKILL
+    every process left in the group; ``proc``'s exit status."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        status = proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        status = None
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    if status is None:
+        status = proc.wait()
+    return status

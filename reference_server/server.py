@@ -4,13 +4,18 @@ Seed, "Connection Protocol": the endpoint is ``/ws/chat/{username}/{room}/`` whe
 the room host's username and ``room`` the room slug; the consumer checks the JWT, that the room
 exists for that host and slug, and that the user is a participant, then joins the room's group.
 Seed, "Event Types": "The server broadcasts events to all connected clients in the room group".
+With ``ServerConfig.broker`` the server is one node of a cluster and the room group spans the
+nodes: events go through the broker (``reference_server.broker``) to every node's connections.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
+import secrets
+import socket
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
@@ -27,6 +32,7 @@ from websockets.typing import Subprotocol
 
 from reference_server.auth import AuthError, Credentials, TokenVerifier, find_credentials
 from reference_server.behaviour import Action, Behaviour
+from reference_server.broker import BrokerError, Publication, RedisBroker, broker_address
 from reference_server.config import ServerConfig, server_tls_context
 from reference_server.demo import seed_demo
 from reference_server.logs import log
@@ -43,7 +49,7 @@ from reference_server.protocol import (
     encode,
     format_timestamp,
 )
-from reference_server.store import Message, Room, Store, User
+from reference_server.store import Message, Room, Store, User, open_store
 
 logger = logging.getLogger("reference_server")
 
@@ -68,6 +74,8 @@ class ChatConnection(ServerConnection):
         super().__init__(*args, **kwargs)
         self.session: Session | None = None
         self.subprotocol_choice: str | None = None
+        self.key = str(self.id)
+        """Names the connection in broker publications, across nodes."""
 
 
 class ChatServer:
@@ -87,6 +95,17 @@ class ChatServer:
         """Unexpected exceptions raised while serving (each is also logged)."""
         self.rooms: dict[str, dict[ChatConnection, None]] = {}
         """Room id -> its open connections, in the order they joined."""
+        self.node = (
+            config.node_name or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+        )
+        """This server's name in logs and broker publications."""
+        self.failure: BrokerError | None = None
+        """Why the server cannot go on serving (its broker was lost), once ``failed`` is set."""
+        self.failed = asyncio.Event()
+        """Set when the server can serve no more: whoever runs it should stop it."""
+        self._connections: dict[str, ChatConnection] = {}
+        """Admitted open connections by key: the senders of this node's publications."""
+        self._broker: RedisBroker | None = None
         self._parser = FrameParser(config, behaviour)
         self._verifier = TokenVerifier(config, behaviour)
         self._server: Server | None = None
@@ -96,19 +115,33 @@ class ChatServer:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Listen on config.host / config.port (0: any free port)."""
-        self._server = await ws_serve(
-            self._handle,
-            self.config.host,
-            self.config.port,
-            process_request=self._process_request,
-            select_subprotocol=self._select_subprotocol,
-            create_connection=ChatConnection,
-            compression=None,
-            max_size=self.config.max_frame_bytes,
-            ssl=server_tls_context(self.config),
+        """Listen on config.host / config.port (0: any free port). A node of a cluster first
+        subscribes to its broker, so that it misses no event of the other nodes (BrokerError
+        when the broker cannot be reached)."""
+        if self.config.broker is not None:
+            broker = RedisBroker(self.config.broker, self._on_publication, self._broker_lost)
+            await broker.start()
+            self._broker = broker
+        try:
+            self._server = await ws_serve(
+                self._handle,
+                self.config.host,
+                self.config.port,
+                process_request=self._process_request,
+                select_subprotocol=self._select_subprotocol,
+                create_connection=ChatConnection,
+                compression=None,
+                max_size=self.config.max_frame_bytes,
+                ssl=server_tls_context(self.config),
+            )
+        except BaseException:
+            await self._stop_broker()
+            raise
+        broker_url = self.config.broker
+        extra = (
+            {} if broker_url is None else {"node": self.node, "broker": broker_address(broker_url)}
         )
-        log(logger, logging.INFO, "listening", url=self.url_template)
+        log(logger, logging.INFO, "listening", url=self.url_template, **extra)
 
     async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
         """Close every connection (1001) and stop listening; connections whose client does not
@@ -125,7 +158,20 @@ class ChatServer:
             for connection in server.all_connections:
                 connection.transport.abort()
             await server.wait_closed()
+        await self._stop_broker()
         log(logger, logging.INFO, "stopped")
+
+    async def _stop_broker(self) -> None:
+        broker, self._broker = self._broker, None
+        if broker is not None:
+            await broker.stop()
+
+    def _broker_lost(self, exc: BaseException) -> None:
+        """The subscription failed: this node can deliver nothing more, so it must stop."""
+        self.errors.append(exc)
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        self.failure = BrokerError(f"node {self.node} lost its broker: {reason}")
+        self.failed.set()
 
     @property
     def port(self) -> int:
@@ -247,6 +293,7 @@ class ChatServer:
         if session is None:
             await self.behaviour.refuse_open(conn, self.config.refusal_close_code)
             return
+        self._connections[conn.key] = conn
         self._join(conn, session)
         try:
             # One frame at a time: frame N+1 waits until frame N's delay and handling (its
@@ -290,6 +337,7 @@ class ChatServer:
         )
 
     def _leave(self, conn: ChatConnection, session: Session) -> None:
+        self._connections.pop(conn.key, None)
         if not self.behaviour.stays_registered(conn.close_code):
             self._forget(conn, session.room.id)
         self.behaviour.disconnected(session.token, conn.close_code)
@@ -415,9 +463,13 @@ class ChatServer:
     async def _reply_error(
         self, conn: ChatConnection, room: Room, error: str, close_code: int | None = None
     ) -> None:
-        """Seed, "Error Handling": errors answer the connection that caused them, not the room."""
-        text = self.behaviour.error_frame(error)
-        await self.behaviour.send_error(conn, self.rooms.get(room.id, ()), text)
+        """Seed, "Error Handling": errors answer the connection that caused them, not the room;
+        on every node (NODE-002), so they never go through a broker."""
+        behaviour = self.behaviour
+        text = behaviour.error_frame(error)
+        await behaviour.send_error(conn, self.rooms.get(room.id, ()), text)
+        if self._broker is not None and behaviour.publishes_errors():
+            await self._broker.publish(Publication(room.id, text, "error", self.node, conn.key))
         if close_code is not None:
             await conn.close(close_code, error)
 
@@ -430,20 +482,56 @@ class ChatServer:
 
         Seed, "Event Types": "The server broadcasts events to all connected clients in the room
         group". ``Behaviour.deliver`` writes without awaiting any one client (RECON-001/002).
+        A node of a cluster publishes the event instead (awaited, so that the sender's next
+        frame is handled after it), and every node delivers it when its subscription gets it
+        (``_on_publication``).
         """
         behaviour = self.behaviour
+        broker = self._broker
+        if broker is not None and behaviour.publishes_events():
+            for rid in behaviour.fanout_room_ids(self.store, room_id):
+                await broker.publish(Publication(rid, text, action, self.node, sender.key))
+            return
         targets = [
             conn
             for rid in behaviour.fanout_room_ids(self.store, room_id)
             for conn in self.rooms.get(rid, ())
         ]
         targets = behaviour.fanout_targets(targets, sender, action)
-        await behaviour.deliver(targets, text, lambda conn: self._dropped(conn, room_id))
+        await behaviour.deliver(targets, text, sender.key, self._dropped)
 
-    def _dropped(self, conn: ChatConnection, room_id: str) -> None:
+    async def _on_publication(self, publication: Publication) -> None:
+        """Deliver a publication of any node (this one included) to this node's connections of
+        its room. Only the node that published an event knows its sender's connection."""
+        try:
+            await self._deliver_publication(publication)
+        except Exception as exc:  # no publication may stop the node's subscription
+            self.errors.append(exc)
+            logger.exception("delivery failed", extra={"fields": {"node": self.node}})
+
+    async def _deliver_publication(self, publication: Publication) -> None:
+        behaviour = self.behaviour
+        own = publication.origin == self.node
+        action = publication.action
+        if action == "error":
+            if own:
+                return  # answered on the sender's connection already
+            targets = list(self.rooms.get(publication.room_id, ()))
+        else:
+            targets = [
+                conn
+                for rid in behaviour.received_room_ids(self.store, publication.room_id, own)
+                for conn in self.rooms.get(rid, ())
+            ]
+            sender = self._connections.get(publication.sender) if own else None
+            targets = behaviour.fanout_targets(targets, sender, action)
+        await behaviour.deliver(targets, publication.text, publication.sender, self._dropped)
+
+    def _dropped(self, conn: ChatConnection) -> None:
         """A write to ``conn`` found it closed: unregister it."""
         log(logger, logging.WARNING, "fan-out stopped at a closed connection")
-        self._forget(conn, room_id)
+        if conn.session is not None:
+            self._forget(conn, conn.session.room.id)
 
 
 @asynccontextmanager
@@ -454,7 +542,7 @@ async def serve(config: ServerConfig) -> AsyncIterator[ChatServer]:
         print(server.url_template)
     """
     behaviour = config.behaviour()
-    store = Store(config.database, persist_messages=behaviour.persists_messages())
+    store = open_store(config.database, persist_messages=behaviour.persists_messages())
     try:
         if config.demo:
             seed_demo(store)

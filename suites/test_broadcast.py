@@ -71,7 +71,7 @@ async def test_events_of_one_sender_keep_their_order(chat: Chat) -> None:
             lambda f: isinstance(f, dict) and f.get("action") == "new" and f.get("body") in bodies,
             requirement="BCAST-004",
             expected="the sender's eight messages",
-            basic="SEND-003",
+            basic=other.stands_on(sender),
         )
         seen.append(event["body"])
     if seen != bodies:

@@ -44,10 +44,14 @@ async def test_frames_with_timestamps_are_accepted(chat: Chat) -> None:
 @requirement("CONN-005")
 async def test_other_trailing_slash_form(chat: Chat) -> None:
     url = chat.target.url
-    other = url[:-1] if url.endswith("/") else url + "/"
+
+    def flip(endpoint: str) -> str:
+        return endpoint[:-1] if endpoint.endswith("/") else endpoint + "/"
+
     form = "without" if url.endswith("/") else "with"
     original = chat.target
-    chat.target = dataclasses.replace(original, url=other)
+    nodes = tuple(map(flip, original.nodes))
+    chat.target = dataclasses.replace(original, url=flip(url), nodes=nodes)
     try:
         outcome = await chat.attempt(
             chat.token("member"), room=chat.slug("main"), label="other-form"

@@ -56,7 +56,7 @@ async def test_half_open_client_does_not_stop_the_fan_out(chat: Chat) -> None:
                 lambda f: is_event(f, "new") and f.get("body") in waiting,
                 requirement="RECON-002",
                 expected=f"the {len(bodies)} flood events, {len(waiting)} still to come",
-                basic="SEND-003",
+                basic=watcher.stands_on(*senders),
             )
             waiting.discard(event["body"])
     finally:

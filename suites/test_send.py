@@ -128,7 +128,7 @@ async def test_body_round_trips_exactly(chat: Chat, kind: str) -> None:
         lambda f: isinstance(f, dict) and f.get("action") == "new" and nonce in str(f.get("body")),
         requirement="SEND-010",
         expected=f"a new event with body {body!r}",
-        basic="SEND-003",
+        basic=other.stands_on(sender),
     )
     check_equal("SEND-010", "body", body, event["body"])
 

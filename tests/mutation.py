@@ -19,13 +19,16 @@ from harness.core import catalogue
 from reference_server.config import ServerConfig
 from reference_server.demo import demo_config, demo_target_dict
 from reference_server.faults import FAULTS, Fault
-from reference_server.runner import ServerThread
+from reference_server.runner import ClusterProcess, RedisServer, ServerThread
 from tests.matrix import restart_server
 from tests.support import run_suites, write_target
 
 #: The matrix uses a short receive timeout: the reference server answers in milliseconds, and
 #: faults such as accept-then-silence make every refusal check wait it out.
 RECEIVE_TIMEOUT = 1.0
+
+#: Nodes of the reference cluster that the faults across nodes run on.
+CLUSTER_NODES = 2
 
 #: Examples per property: enough that every kind of near miss is drawn (one in nine each).
 EXAMPLES = 100
@@ -123,7 +126,15 @@ def run_fault(name: str, workdir: Path | None = None, *, whole: bool = False) ->
         extra = ["--strict"] if fault.level == "SHOULD" else []
         with contextlib.ExitStack() as stack:
             restart_command = None
-            if "RECON-006" in fault.requirements:
+            nodes: list[str] = []
+            if any(r.startswith("NODE-") for r in fault.requirements):
+                # Across nodes: the fault on every node of a reference cluster on Redis.
+                redis = stack.enter_context(RedisServer())
+                args = ["--demo", "--db", config.database, "--fault", name]
+                cluster = stack.enter_context(ClusterProcess(args, CLUSTER_NODES, redis.url))
+                nodes = cluster.urls
+                url = nodes[0]
+            elif "RECON-006" in fault.requirements:
                 argv = serve_argv(config.database, "--fault", name)
                 url, restart_command = stack.enter_context(server_process(argv, base))
                 server = None
@@ -131,6 +142,8 @@ def run_fault(name: str, workdir: Path | None = None, *, whole: bool = False) ->
                 server = stack.enter_context(ServerThread(config))
                 url = server.url_template
             data = limited_target(url, config, restart_command)
+            if nodes:
+                data["nodes"] = nodes
             if not whole:
                 data["receive_timeout"] = RECEIVE_TIMEOUT
             target = write_target(base / "target.toml", data)

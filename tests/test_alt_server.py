@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 
 from tests.matrix.restart_server import stop
-from tests.support import ROOT, run_suites, stop_process, verdicts, write_target
+from tests.support import ROOT, not_tested, run_suites, stop_process, verdicts, write_target
 
 NODE_DIR = ROOT / "tests" / "alt_servers" / "node"
 INSTALL_TIMEOUT = 300.0
@@ -217,12 +217,8 @@ def test_suites_pass_against_the_node_server(transport: str, tmp_path: Path) -> 
 
     failed = verdicts(results, "failed")
     assert not failed, f"failed against the node server: {failed}\n{output}"
-    not_tested = {
-        r["id"]: r.get("reason")
-        for r in results["requirements"]
-        if r["verdict"] == "not_tested" and r["level"] in ("MUST", "SHOULD")
-    }
-    unexplained = {k: v for k, v in not_tested.items() if k not in MAY_BE_NOT_TESTED}
+    untested = not_tested(results, ("MUST", "SHOULD"))
+    unexplained = {k: v for k, v in untested.items() if k not in MAY_BE_NOT_TESTED}
     assert not unexplained, f"not tested: {unexplained}\n{output}"
     assert code == 0, output
     info_failed = verdicts(results, "failed", ("INFO",))

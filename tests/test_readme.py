@@ -20,6 +20,7 @@ import difflib
 import importlib.metadata
 import json
 import os
+import queue
 import re
 import select
 import shlex
@@ -27,6 +28,7 @@ import ssl
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import tomllib
 from collections.abc import Iterator, Mapping, Sequence
@@ -41,6 +43,8 @@ import yaml
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from harness.target import parse
+from reference_server.cluster import TARGET_END, TARGET_START
 from reference_server.demo import (
     DEMO_ALGORITHM,
     DEMO_HOST,
@@ -51,10 +55,10 @@ from reference_server.demo import (
     demo_user_id,
 )
 from reference_server.faults import FAULTS
-from reference_server.runner import ServerThread
+from reference_server.runner import RedisServer, ServerThread
 from tests import readme_sections
 from tests.clientcheck.reports import read_reports
-from tests.support import ROOT, stop_process, write_target
+from tests.support import ROOT, not_tested, stop_process, write_target
 
 README = ROOT / "README.md"
 #: The environment's bin directory: ``edusphere-conformance``, and the ``python`` that a README
@@ -95,6 +99,7 @@ BENCH_CLIENT_CHECK = "python bench/bench_client_check.py"
 SERVE_LATENCY = "serve --latency 20-80"
 SERVE_TLS = "serve --tls-cert server.pem --tls-key server.key"
 SERVE_GATEWAY = "serve --require-header X-Api-Key=VALUE"
+SERVE_NODES = "serve --nodes 2 --broker redis://HOST:PORT"
 PYTEST_N2 = "pytest -n 2"
 
 
@@ -225,6 +230,12 @@ COMMANDS: dict[str, Exercise] = {
     BENCH_CLIENT_CHECK: Exercise(
         "test_bench_client_check",
         "with `--base-delay-ms 100`, cwd the repo: exit 0, the concurrent run CONFORMANT",
+    ),
+    SERVE_NODES: Exercise(
+        "test_serve_as_a_cluster",
+        "as `edusphere-conformance serve --demo --db FILE --nodes 2 --broker redis://...` with a"
+        " Redis of its own: two 'node-K listening on' lines and a target file that parses with"
+        " both nodes; a message sent on node 1 reaches a connection on node 2",
     ),
     SERVE_LATENCY: Exercise(
         "test_serve_with_latency",
@@ -687,12 +698,7 @@ def test_the_token_only_baseline_makes_a_token_only_run_conformant(
     without = run([*base, "--report-dir", "plain"], tmp_path, FULL)
     assert without.returncode == 2, output(without)
     results = json.loads((tmp_path / "plain" / "results.json").read_text())
-    untested = sorted(
-        r["id"]
-        for r in results["requirements"]
-        if r["verdict"] == "not_tested" and r["level"] == "MUST"
-    )
-    assert untested == accepted
+    assert sorted(not_tested(results, ("MUST",))) == accepted
     assert f"INCOMPLETE: {len(accepted)} MUST not tested - " in without.stdout
 
     with_baseline = run([*base, "--baseline", str(baseline), "--report-dir", "b"], tmp_path, FULL)
@@ -735,6 +741,28 @@ def _read_line(proc: subprocess.Popen[str], timeout: float) -> str:
     ready, _, _ = select.select([proc.stdout], [], [], timeout)
     assert ready, f"the server printed nothing within {timeout} s"
     return proc.stdout.readline()
+
+
+def _lines_until(proc: subprocess.Popen[str], last: str, timeout: float) -> list[str]:
+    """The lines ``proc`` prints, up to the line ``last``, within ``timeout`` seconds."""
+    found: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            found.put(line)
+            if line.strip() == last:
+                return
+        found.put("")
+
+    threading.Thread(target=read, daemon=True).start()
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    while not lines or lines[-1].strip() != last:
+        line = found.get(timeout=max(0.0, deadline - time.monotonic()))
+        assert line, f"the server ended after {''.join(lines)!r}"
+        lines.append(line)
+    return lines
 
 
 def _serve(
@@ -786,6 +814,45 @@ def test_serve_with_latency(tmp_path: Path) -> None:
     events, after_s = _serve(argv, tmp_path, ["one", "two", "three"])
     assert [e["body"] for e in events] == ["one", "two", "three"], events
     assert after_s >= 0.06, after_s  # three frames of at least 20 ms each, one at a time
+
+
+def test_serve_as_a_cluster(tmp_path: Path) -> None:
+    with RedisServer() as redis:
+        command = argv_for(f"{PROGRAM} {SERVE_NODES}", {"redis://HOST:PORT": redis.url})
+        argv = [*command, "--demo", "--db", str(tmp_path / "chat.sqlite3")]
+        with (tmp_path / "serve.log").open("w") as log:
+            proc = subprocess.Popen(
+                argv,
+                cwd=tmp_path,
+                env=child_env(),
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+                start_new_session=True,
+            )
+            try:
+                lines = _lines_until(proc, TARGET_END, 30.0)
+                shown = "".join(lines)
+                assert [line.split(" listening on ")[0] for line in lines[:2]] == [
+                    "node-1",
+                    "node-2",
+                ], shown + (tmp_path / "serve.log").read_text()
+                target = parse(tomllib.loads(shown.split(TARGET_START, 1)[1]))
+                assert len(target.nodes) == 2
+                now = int(time.time())
+                claims = {"sub": demo_user_id("bob"), "iat": now, "exp": now + 600}
+                token = jwt.encode(claims, DEMO_SECRET, algorithm=DEMO_ALGORITHM)
+                one, two = (
+                    target.url_for(DEMO_ROOMS[0], node=i) + f"?token={token}" for i in (0, 1)
+                )
+                with (
+                    connect(two, open_timeout=10, proxy=None) as there,
+                    connect(one, open_timeout=10, proxy=None) as here,
+                ):
+                    here.send(json.dumps({"type": "text", "message": "across"}))
+                    assert json.loads(there.recv(timeout=10))["body"] == "across"
+            finally:
+                stop_process(proc)
 
 
 def test_serve_with_tls(tmp_path: Path) -> None:

@@ -27,6 +27,8 @@ import pytest
 from harness import redact
 from harness import report as report_mod
 from harness.core import results as results_mod
+from harness.core.delivery import Receiver, Sent, judge_burst
+from harness.render.figures import render_figures
 from harness.report import display_target, esc, render_section, render_transcript, row_extra_html
 from reference_server.demo import DEMO_SECRET, demo_config, demo_target_dict
 from reference_server.runner import ServerThread
@@ -415,3 +417,40 @@ def test_requirement_column_header_and_cells() -> None:
     cells = ["<td>Passed</td>", "<td>id</td>"]
     report_mod.pytest_html_results_table_row(plain, cells)
     assert cells[1] == '<td class="col-requirement"></td>'
+
+
+# --- figures (LOAD-004, LOAD-002) -----------------------------------------------------------
+
+
+def test_burst_figures_render_a_table_and_a_plot_that_show_the_loss() -> None:
+    sent = [Sent(0, q, q * 0.01) for q in range(20)]
+    whole = Receiver("<b>ok</b>", arrivals=[(0, q, q * 0.01 + 0.002) for q in range(20)])
+    lossy = Receiver(
+        "lossy", "node 2 (h:2)", arrivals=[(0, q, q * 0.01 + 0.003) for q in range(15)]
+    )
+    figures = judge_burst(sent, [whole, lossy]).figures
+    html = render_figures([figures])
+    assert html.count("<polyline") == 2 and "<svg" in html
+    assert "&lt;b&gt;ok&lt;/b&gt;" in html and "<b>ok</b>" not in html
+    assert (
+        '<tr class="es-fig-bad"><td>lossy <small>node 2 (h:2)</small></td><td>15 / 20</td>' in html
+    )
+    assert 'stroke="#cf222e"' in html  # the lossy connection's line is red
+
+
+def test_lag_figures_render_one_line() -> None:
+    html = render_figures(
+        [
+            {
+                "kind": "lag",
+                "messages": 10,
+                "bytes": 2**21,
+                "lagged_s": 1.5,
+                "delivered": 7,
+                "missing": 3,
+                "closed": None,
+            }
+        ]
+    )
+    assert "7 of 10 events (2.0 MiB) after lagging 1.5 s; missing 3" in html
+    assert render_figures([{"kind": "unknown"}]) == ""

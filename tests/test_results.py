@@ -608,3 +608,68 @@ def test_junit_shows_an_untested_must_as_an_error_and_not_applicable_as_skipped(
 def test_junit_of_a_conformant_run_has_no_error() -> None:
     cases = _cases(run([passed("t::a", *SERVER_MUSTS)]))
     assert cases["root"].get("errors") == "0"
+
+
+# --- needs, held requirements, figures -------------------------------------------------------
+
+NEEDY = Catalogue(
+    version="0.0.1",
+    areas={"AAA": "Area A", "NOD": "Nodes"},
+    requirements=(
+        Requirement("AAA-001", "MUST", "Must one.", "seed"),
+        Requirement("NOD-001", "MUST", "Across nodes.", "notes", needs="nodes"),
+    ),
+)
+
+
+def test_a_requirement_the_target_cannot_offer_is_out_of_scope_not_incomplete() -> None:
+    result = aggregate(
+        [passed("t::a", "AAA-001"), skipped("t::n", "NOD-001", message="needs nodes")],
+        catalogue=NEEDY,
+        lacking={"nodes"},
+    )
+    node = result.by_id("NOD-001")
+    assert (node.verdict, node.selected, node.applies) == ("not_tested", False, False)
+    assert node.reason is not None and "needs nodes = [...] in the target file" in node.reason
+    assert result.verdict_word == "CONFORMANT"
+    assert node.as_json()["applies"] is False
+    assert "applies" not in result.by_id("AAA-001").as_json()
+
+
+def test_with_the_need_met_an_untested_requirement_makes_the_run_incomplete() -> None:
+    result = aggregate(
+        [passed("t::a", "AAA-001"), skipped("t::n", "NOD-001", message="timed out")],
+        catalogue=NEEDY,
+    )
+    assert result.verdict_word == "INCOMPLETE"
+
+
+def test_a_requirement_a_failed_test_proved_held_passes() -> None:
+    record = failed("t::burst", ("AAA-001", "AAA-003", "BBB-001"), ("AAA-003",))
+    record.held_requirements = ("AAA-001", "BBB-001")
+    result = run([record])
+    assert verdicts(result)["AAA-001"][0] == "passed"
+    assert verdicts(result)["BBB-001"][0] == "passed"
+    assert verdicts(result)["AAA-003"][0] == "failed"
+
+
+def test_figures_reach_their_requirement_and_results_json() -> None:
+    figure = {"kind": "lag", "messages": 3, "delivered": 3, "missing": 0}
+    result = run([passed("t::lag", "AAA-001", figures={"AAA-001": figure})])
+    assert result.by_id("AAA-001").figures == [figure]
+    assert result.by_id("AAA-001").as_json()["figures"] == [figure]
+    assert schemas.validate("results", result.as_json()) == []
+
+
+def test_a_run_whose_whole_scope_lacks_its_needs_tested_nothing_and_is_incomplete() -> None:
+    result = aggregate(
+        [skipped("t::n", "NOD-001", message="needs nodes")],
+        catalogue=NEEDY,
+        selected={"NOD-001"},
+        lacking={"nodes"},
+    )
+    assert result.tested_nothing and result.verdict_word == "INCOMPLETE"
+    assert result.reason is not None
+    assert result.reason.startswith(
+        "nothing in the run's scope was tested (not tested: needs nodes"
+    )

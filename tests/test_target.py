@@ -78,6 +78,19 @@ def full() -> dict[str, Any]:
         "properties": {"examples": 7},
         "headers": {"X-Api-Key": "gateway-key-0123456789", "X-Tenant": "staging"},
         "tls": {"verify": False, "server_name": "chat.internal"},
+        "nodes": [
+            "wss://node1.example.test:8443/ws/chat/{host}/{room}/",
+            "wss://node2.example.test:8443/ws/chat/{host}/{room}/",
+        ],
+        "load": {
+            "senders": 4,
+            "messages": 50,
+            "receivers": 2,
+            "body_length": 64,
+            "rate": 200.0,
+            "lag": 0.5,
+            "lag_bytes": 1048576,
+        },
     }
 
 
@@ -847,3 +860,88 @@ def test_an_unset_variable_in_a_header_is_named() -> None:
 def test_the_authorization_header_is_free_when_the_token_travels_elsewhere() -> None:
     data = minimal() | {"headers": {"Authorization": "Basic Z3c6cGFzcw=="}}
     assert parse(data, env={}).headers["Authorization"] == "Basic Z3c6cGFzcw=="
+
+
+# --- nodes and [load] ----------------------------------------------------------------------
+
+
+def test_nodes_are_the_endpoints_in_round_robin_order() -> None:
+    target = parse(full())
+    assert target.endpoints == tuple(full()["nodes"])
+    assert target.url_for("general", node=3).startswith("wss://node2.example.test:8443/")
+    assert target.node_label(0) == "node 1 (node1.example.test:8443)"
+    assert target.lacking == frozenset()
+
+
+def test_without_nodes_the_url_is_the_only_endpoint_and_nodes_are_lacking() -> None:
+    target = parse(minimal())
+    assert target.endpoints == (target.url,)
+    assert target.url_for("general", node=5) == target.url_for("general")
+    assert target.node_label(0) == ""
+    assert target.lacking == frozenset({"nodes"})
+
+
+def test_one_node_is_still_lacking_nodes() -> None:
+    data = minimal()
+    data["nodes"] = [data["url"]]
+    assert parse(data).lacking == frozenset({"nodes"})
+
+
+def test_nodes_without_url_take_the_first_node_as_url() -> None:
+    data = minimal()
+    url = data.pop("url")
+    data["nodes"] = [url, url.replace("8000", "8001")]
+    assert parse(data).url == url
+
+
+@pytest.mark.parametrize(
+    ("nodes", "key", "words"),
+    [
+        ([], "nodes", "must name at least one node"),
+        ("ws://a/{room}", "nodes", "must be an array of strings"),
+        ([1], "nodes[0]", "must be a string"),
+        (["http://a/{room}"], "nodes[0]", "must start with ws:// or wss://"),
+        (["ws://a/chat"], "nodes[0]", "must contain the {room} placeholder"),
+        (["ws://a/{room}", "ws://a/{room}"], "nodes[1]", "is named twice"),
+        (["wss://a/{room}"], "nodes[0]", "must use ws:// as url does"),
+    ],
+)
+def test_a_bad_nodes_list_is_one_line_naming_the_node(nodes: Any, key: str, words: str) -> None:
+    data = minimal()
+    data["nodes"] = nodes
+    message = error_of(data)
+    assert f"t.toml: {key}: " in message and words in message
+
+
+def test_load_defaults_make_a_busy_room() -> None:
+    load_ = parse(minimal()).load
+    assert load_.senders >= 10 and load_.total >= 1000
+    assert load_.rate is None and load_.lag_bytes > 4 * 2**20  # past Linux's socket buffers
+
+
+def test_load_body_defaults_to_the_length_limit_when_it_is_lower() -> None:
+    data = minimal()
+    data["limits"] = {"max_length": 120}
+    assert parse(data).load.body_length == 120
+
+
+@pytest.mark.parametrize(
+    ("load_", "key", "words"),
+    [
+        ({"senders": 0}, "load.senders", "must be within 1-200"),
+        ({"rate": 0}, "load.rate", "must be positive"),
+        ({"lag_bytes": 10}, "load.lag_bytes", "must be within"),
+        ({"body_length": 20}, "load.body_length", "must be within 48-"),
+        ({"body_length": 501}, "load.body_length", "over the length limit (500)"),
+        ({"senders": 200, "messages": 1000}, "load.messages", "at most 100,000 events a burst"),
+        ({"senders": 100, "messages": 1000, "receivers": 100}, "load.receivers", "deliveries"),
+        ({"burst": True}, "load.burst", "unknown key"),
+    ],
+)
+def test_a_bad_load_table_is_one_line_naming_the_key(
+    load_: dict[str, Any], key: str, words: str
+) -> None:
+    data = minimal()
+    data["load"] = load_
+    message = error_of(data)
+    assert f"t.toml: {key}: " in message and words in message

@@ -22,6 +22,7 @@ from reference_server.runner import ServerThread
 from tests.support import (
     NO_RESTART,
     assert_passes_everything,
+    not_tested,
     run_suites,
     verdicts,
     write_not_applicable,
@@ -260,9 +261,7 @@ def test_a_target_with_tokens_and_no_secret(tmp_path: Path) -> None:
         server.raise_errors()
     assert results is not None, output[-3000:]
     assert verdicts(results, "failed", ("MUST", "SHOULD", "INFO")) == [], output[-4000:]
-    reasons = {
-        r["id"]: r["reason"] for r in results["requirements"] if r["verdict"] == "not_tested"
-    }
+    reasons = not_tested(results)
     assert sorted(reasons) == ["AUTH-003", "AUTH-006", "AUTH-011", "RECON-006"], reasons
     assert all(reason.startswith("not tested: needs") for reason in reasons.values()), reasons
     # Three of them are MUSTs: never CONFORMANT without them (README: the token-only baseline).

@@ -11,6 +11,11 @@ from typing import Any, Literal
 
 Level = Literal["MUST", "SHOULD", "INFO"]
 LEVELS: tuple[Level, ...] = ("MUST", "SHOULD", "INFO")
+#: The conditions a requirement may need (``needs``), each with what a target lacking it is
+#: told: ``nodes``, a deployment named node by node (NODE-*).
+NEEDS: dict[str, str] = {
+    "nodes": "needs nodes = [...] in the target file (two or more nodes named one by one)",
+}
 CATALOGUE_PATH = Path(__file__).resolve().parents[1] / "catalogue.toml"
 
 
@@ -21,6 +26,11 @@ class Requirement:
     statement: str
     source: str
     scope: str = "server"
+    #: Why the level is what it is, where the source alone does not say.
+    rationale: str = ""
+    #: What the target must offer for the requirement to apply (:data:`NEEDS`): without it,
+    #: the requirement is not tested and does not count towards the verdict.
+    needs: str | None = None
 
     @property
     def area(self) -> str:
@@ -78,6 +88,9 @@ def _parse(data: dict[str, object]) -> Catalogue:
         level = entry["level"]
         if level not in LEVELS:
             raise ValueError(f"catalogue: {entry['id']}: unknown level {level!r}")
+        needs = entry.get("needs")
+        if needs is not None and needs not in NEEDS:
+            raise ValueError(f"catalogue: {entry['id']}: unknown needs {needs!r}")
         reqs.append(
             Requirement(
                 id=entry["id"],
@@ -85,6 +98,8 @@ def _parse(data: dict[str, object]) -> Catalogue:
                 statement=entry["statement"],
                 source=entry["source"],
                 scope=entry.get("scope", "server"),
+                rationale=entry.get("rationale", ""),
+                needs=needs,
             )
         )
     areas = data.get("areas")

@@ -22,11 +22,19 @@ class ConformanceFailure(AssertionError):
     from_gate = False
 
     def __init__(
-        self, requirement: str, expected: str, actual: str, also: tuple[str, ...] = ()
+        self,
+        requirement: str,
+        expected: str,
+        actual: str,
+        also: tuple[str, ...] = (),
+        held: tuple[str, ...] = (),
     ) -> None:
         self.requirement = requirement
         self.expected = expected
         self.actual = actual
+        #: Requirements of the same test that the test proved met before it failed (one burst
+        #: judges LOAD-001 and LOAD-003: the order may fail while nothing was lost).
+        self.held = tuple(r for r in held if r != requirement and r not in also)
         #: Further requirements the same observation breaks (e.g. a schema violation at
         #: ``/edited`` of an update event breaks EVT-003 and EDIT-002).
         self.also = tuple(r for r in also if r != requirement)

@@ -3,10 +3,10 @@
 Before the suites, a preflight tries the basics every other test stands on (a participant is
 accepted; the sender receives its own event; another connection of the room receives it; an edit
 of an unknown message is answered with an error; a second connection of an account receives
-events too). A basic that fails fails its requirement once,
-and every later wait that stands on it ends at once: in the test of that requirement with the
-preflight's failure, in every other test as "not tested: blocked by SEND-002 (...)". Never after
-a timeout each.
+events too; with ``nodes``, a connection on another node receives it). A basic that fails
+fails its requirement once, and every later wait that stands on it ends at once: in the test of
+that requirement with the preflight's failure, in every other test as "not tested: blocked by
+SEND-002 (...)". Never after a timeout each.
 
 The breaker: when a test times out and the server then no longer answers a fresh connection at
 all, the rest of the run is not tested, with one line saying why (the run is INCOMPLETE).
@@ -29,6 +29,7 @@ BASICS: dict[str, str] = {
     "SEND-003": "another connection of the room never receives the event",
     "EDIT-007": "an edit of an unknown message gets no error frame",
     "BCAST-001": "a second connection of an account never receives the event",
+    "NODE-001": "an event never reaches a connection on another node",
 }
 
 

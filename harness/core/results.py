@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from harness.core import catalogue as cat_mod
 from harness.core import diagnosis
-from harness.core.catalogue import LEVELS, Catalogue, Requirement
+from harness.core.catalogue import LEVELS, NEEDS, Catalogue, Requirement
 
 VERDICTS = ("passed", "failed", "not_tested", "known", "not_applicable")
 Mode = Literal["server", "client"]
@@ -47,6 +47,11 @@ class TestRecord:
     observations: dict[str, list[str]] = field(default_factory=dict)
     #: What went over the wire (:meth:`harness.core.diagnosis.Traffic.as_dict`).
     traffic: dict[str, Any] = field(default_factory=dict)
+    #: What the test measured for the report, per requirement (LOAD-004's delivery figures):
+    #: plain data, rendered as tables and plots.
+    figures: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Requirements of a failed test that it proved met before failing (passed, not untested).
+    held_requirements: tuple[str, ...] = ()
     duration_s: float = 0.0
 
     @property
@@ -65,7 +70,8 @@ class TestRecord:
         for rid in self.requirements:
             if rid in self.failed_requirements:
                 continue
-            verdict: FindingVerdict = "passed" if self.outcome == "passed" else "not_tested"
+            held = self.outcome == "passed" or rid in self.held_requirements
+            verdict: FindingVerdict = "passed" if held else "not_tested"
             out.append(Finding(rid, verdict, self.message, self.nodeid, self))
         return out
 
@@ -94,9 +100,13 @@ class RequirementResult:
     failures: list[TestRecord] = field(default_factory=list)
     #: Every finding's detail, failures first (client-check shows them all).
     details: list[str] = field(default_factory=list)
-    #: False when the run's selection (``--only``, ``--scenario``) left it out: then it does not
-    #: count towards the verdict.
+    #: False when the run's selection (``--only``, ``--scenario``) left it out, or the target
+    #: lacks what it ``needs``: then it does not count towards the verdict.
     selected: bool = True
+    #: What the tests measured for it (:attr:`TestRecord.figures`), one entry per test.
+    figures: list[dict[str, Any]] = field(default_factory=list)
+    #: False when the target lacks what the requirement ``needs`` (``nodes``).
+    applies: bool = True
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -113,6 +123,12 @@ class RequirementResult:
             out["fixed"] = True
         if self.observations:
             out["observations"] = self.observations
+        if not self.applies:
+            out["applies"] = False
+        if self.requirement.rationale:
+            out["rationale"] = self.requirement.rationale
+        if self.figures:
+            out["figures"] = self.figures
         return out
 
 
@@ -180,8 +196,12 @@ def fold(
     observations: Mapping[str, Sequence[str]] | None = None,
     nothing_ran: str = "no test ran",
     unselected: str = "not selected (--only)",
+    lacking: Collection[str] = (),
 ) -> list[RequirementResult]:
     """One verdict per requirement, the same rules in every mode.
+
+    ``lacking``: what the target does not offer (catalogue ``needs``, e.g. ``nodes``): a
+    requirement that needs it and was not tested is out of the run's scope, with that reason.
 
     ``failed`` if any finding failed it, else ``passed`` if any passed it, else ``not_tested``
     with the reasons given (a skip is never a pass), or ``not_applicable`` when the baseline
@@ -201,7 +221,8 @@ def fold(
         passes = [f for f in mine if f.verdict == "passed"]
         sources = sorted({f.source for f in mine if f.source})
         fixed = False
-        in_scope = selected is None or req.id in selected
+        unmet = req.needs is not None and req.needs in lacking
+        in_scope = (selected is None or req.id in selected) and not unmet
         reason: str | None
         if failures:
             verdict, reason = "failed", failures[0].detail
@@ -216,7 +237,7 @@ def fold(
         else:
             verdict = "not_tested"
             if not in_scope:
-                reason = unselected
+                reason = f"not tested: {NEEDS[req.needs]}" if unmet and req.needs else unselected
             elif not mine:
                 reason = nothing_ran
             else:
@@ -241,6 +262,7 @@ def fold(
                 records,
                 details,
                 in_scope,
+                applies=not unmet,
             )
         )
     return results
@@ -316,10 +338,22 @@ class RunResult:
         ]
 
     @property
+    def tested_nothing(self) -> bool:
+        """Whether nothing in the run's scope was tested, nor accepted as not applicable by the
+        baseline (``--only NODE`` against a target without ``nodes``, say): such a run is
+        never conformant."""
+        decided = ("passed", "failed", "known", "not_applicable")
+        return not any(r.selected and r.verdict in decided for r in self.requirements)
+
+    @property
     def untested_line(self) -> str | None:
         """The untested requirements that decide the verdict, grouped by cause, in one line:
         ``78 MUST not tested - needs accounts.*.user_id for the claim 'sub' (78)``."""
         untested = self.untested
+        if not untested and self.tested_nothing:
+            lacking = dict.fromkeys(r.reason or "" for r in self.requirements if not r.applies)
+            why = f" ({'; '.join(c for c in lacking if c)})" if any(lacking) else ""
+            return f"nothing in the run's scope was tested{why}"
         if not untested:
             return None
         levels = Counter(r.requirement.level for r in untested)
@@ -349,7 +383,7 @@ class RunResult:
             return "INCOMPLETE"
         if any(self.failed(level) for level in self.deciding_levels):
             return "NON-CONFORMANT"
-        if self.untested:
+        if self.untested or self.tested_nothing:
             return "INCOMPLETE"
         return "CONFORMANT"
 
@@ -421,6 +455,7 @@ def aggregate(
     duration_s: float = 0.0,
     harness_version: str = "",
     strict: bool = False,
+    lacking: Collection[str] = (),
 ) -> RunResult:
     """The server mode's fold: test records into per-requirement verdicts.
 
@@ -442,7 +477,11 @@ def aggregate(
         baseline=baseline,
         not_applicable=not_applicable,
         observations=observations,
+        lacking=lacking,
     )
+    for result in results:
+        rid = result.requirement.id
+        result.figures = [rec.figures[rid] for rec in recs if rid in rec.figures]
     traffic = diagnosis.total(diagnosis.Traffic.from_dict(rec.traffic) for rec in recs)
     return RunResult(
         catalogue=cat,

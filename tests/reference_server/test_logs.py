@@ -42,3 +42,10 @@ def test_configure_sends_redacted_json_lines_to_the_stream() -> None:
         library.setLevel(saved[2])
     entry = json.loads(stream.getvalue())
     assert entry == {**entry, "event": "hello", "token": REDACTED}
+
+
+def test_a_nodes_records_name_the_node() -> None:
+    record = logging.LogRecord("reference_server", logging.INFO, __file__, 1, "listening", (), None)
+    entry = json.loads(JsonFormatter("node-2").format(record))
+    assert (entry["node"], entry["event"]) == ("node-2", "listening")
+    assert "node" not in json.loads(JsonFormatter().format(record))

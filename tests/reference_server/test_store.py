@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
 
 from reference_server.demo import DEMO_USERS, demo_room_id, demo_user_id, seed_demo
-from reference_server.store import Message, Store
+from reference_server.store import BUSY_TIMEOUT_MS, DatabaseError, Message, Store
 
 
 def _message(store: Store, room_id: str, user_id: str, mid: str, body: str = "hi") -> Message:
@@ -140,3 +143,77 @@ def test_demo_seed_is_idempotent_and_uses_fixed_ids() -> None:
     assert general.id == demo_room_id("general")
     assert store.participants(general.id) == ["alice", "bob", "carol"]
     assert store.room("alice", "random") is not None
+
+
+# -- one file, several processes (the nodes of a cluster) -----------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+WRITER = """
+import sys
+from reference_server.store import BUSY_TIMEOUT_MS, DatabaseError, Message, Store
+
+path, who = sys.argv[1], sys.argv[2]
+store = Store(path)
+stamp = "2024-01-01T12:00:00.000000Z"
+for i in range(150):
+    mid = f"{who}-{i}"
+    store.add_message(Message(mid, "room", who, "b", stamp, stamp, False))
+    if i % 3 == 0:
+        store.edit_message(mid, "edited", stamp)
+    if i % 5 == 0:
+        assert store.delete_message(mid)
+store.close()
+"""
+
+
+def test_writers_in_several_processes_share_one_file(tmp_path: Path) -> None:
+    """Four processes open a new file at once (tables, WAL) and write side by side: a writer
+    that finds the lock taken waits for it (busy_timeout) instead of failing."""
+    path = str(tmp_path / "shared.sqlite3")
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, path, f"w{k}"],
+            cwd=ROOT,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for k in range(4)
+    ]
+    try:
+        for writer in writers:
+            _, err = writer.communicate(timeout=60)
+            assert writer.returncode == 0, err
+    finally:
+        for writer in writers:
+            if writer.returncode is None:
+                writer.kill()
+                writer.wait()
+    store = Store(path)
+    messages = store.messages("room")
+    store.close()
+    assert len(messages) == 4 * 120
+    assert sum(m.edited for m in messages) == 4 * 40  # i % 3 == 0 and i % 5 != 0
+
+
+def test_a_write_waits_for_another_connections_lock(tmp_path: Path) -> None:
+    path = str(tmp_path / "locked.sqlite3")
+    store = Store(path)
+    assert store._db.execute("PRAGMA busy_timeout").fetchone() == (BUSY_TIMEOUT_MS,)
+    other = sqlite3.connect(path, isolation_level=None, timeout=0, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # holds the write lock, as another node's write would
+    release = threading.Timer(0.3, other.execute, ["COMMIT"])
+    release.start()
+    try:
+        user = store.add_user("erin")  # waits for the commit, then writes
+    finally:
+        release.join()
+        other.close()
+    assert store.user("id", user.id) == user
+    store.close()
+
+
+def test_a_database_that_cannot_be_opened_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(DatabaseError) as info:
+        Store(str(tmp_path / "no-such-dir" / "x.sqlite3"))
+    assert "\n" not in str(info.value)
+    assert "no-such-dir" in str(info.value)
