@@ -95,6 +95,7 @@ MATRIX = "python bench/mutation_matrix.py"
 MATRIX_MARKDOWN = "python bench/mutation_matrix.py --markdown"
 MATRIX_WHOLE = "python bench/mutation_matrix.py --whole"
 BENCH_SPEED = "python bench/bench_speed.py"
+BENCH_LOAD = "python bench/bench_load.py"
 BENCH_CLIENT_CHECK = "python bench/bench_client_check.py"
 SERVE_LATENCY = "serve --latency 20-80"
 SERVE_TLS = "serve --tls-cert server.pem --tls-key server.key"
@@ -226,6 +227,11 @@ COMMANDS: dict[str, Exercise] = {
         "test_bench_speed",
         "with `--runs 1`, cwd the repo: exit 0, the default run CONFORMANT both ways, and the"
         " --latency 20-80 --strict run CONFORMANT",
+    ),
+    BENCH_LOAD: Exercise(
+        "test_bench_load",
+        "with `--runs 1`, cwd the repo: exit 0; --only LOAD against the bundled server, the"
+        " two-node cluster (LOAD,NODE) and --latency 20-80 each CONFORMANT with burst figures",
     ),
     BENCH_CLIENT_CHECK: Exercise(
         "test_bench_client_check",
@@ -942,6 +948,12 @@ def test_bench_speed() -> None:
     done = run([*argv_for(BENCH_SPEED), "--runs", "1"], ROOT, 2 * FULL)
     assert_ok(done, "--latency 20-80, --strict:", "CONFORMANT (exit 0)")
     assert done.stdout.count(", CONFORMANT") >= 2, output(done)
+
+
+def test_bench_load() -> None:
+    done = run([*argv_for(BENCH_LOAD), "--runs", "1"], ROOT, 2 * FULL)
+    assert_ok(done, "--only LOAD, bundled server:", "2-node cluster on Redis:", "--latency 20-80:")
+    assert done.stdout.count("CONFORMANT; burst 15,000 deliveries") == 3, output(done)
 
 
 def test_bench_client_check() -> None:
