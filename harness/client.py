@@ -1060,6 +1060,7 @@ class Chat:
         self.gate_check("CONN-001")
         account = self.account(role)
         slug = self.slug(room)
+        node = self.next_node() if node is None else node
         outcome = await self.attempt(
             self.token(role),
             room=slug,
@@ -1069,7 +1070,7 @@ class Chat:
             receive_buffer=receive_buffer,
         )
         if isinstance(outcome, Refusal):
-            where = self.target.node_label(node if node is not None else self.opened - 1)
+            where = self.target.node_label(node)
             raise ConformanceFailure(
                 requirement,
                 f"{role} ({account.username}) accepted to {slug}"

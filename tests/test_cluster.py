@@ -19,7 +19,7 @@ import pytest
 
 from reference_server.demo import demo_target_dict
 from reference_server.runner import RedisServer
-from tests.matrix import restart_cluster
+from tests.matrix import restart_cluster, restart_server
 from tests.support import assert_passes_everything, run_suites, write_target
 
 NODES = 2
@@ -61,7 +61,7 @@ def cluster(tmp_path: Path) -> Iterator[dict[str, object]]:
         try:
             yield data
         finally:
-            restart_cluster.stop(json.loads(state.read_text())["pid"])
+            restart_server.stop(json.loads(state.read_text())["pid"], group=True)
             proc.wait(timeout=15)
 
 

@@ -12,18 +12,13 @@ until every node listens, and writes the new pid.
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script, by path
 
-from tests.matrix.restart_server import _alive
+from tests.matrix.restart_server import restart
 
 
 def start(argv: list[str], nodes: int) -> tuple[subprocess.Popen[str], list[str]]:
@@ -42,32 +37,8 @@ def start(argv: list[str], nodes: int) -> tuple[subprocess.Popen[str], list[str]
     raise SystemExit(f"restart: the cluster did not start (exit {proc.returncode})")
 
 
-def stop(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and _alive(pid):
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
-        time.sleep(0.01)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
-
-
 def main(state_path: str) -> int:
-    path = Path(state_path)
-    state = json.loads(path.read_text())
-    stop(state["pid"])
-    for _ in range(50):  # the ports may linger a moment after the old nodes exit
-        try:
-            proc, _urls = start(state["argv"], state["nodes"])
-            break
-        except SystemExit:
-            time.sleep(0.1)
-    else:
-        raise SystemExit("restart: could not start the cluster again")
-    state["pid"] = proc.pid
-    path.write_text(json.dumps(state))
+    restart(Path(state_path), lambda state: start(state["argv"], state["nodes"])[0], group=True)
     return 0
 
 

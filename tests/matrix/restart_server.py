@@ -16,7 +16,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 
 def start(argv: list[str]) -> tuple[subprocess.Popen[str], str]:
@@ -44,9 +46,12 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def stop(pid: int) -> None:
+def stop(pid: int, *, group: bool = False) -> None:
+    """SIGTERM ``pid`` (with ``group``, its whole process group), wait up to 10 s for it to
+    go, then SIGKILL."""
+    send = os.killpg if group else os.kill
     try:
-        os.kill(pid, signal.SIGTERM)
+        send(pid, signal.SIGTERM)
     except ProcessLookupError:
         return
     deadline = time.monotonic() + 10
@@ -57,24 +62,34 @@ def stop(pid: int) -> None:
             return
         time.sleep(0.01)
     with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
+        send(pid, signal.SIGKILL)
 
 
-def main(state_path: str) -> int:
-    path = Path(state_path)
+def restart(
+    path: Path, launch: Callable[[dict[str, Any]], subprocess.Popen[str]], *, group: bool = False
+) -> None:
+    """Stop the process STATE.json at ``path`` names, ``launch`` it again from the state (its
+    ports may linger a moment after the old process exits: a few tries), write the new pid."""
     state = json.loads(path.read_text())
-    stop(state["pid"])
-    argv = [a if a != "--port=0" else f"--port={state['port']}" for a in state["argv"]]
-    for _ in range(50):  # the port may linger a moment after the old process exits
+    stop(state["pid"], group=group)
+    for _ in range(50):
         try:
-            proc, _url = start(argv)
+            proc = launch(state)
             break
         except SystemExit:
             time.sleep(0.05)
     else:
-        raise SystemExit("restart: could not start the server again")
+        raise SystemExit("restart: could not start it again")
     state["pid"] = proc.pid
     path.write_text(json.dumps(state))
+
+
+def main(state_path: str) -> int:
+    def launch(state: dict[str, Any]) -> subprocess.Popen[str]:
+        argv = [a if a != "--port=0" else f"--port={state['port']}" for a in state["argv"]]
+        return start(argv)[0]
+
+    restart(Path(state_path), launch)
     return 0
 
 
