@@ -1,12 +1,13 @@
 """The speed figures of the README's "Performance" table (issue 11), as a person would time them.
 
-    python bench/bench_speed.py [--runs 3]
+    python bench/bench_speed.py [--runs 3] [--no-slow]
 
 - the default run against the bundled reference server (``edusphere-conformance run``), wall
   time of each of ``--runs`` runs, concurrent (the default) and with ``--concurrency 1``;
 - the same suites against the reference server with ``--latency 20-80`` (20-80 ms of processing
   per client frame, one frame at a time per connection) with ``--strict`` and a restart command,
-  wall time and verdict (every MUST and SHOULD must pass).
+  wall time and verdict (every MUST and SHOULD must pass); about 50 s: ``--no-slow`` leaves it
+  out (``tests/test_slow_server.py`` runs the same thing as a test).
 
 Each fault switch's whole-run time: ``python bench/mutation_matrix.py --whole``. client-check:
 ``python bench/bench_client_check.py``. Figures, never assertions (a shared, noisy machine).
@@ -47,6 +48,7 @@ def verdict_of(report_dir: Path) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--no-slow", action="store_true", help="leave out the --latency run")
     args = parser.parse_args()
     cli = [sys.executable, "-m", "harness.cli", "run"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -64,6 +66,8 @@ def main() -> int:
                 f"default run, bundled server, {label}: median {statistics.median(walls):.1f} s "
                 f"(runs: {', '.join(f'{w:.1f}' for w in walls)}), {verdict_of(out)}"
             )
+        if args.no_slow:
+            return 0
         config = demo_config(database=str(base / "slow.sqlite3"))
         argv = serve_argv(config.database, "--latency", "20-80")
         with server_process(argv, base) as (url, restart):

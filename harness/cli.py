@@ -1,4 +1,4 @@
-"""``edusphere-conformance``: run, list, serve, client-check.
+"""``edusphere-conformance``: run, list, serve, client-check, load.
 
 A thin layer over pytest: ``run`` checks its inputs (target file, baseline, ``--only``) and that
 the target answers, then runs the suites with the harness plugin. Exit status: 0 conformant,
@@ -86,6 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
         "client-check", help="check a client's reconnection policy", add_help=False
     )
     check.add_argument("args", nargs=argparse.REMAINDER)
+
+    load = sub.add_parser(
+        "load",
+        help="delivery under sustained load, on Locust (load.json, load.html)",
+        add_help=False,
+    )
+    load.add_argument("args", nargs=argparse.REMAINDER)
     return parser
 
 
@@ -309,6 +316,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from harness.clientcheck.cli import main as check_main
 
         return check_main(args_list[1:])
+    if args_list and args_list[0] == "load":
+        from harness.load.cli import main as load_main
+
+        return load_main(args_list[1:])
     parser = build_parser()
     try:
         args = parser.parse_args(args_list)

@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import (
@@ -844,24 +844,7 @@ class Chat:
         return f"{label}#{n}"
 
     def _request(self, url: str, token: str | None) -> tuple[str, dict[str, str], list[str] | None]:
-        headers: dict[str, str] = dict(self.target.headers)
-        subprotocols: list[str] | None = None
-        auth = self.target.auth
-        if token is not None:
-            if auth.transport == "query":
-                parts = urlsplit(url)
-                encoded = quote(token, safe="")
-                redact.register(encoded)
-                query = (parts.query + "&" if parts.query else "") + f"{auth.param_name}={encoded}"
-                url = urlunsplit(parts._replace(query=query))
-            elif auth.transport == "cookie":
-                headers["Cookie"] = f"{auth.param_name}={token}"
-            elif auth.transport == "header":
-                value = f"{auth.scheme} {token}" if auth.scheme else token
-                headers[auth.param_name] = value
-            elif auth.transport == "subprotocol":
-                subprotocols = [auth.name, token] if auth.name else [token]
-        return url, headers, subprotocols
+        return handshake.request_parts(self.target, url, token)
 
     async def attempt(
         self,

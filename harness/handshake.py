@@ -10,9 +10,9 @@ import os
 import socket
 import ssl
 from collections.abc import Mapping, Sequence
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
-from harness import tls
+from harness import redact, tls
 from harness.core.failures import HarnessError
 from harness.target import Target
 
@@ -41,6 +41,31 @@ def request_bytes(
         lines.append(f"Sec-WebSocket-Protocol: {', '.join(subprotocols)}")
     lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def request_parts(
+    target: Target, url: str, token: str | None
+) -> tuple[str, dict[str, str], list[str] | None]:
+    """Where ``token`` goes in a handshake to ``url``, by the target's ``auth.transport``: the
+    URL (a query parameter), the headers (``[headers]``, a cookie, an ``Authorization``-style
+    header) and the subprotocols. The query's encoded token is registered for redaction."""
+    headers: dict[str, str] = dict(target.headers)
+    subprotocols: list[str] | None = None
+    auth = target.auth
+    if token is not None:
+        if auth.transport == "query":
+            parts = urlsplit(url)
+            encoded = quote(token, safe="")
+            redact.register(encoded)
+            query = (parts.query + "&" if parts.query else "") + f"{auth.param_name}={encoded}"
+            url = urlunsplit(parts._replace(query=query))
+        elif auth.transport == "cookie":
+            headers["Cookie"] = f"{auth.param_name}={token}"
+        elif auth.transport == "header":
+            headers[auth.param_name] = f"{auth.scheme} {token}" if auth.scheme else token
+        elif auth.transport == "subprotocol":
+            subprotocols = [auth.name, token] if auth.name else [token]
+    return url, headers, subprotocols
 
 
 def status_line(head: bytes) -> str:

@@ -29,7 +29,7 @@ import pytest
 from harness import redact
 from harness.core.catalogue import LEVELS, Catalogue
 from harness.core.results import VERDICTS, RequirementResult, RunResult, TestRecord
-from harness.core.transcript import ELIDED, compact_list
+from harness.core.transcript import ELIDED, compact_list, shorten
 from harness.records import current_result, record_of
 from harness.render.figures import render_figures
 from harness.render.html import VERDICT_LABEL, esc, summary_table, verdict_sentences
@@ -37,7 +37,9 @@ from harness.render.html import VERDICT_LABEL, esc, summary_table, verdict_sente
 OPEN_TRANSCRIPT = 40  # failure transcripts up to this many entries are shown open in the matrix
 #: A test that passed (or was not tested) shows less of its transcript: at most this many
 #: characters and, of its last entries, this many for sure (harness.core.transcript.cap).
-PASSED_CHARS, PASSED_KEEP_LAST = 10_000, 5
+PASSED_CHARS, PASSED_KEEP_LAST = 6_000, 5
+#: ... and at most this many characters of each frame (a failure keeps FRAME_LIMIT's 2,048).
+PASSED_FRAME_CHARS = 300
 _DIRECTION = {"->": ("s", "→"), "<-": ("r", "←"), "==": ("n", "•"), ELIDED: ("o", "…")}
 _CODE = re.compile(r"`([^`\n]+)`")
 _PLACEHOLDER = re.compile(r"\{[A-Za-z_]+\}")
@@ -115,6 +117,10 @@ def _transcript_block(record: TestRecord, *, open_: bool, cut: bool = False) -> 
     less of it (:data:`PASSED_CHARS`), a failure keeps it up to the transcript's own cap."""
     limits = {"max_chars": PASSED_CHARS, "keep_last": PASSED_KEEP_LAST} if cut else {}
     entries = compact_list(record.transcript, hide_unread=cut, **limits)
+    if cut:
+        for entry in entries:
+            if entry.get("dir") in ("->", "<-"):
+                entry["text"] = shorten(str(entry.get("text", "")), PASSED_FRAME_CHARS)
     logged = sum(int(e.get("hidden") or 1) if e.get("dir") == ELIDED else 1 for e in entries)
     conns = len({str(e.get("conn", "")) for e in entries if e.get("dir") != ELIDED})
     span = _float(entries[-1].get("t_ms")) if entries else 0.0

@@ -229,6 +229,11 @@ class ServerProcess:
         self._port = int(self._url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
         return self._url
 
+    @property
+    def pid(self) -> int | None:
+        """The server process's id, while it runs."""
+        return self._proc.pid if self._proc is not None else None
+
     def stop(self) -> None:
         proc, self._proc = self._proc, None
         if proc is None:

@@ -24,6 +24,7 @@ import queue
 import re
 import select
 import shlex
+import socket
 import ssl
 import subprocess
 import sys
@@ -102,6 +103,16 @@ SERVE_TLS = "serve --tls-cert server.pem --tls-key server.key"
 SERVE_GATEWAY = "serve --require-header X-Api-Key=VALUE"
 SERVE_NODES = "serve --nodes 2 --broker redis://HOST:PORT"
 PYTEST_N2 = "pytest -n 2"
+LOAD_RUN = (
+    "edusphere-conformance load --target my-server.toml --users 200 --rate 1 --duration 60"
+    " --workers 2"
+)
+LOAD_MASTER = (
+    "edusphere-conformance load --target my-server.toml --users 2000 --rate 0.5 --duration 300"
+    " --expect-workers 8 --master-bind-host 0.0.0.0 --master-port 5557"
+)
+LOAD_WORKER = "edusphere-conformance load --master-host MASTER --master-port 5557"
+BENCH_LOADMODE = "python bench/bench_loadmode.py"
 
 
 @dataclass(frozen=True)
@@ -166,7 +177,7 @@ COMMANDS: dict[str, Exercise] = {
     ),
     PROGRAM: Exercise(
         "test_the_program_lists_its_commands",
-        "`edusphere-conformance --help`: exit 0, names run, list, serve, client-check",
+        "`edusphere-conformance --help`: exit 0, names run, list, serve, client-check, load",
     ),
     LIST_MARKDOWN: Exercise(
         "test_list_markdown_prints_the_catalogue_table",
@@ -225,14 +236,35 @@ COMMANDS: dict[str, Exercise] = {
     ),
     BENCH_SPEED: Exercise(
         "test_bench_speed",
-        "with `--runs 1`, cwd the repo: exit 0, the default run CONFORMANT both ways, and the"
-        " --latency 20-80 --strict run CONFORMANT",
+        "with `--runs 1 --no-slow`, cwd the repo: exit 0, the default run CONFORMANT both ways"
+        " (the --latency 20-80 --strict whole run is tests/test_slow_server.py's)",
+    ),
+    LOAD_RUN: Exercise(
+        "test_load_with_two_workers",
+        "my-server.toml for a ServerThread (demo data) in a tmp cwd; 200 -> 6 connections,"
+        " rate 1 -> 5, 60 -> 2 s (time): exit 0, 'load: DELIVERED', reports/load.json and"
+        " load.html, both workers' connections in it",
+    ),
+    LOAD_MASTER: Exercise(
+        "test_load_across_machines",
+        "2000 -> 6, 0.5 -> 5, 300 -> 2, 8 -> 1 worker, 0.0.0.0 -> 127.0.0.1 (nothing listens"
+        " beyond this machine), 5557 -> a free port; started, then the worker command: exit 0,"
+        " DELIVERED, every connection on the joined worker",
+    ),
+    LOAD_WORKER: Exercise(
+        "test_load_across_machines",
+        "MASTER -> 127.0.0.1, 5557 -> the master's port, joining the master command above: exit 0",
+    ),
+    BENCH_LOADMODE: Exercise(
+        "test_bench_loadmode",
+        "with `--users 6 --rate 5 --duration 1`, cwd the repo: exit 0, a DELIVERED step and a"
+        " 'sustain' line for 1 and for 2 workers",
     ),
     BENCH_LOAD: Exercise(
         "test_bench_load",
         "with `--runs 1 --no-slow`, cwd the repo: exit 0; --only LOAD against the bundled server"
         " and the two-node cluster (LOAD,NODE) each CONFORMANT with burst figures (the"
-        " --latency 20-80 run is test_bench_speed's, for the whole suites)",
+        " --latency 20-80 whole run is tests/test_slow_server.py's)",
     ),
     BENCH_CLIENT_CHECK: Exercise(
         "test_bench_client_check",
@@ -613,6 +645,42 @@ def test_run_against_a_target_file(tmp_path: Path, demo_server: ServerThread) ->
     assert json.loads((tmp_path / "reports" / "results.json").read_text())["conformant"] is True
 
 
+def test_load_with_two_workers(tmp_path: Path, demo_server: ServerThread) -> None:
+    write_target(tmp_path / "my-server.toml", demo_target_dict(demo_server.url_template))
+    done = run(argv_for(LOAD_RUN, {"200": "6", "1": "5", "60": "2"}), tmp_path, QUICK)
+    assert_ok(done, "load: DELIVERED")
+    data = json.loads((tmp_path / "reports" / "load.json").read_text())
+    assert {c["worker"] for c in data["per_connection"]} == {0, 1}
+    assert (tmp_path / "reports" / "load.html").is_file()
+
+
+def test_load_across_machines(tmp_path: Path, demo_server: ServerThread) -> None:
+    write_target(tmp_path / "my-server.toml", demo_target_dict(demo_server.url_template))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = str(sock.getsockname()[1])
+    sizes = {"2000": "6", "0.5": "5", "300": "2", "8": "1", "0.0.0.0": "127.0.0.1", "5557": port}
+    master = subprocess.Popen(
+        argv_for(LOAD_MASTER, sizes),
+        cwd=tmp_path,
+        env=child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        worker = run(argv_for(LOAD_WORKER, {"MASTER": "127.0.0.1", "5557": port}), tmp_path, QUICK)
+        out, err = master.communicate(timeout=QUICK)
+    finally:
+        master.kill()
+    assert worker.returncode == 0, output(worker)
+    assert master.returncode == 0, out + err
+    assert "load: DELIVERED" in out
+    data = json.loads((tmp_path / "reports" / "load.json").read_text())
+    assert data["settings"]["workers"] == 1
+    assert len(data["per_connection"]) == 6
+
+
 def test_pytest_against_a_target_file(tmp_path: Path, demo_server: ServerThread) -> None:
     write_target(tmp_path / "my-server.toml", demo_target_dict(demo_server.url_template))
     argv = argv_for(PYTEST_TARGET, {"suites/": f"{ROOT / 'suites'}/"})
@@ -717,7 +785,7 @@ def test_the_token_only_baseline_makes_a_token_only_run_conformant(
 
 def test_the_program_lists_its_commands(tmp_path: Path) -> None:
     done = run([*argv_for(PROGRAM), "--help"], tmp_path, QUICK)
-    assert_ok(done, "usage: edusphere-conformance", "run", "list", "serve", "client-check")
+    assert_ok(done, "usage: edusphere-conformance", "run", "list", "serve", "client-check", "load")
 
 
 def test_list_markdown_prints_the_catalogue_table(tmp_path: Path) -> None:
@@ -946,15 +1014,22 @@ def test_bench_suites() -> None:
 
 
 def test_bench_speed() -> None:
-    done = run([*argv_for(BENCH_SPEED), "--runs", "1"], ROOT, 2 * FULL)
-    assert_ok(done, "--latency 20-80, --strict:", "CONFORMANT (exit 0)")
-    assert done.stdout.count(", CONFORMANT") >= 2, output(done)
+    # --no-slow: the --latency 20-80 --strict run is tests/test_slow_server.py's (50 s).
+    done = run([*argv_for(BENCH_SPEED), "--runs", "1", "--no-slow"], ROOT, FULL)
+    assert_ok(done, "concurrent (default): median", "--concurrency 1: median")
+    assert done.stdout.count(", CONFORMANT") == 2, output(done)
 
 
 def test_bench_load() -> None:
     done = run([*argv_for(BENCH_LOAD), "--runs", "1", "--no-slow"], ROOT, FULL)
     assert_ok(done, "--only LOAD, bundled server:", "2-node cluster on Redis:")
     assert done.stdout.count("CONFORMANT; burst 15,000 deliveries") == 2, output(done)
+
+
+def test_bench_loadmode() -> None:
+    small = ["--users", "6", "--rate", "5", "--duration", "1"]
+    done = run([*argv_for(BENCH_LOADMODE), *small], ROOT, FULL)
+    assert_ok(done, "1 workers sustain 6 connections", "2 workers sustain 6 connections")
 
 
 def test_bench_client_check() -> None:

@@ -124,7 +124,8 @@ def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 2)
 
 
-def _closed_text(closed: tuple[int | None, str] | None) -> str | None:
+def closed_text(closed: tuple[int | None, str] | None) -> str | None:
+    """How a connection closed, in words (None: it did not)."""
     if closed is None:
         return None
     code, reason = closed
@@ -228,7 +229,7 @@ def judge_burst(
                 )
         else:
             notes.append(
-                f"{r.name}{where} {_closed_text(r.closed)} during the burst, after "
+                f"{r.name}{where} {closed_text(r.closed)} during the burst, after "
                 f"{len(first):,} of {len(accepted):,} events: an open refusal, not loss"
             )
         if misplaced:
@@ -253,7 +254,7 @@ def judge_burst(
                 p50_ms=_ms(percentile(mine, 50)),
                 p99_ms=_ms(percentile(mine, 99)),
                 max_ms=_ms(max(mine, default=None)),
-                closed=_closed_text(r.closed),
+                closed=closed_text(r.closed),
                 curve=_curve(list(first.values()), start),
             )
         )
@@ -311,7 +312,7 @@ def judge_lag(
     )
     code = reader.closed[0] if reader.closed else None
     if reader.closed is not None and code is not None:
-        notes.append(f"{what}: it got {len(got):,}, then was {_closed_text(reader.closed)}")
+        notes.append(f"{what}: it got {len(got):,}, then was {closed_text(reader.closed)}")
     elif reader.closed is not None:
         failures["LOAD-002"] = [
             f"{what}: it got {len(got):,}, then the connection was lost without a close frame "
@@ -338,7 +339,7 @@ def judge_lag(
             "lagged_s": round(lagged_s, 2),
             "delivered": len(got),
             "missing": len(missing),
-            "closed": _closed_text(reader.closed),
+            "closed": closed_text(reader.closed),
         },
         summary=notes[0] if notes else failures["LOAD-002"][0],
     )
@@ -349,6 +350,7 @@ __all__ = [
     "Receiver",
     "ReceiverFigures",
     "Sent",
+    "closed_text",
     "judge_burst",
     "judge_lag",
     "percentile",

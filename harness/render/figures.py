@@ -12,7 +12,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-__all__ = ["render_figures"]
+__all__ = ["number", "render_figures"]
 
 _W, _H = 640, 170
 _LEFT, _RIGHT, _TOP, _BOTTOM = 56, 16, 14, 30
@@ -20,7 +20,8 @@ _LEFT, _RIGHT, _TOP, _BOTTOM = 56, 16, 14, 30
 _ROWS = 40
 
 
-def _num(value: object, unit: str = "") -> str:
+def number(value: object, unit: str = "") -> str:
+    """A figure for a table: thousands separated, one decimal; "–" for none."""
     if value is None:
         return "–"
     if isinstance(value, float):
@@ -43,9 +44,9 @@ def _one(figure: dict[str, Any]) -> str:
         closed = figure.get("closed")
         return (
             '<div class="es-figures"><b>Lagging reader</b>: '
-            f"{_num(figure.get('delivered'))} of {_num(figure.get('messages'))} events "
-            f"({_num((figure.get('bytes') or 0) / 2**20)} MiB) after lagging "
-            f"{_num(figure.get('lagged_s'))} s; missing {_num(figure.get('missing'))}"
+            f"{number(figure.get('delivered'))} of {number(figure.get('messages'))} events "
+            f"({number((figure.get('bytes') or 0) / 2**20)} MiB) after lagging "
+            f"{number(figure.get('lagged_s'))} s; missing {number(figure.get('missing'))}"
             + (f"; {escape(str(closed))}" if closed else "")
             + "</div>"
         )
@@ -54,12 +55,12 @@ def _one(figure: dict[str, Any]) -> str:
 
 def _burst(figure: dict[str, Any]) -> str:
     receivers = [r for r in figure.get("receivers", []) if isinstance(r, dict)]
+    f = figure.get
     head = (
-        f"<b>Burst</b>: {_num(figure.get('messages'))} messages from "
-        f"{_num(figure.get('senders'))} senders, {_num(figure.get('deliveries'))} deliveries in "
-        f"{_num(figure.get('duration_ms'), ' ms')} ({_num(figure.get('rate_per_s'))} a second); "
-        f"latency p50 {_num(figure.get('p50_ms'), ' ms')}, p99 {_num(figure.get('p99_ms'), ' ms')}"
-        f", max {_num(figure.get('max_ms'), ' ms')}"
+        f"<b>Burst</b>: {number(f('messages'))} messages from {number(f('senders'))} senders, "
+        f"{number(f('deliveries'))} deliveries in {number(f('duration_ms'), ' ms')} "
+        f"({number(f('rate_per_s'))} a second); latency p50 {number(f('p50_ms'), ' ms')}, "
+        f"p99 {number(f('p99_ms'), ' ms')}, max {number(f('max_ms'), ' ms')}"
     )
     rows = []
     for r in receivers:
@@ -68,10 +69,10 @@ def _burst(figure: dict[str, Any]) -> str:
         where = f" <small>{escape(str(r['where']))}</small>" if r.get("where") else ""
         rows.append(
             f"<tr{cls}><td>{escape(str(r.get('name', '')))}{where}</td>"
-            f"<td>{_num(r.get('delivered'))} / {_num(r.get('expected'))}</td>"
-            f"<td>{_num(r.get('missing'))}</td><td>{_num(r.get('duplicates'))}</td>"
-            f"<td>{_num(r.get('out_of_order'))}</td><td>{_num(r.get('p50_ms'))}</td>"
-            f"<td>{_num(r.get('p99_ms'))}</td><td>{_num(r.get('max_ms'))}</td>"
+            f"<td>{number(r.get('delivered'))} / {number(r.get('expected'))}</td>"
+            f"<td>{number(r.get('missing'))}</td><td>{number(r.get('duplicates'))}</td>"
+            f"<td>{number(r.get('out_of_order'))}</td><td>{number(r.get('p50_ms'))}</td>"
+            f"<td>{number(r.get('p99_ms'))}</td><td>{number(r.get('max_ms'))}</td>"
             f"<td>{escape(str(r.get('closed') or 'open'))}</td></tr>"
         )
     table = (
