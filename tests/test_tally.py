@@ -162,3 +162,10 @@ def test_timeline_merges_workers_per_interval(width: float) -> None:
     assert rows[0]["p50_ms"] == 2.0
     assert rows[0]["max_ms"] == 4.0
     assert rows[-1]["max_ms"] == 8.0
+
+
+def test_judge_names_the_worst_connections_first() -> None:
+    mild = _tally([(0, 0), (0, 1)], {0: 3}).summary() | {"name": "mild"}
+    bad = _tally([], {0: 3}).summary() | {"name": "bad"}
+    lines = judge([mild, bad]).failures["loss"]
+    assert [line.split()[0] for line in lines] == ["bad", "mild"]

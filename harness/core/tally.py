@@ -364,7 +364,12 @@ def judge(connections: Sequence[Mapping[str, Any]], *, shown: int = 20) -> LoadJ
         elif len(lines) == shown:
             lines.append("… and more (load.json has every connection)")
 
-    for c in connections:
+    # The worst connections first: the lines shown are the ones that matter most.
+    worst_first = sorted(
+        connections,
+        key=lambda c: -(int(c["missing"]) + int(c["duplicates"]) + int(c["out_of_order"])),
+    )
+    for c in worst_first:
         where = f" ({c['where']})" if c.get("where") else ""
         who = f"{c['name']}{where}"
         totals["duplicates"] += int(c["duplicates"])

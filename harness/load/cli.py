@@ -372,7 +372,7 @@ def _run_master(args: argparse.Namespace, target: Target, started: datetime) -> 
             master.stop()
         _end_workers(procs)
     data = report.build(
-        master_outcome(master),
+        master.outcome(),
         settings=settings,
         target=target.source,
         started=started,
@@ -382,30 +382,6 @@ def _run_master(args: argparse.Namespace, target: Target, started: datetime) -> 
     for line in report.summary_lines(data):
         print(line)
     return EXIT_INTERRUPTED if interrupted else int(data["exit_status"])
-
-
-def master_outcome(master: Any) -> dict[str, Any]:
-    """What the master gathered, as plain data for :func:`harness.load.report.build`."""
-    results = list(master.results.values())
-    refusals: dict[str, int] = {}
-    for counts in master.ready.values():
-        for why, n in counts.get("refusals", {}).items():
-            refusals[why] = refusals.get(why, 0) + int(n)
-    return {
-        "stopped": master.stopped,
-        "notes": list(master.notes),
-        "phases": dict(master.phases),
-        "width": master.plan.width,
-        "workers": [
-            {k: v for k, v in r.items() if k not in ("connections", "samples", "timeline")}
-            for r in results
-        ],
-        "refusals": refusals,
-        "connected": sum(int(c.get("connected", 0)) for c in master.ready.values()),
-        "connections": [c for r in results for c in r["connections"]],
-        "samples": [r["samples"] for r in results],
-        "timeline": [r["timeline"] for r in results],
-    }
 
 
 def _write_stopped(args: argparse.Namespace, line: str, started: datetime, source: str) -> None:

@@ -52,7 +52,8 @@ def build(
     started: datetime,
     finished: datetime,
 ) -> dict[str, Any]:
-    """load.json's content from the master's outcome (:func:`harness.load.cli.master_outcome`)."""
+    """load.json's content from what the master gathered
+    (:meth:`harness.load.runtime.Master.outcome`)."""
     connections = list(outcome.get("connections", []))
     verdict = judge(connections)
     samples, seen = Reservoir.merge(outcome.get("samples", []))
@@ -175,6 +176,21 @@ _CSS_MORE = """
 """
 _W, _H = 960, 180
 _LEFT, _RIGHT, _TOP, _BOTTOM = 72, 24, 22, 34
+
+
+#: The per-connection count behind each kind of failure.
+KIND_COUNT = {"loss": "missing", "duplicates": "duplicates", "disorder": "out_of_order"}
+
+
+def _how_many(kind: str, data: Mapping[str, Any]) -> str:
+    """How widespread a kind of failure is: ``12 of 30 connections: 4,096 events in all``."""
+    key = KIND_COUNT.get(kind, kind)
+    conns = data["per_connection"]
+    hit = sum(1 for c in conns if c.get(key))
+    return (
+        f"{hit:,} of {len(conns):,} connections: {data['deliveries'].get(key, 0):,} events in "
+        "all; the worst first below, and in the table of connections"
+    )
 
 
 def _banner(data: Mapping[str, Any]) -> str:
@@ -365,6 +381,7 @@ def render_html(data: Mapping[str, Any]) -> str:
         items = "".join(f"<li>{esc(line)}</li>" for line in failure["lines"])
         body.append(
             f"<h3>{esc(failure['requirement'])}: {esc(KIND_TEXT.get(failure['kind'], ''))}</h3>"
+            f"<p>{esc(_how_many(failure['kind'], data))}</p>"
             f'<ul class="details">{items}</ul>'
         )
     if data["notes"]:

@@ -529,6 +529,33 @@ class Master:
             gevent.sleep(0.05)
         return True
 
+    def refusals(self) -> dict[str, int]:
+        """Connections not opened, by why, over every worker."""
+        refusals: dict[str, int] = {}
+        for counts in self.ready.values():
+            for why, n in counts.get("refusals", {}).items():
+                refusals[why] = refusals.get(why, 0) + int(n)
+        return refusals
+
+    def outcome(self) -> dict[str, Any]:
+        """What the master gathered, as plain data for :func:`harness.load.report.build`."""
+        results = list(self.results.values())
+        return {
+            "stopped": self.stopped,
+            "notes": list(self.notes),
+            "phases": dict(self.phases),
+            "width": self.plan.width,
+            "workers": [
+                {k: v for k, v in r.items() if k not in ("connections", "samples", "timeline")}
+                for r in results
+            ],
+            "refusals": self.refusals(),
+            "connected": self.total("connected", self.ready),
+            "connections": [c for r in results for c in r["connections"]],
+            "samples": [r["samples"] for r in results],
+            "timeline": [r["timeline"] for r in results],
+        }
+
     def _progress(self) -> None:
         now = time.monotonic()
         if now - self._last_line < 3.0:
@@ -588,10 +615,7 @@ class Master:
 
         in_time = self.wait(settled, bound)
         connected = self.total("connected", self.ready)
-        refusals: dict[str, int] = {}
-        for counts in self.ready.values():
-            for why, n in counts.get("refusals", {}).items():
-                refusals[why] = refusals.get(why, 0) + int(n)
+        refusals = self.refusals()
         why = "; ".join(f"{n:,} x {w}" for w, n in sorted(refusals.items(), key=lambda i: -i[1]))
         if connected == 0:
             self.stopped = "no connection could be opened" + (f": {why}" if why else "")
