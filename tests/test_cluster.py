@@ -44,13 +44,16 @@ def consecutive_free_ports(count: int) -> int:
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[dict[str, object]]:
-    """A 2-node reference cluster with demo data, restartable; its target (a dict)."""
+def cluster(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[dict[str, object]]:
+    """A 2-node reference cluster with demo data, restartable; its target (a dict). With
+    indirect parametrization, ``request.param`` is a fault switch the nodes run with."""
+    fault = getattr(request, "param", None)
     with RedisServer() as redis:
         argv = [sys.executable, "-m", "reference_server", "serve", "--log-level", "WARNING"]
         argv += ["--nodes", str(NODES), "--broker", redis.url, "--demo"]
         argv += ["--db", str(tmp_path / "cluster.sqlite3")]
         argv += [f"--port={consecutive_free_ports(NODES)}"]
+        argv += ["--fault", fault] if fault else []
         proc, urls = restart_cluster.start(argv, NODES)
         state = tmp_path / "cluster-state.json"
         state.write_text(json.dumps({"pid": proc.pid, "argv": argv, "nodes": NODES}))

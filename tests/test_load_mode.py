@@ -25,10 +25,10 @@ import pytest
 
 from harness.schemas import validate
 from reference_server.demo import DEMO_SECRET, demo_target_dict
-from reference_server.runner import RedisServer, ServerProcess
+from reference_server.runner import ServerProcess
 from tests import hostile
-from tests.matrix import restart_cluster, restart_server
 from tests.support import cli, closed_port, write_target
+from tests.test_cluster import cluster  # noqa: F401 - the fixture
 
 #: Seconds a load run may take here: a few of sending, Locust's start, the drain.
 BOUND = 60.0
@@ -151,29 +151,16 @@ def test_one_process_fails_duplicates_and_disorder(tmp_path: Path, server: Path,
 
 
 @pytest.fixture
-def cluster(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Path]:
-    """A 2-node reference cluster on a Redis of its own; its target file."""
-    from tests.test_cluster import consecutive_free_ports
-
-    fault = getattr(request, "param", None)
-    with RedisServer() as redis:
-        argv = [sys.executable, "-m", "reference_server", "serve", "--log-level", "WARNING"]
-        argv += ["--nodes", "2", "--broker", redis.url, "--demo"]
-        argv += ["--db", str(tmp_path / "cluster.sqlite3"), f"--port={consecutive_free_ports(2)}"]
-        argv += ["--fault", fault] if fault else []
-        proc, urls = restart_cluster.start(argv, 2)
-        try:
-            data = demo_target_dict(urls[0])
-            data["nodes"] = urls
-            data["receive_timeout"] = 1.0
-            yield write_target(tmp_path / "cluster.toml", data)
-        finally:
-            restart_server.stop(proc.pid, group=True)
-            proc.wait(timeout=15)
+def cluster_target(tmp_path: Path, cluster: dict[str, object]) -> Path:  # noqa: F811
+    """The reference cluster's target file (tests/test_cluster.py's fixture, a fault switch by
+    indirect parametrization of ``cluster``), with a 1 s receive_timeout."""
+    return write_target(tmp_path / "cluster.toml", {**cluster, "receive_timeout": 1.0})
 
 
-def test_two_workers_pass_the_reference_cluster(tmp_path: Path, cluster: Path) -> None:
-    done = load("--target", str(cluster), *QUIET, "--workers", "2", "--report-dir", str(tmp_path))
+def test_two_workers_pass_the_reference_cluster(tmp_path: Path, cluster_target: Path) -> None:
+    done = load(
+        "--target", str(cluster_target), *QUIET, "--workers", "2", "--report-dir", str(tmp_path)
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     data = results(tmp_path)
     assert data["settings"]["nodes"] == 2
@@ -183,8 +170,10 @@ def test_two_workers_pass_the_reference_cluster(tmp_path: Path, cluster: Path) -
 
 
 @pytest.mark.parametrize("cluster", ["fanout-one-node"], indirect=True)
-def test_fails_a_cluster_whose_events_never_cross_nodes(tmp_path: Path, cluster: Path) -> None:
-    done = load("--target", str(cluster), *QUIET, "--report-dir", str(tmp_path))
+def test_fails_a_cluster_whose_events_never_cross_nodes(
+    tmp_path: Path, cluster_target: Path
+) -> None:
+    done = load("--target", str(cluster_target), *QUIET, "--report-dir", str(tmp_path))
     assert done.returncode == 1, done.stdout + done.stderr
     data = results(tmp_path)
     assert [f["kind"] for f in data["failures"]] == ["loss"]

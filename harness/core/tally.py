@@ -71,20 +71,14 @@ def sender_name(sender: int) -> str:
     return f"w{worker + 1}-c{index + 1}"
 
 
-@dataclass(frozen=True)
 class Codec:
     """The bodies of one run: ``<tag> <sender> <number> <sender's clock in µs> xxxx…``.
 
     The tag is the run's own, so that other traffic in the room is counted, never judged."""
 
-    tag: str
-    length: int = 200
-    fill: str = "x"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(
-            self, "_pattern", re.compile(re.escape(self.tag) + r" (\d{1,9}) (\d{1,9}) (\d{1,19}) ")
-        )
+    def __init__(self, tag: str, length: int = 200, fill: str = "x") -> None:
+        self.tag, self.length, self.fill = tag, length, fill
+        self._pattern = re.compile(re.escape(tag) + r" (\d{1,9}) (\d{1,9}) (\d{1,19}) ")
 
     def body(self, sender: int, seq: int, sent_us: int) -> str:
         head = f"{self.tag} {sender} {seq} {sent_us} "
@@ -94,7 +88,7 @@ class Codec:
         """(sender, number, sender's clock in µs) of one of this run's bodies, else None."""
         if not isinstance(body, str):
             return None
-        match = self._pattern.match(body)  # type: ignore[attr-defined]
+        match = self._pattern.match(body)
         if match is None:
             return None
         return int(match[1]), int(match[2]), int(match[3])

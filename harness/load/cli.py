@@ -24,7 +24,6 @@ import contextlib
 import math
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
@@ -249,12 +248,6 @@ def _one_connection(target: Target) -> None:
         ws.close()
 
 
-def _free_port(host: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((host if host not in ("*", "0.0.0.0") else "127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _fork_workers(count: int, port: int, join_timeout: float) -> list[subprocess.Popen[bytes]]:
     argv = [sys.executable, "-m", "harness.load", "--master-host", "127.0.0.1"]
     argv += ["--master-port", str(port), "--join-timeout", str(join_timeout)]
@@ -279,13 +272,15 @@ def _end_workers(procs: list[subprocess.Popen[bytes]]) -> None:
             proc.wait()
 
 
-def _settings(args: argparse.Namespace, target: Target, workers: int) -> dict[str, Any]:
+def _settings(
+    args: argparse.Namespace, target: Target, workers: int, spawn_rate: float
+) -> dict[str, Any]:
     return {
         "users": args.users,
         "rate": args.rate,
         "duration": args.duration,
         "workers": workers,
-        "spawn_rate": args.spawn_rate,
+        "spawn_rate": spawn_rate,
         "grace": args.grace,
         "body_length": _body_length(target),
         "room": target.rooms["main"],
@@ -305,8 +300,7 @@ def _run_master(args: argparse.Namespace, target: Target, started: datetime) -> 
     if args.workers > workers:
         raise UsageError("--expect-workers must count the local --workers too")
     spawn_rate = args.spawn_rate or float(min(args.users, 100))
-    settings = _settings(args, target, workers)
-    settings["spawn_rate"] = spawn_rate
+    settings = _settings(args, target, workers, spawn_rate)
     report_dir = Path(args.report_dir)
     try:
         report_dir.mkdir(parents=True, exist_ok=True)
@@ -315,6 +309,7 @@ def _run_master(args: argparse.Namespace, target: Target, started: datetime) -> 
     _check_target(target)
 
     from harness.load import runtime  # Locust: the process is gevent's from here on
+    from reference_server.runner import free_port
 
     environment, side = runtime.build_environment()
     plan = runtime.Plan(
@@ -329,9 +324,7 @@ def _run_master(args: argparse.Namespace, target: Target, started: datetime) -> 
     )
     procs: list[subprocess.Popen[bytes]] = []
     if workers:
-        port = args.master_port or (
-            _free_port(args.master_bind_host) if workers == args.workers else DEFAULT_MASTER_PORT
-        )
+        port = args.master_port or (free_port() if workers == args.workers else DEFAULT_MASTER_PORT)
         try:
             runner: Any = environment.create_master_runner(args.master_bind_host, port)
         except Exception as exc:

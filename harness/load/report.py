@@ -21,7 +21,7 @@ from harness import __version__, redact
 from harness.core.results import EXIT_INCOMPLETE, EXIT_NONCONFORMANT, EXIT_OK
 from harness.core.tally import REQUIREMENT, Reservoir, Timeline, judge, percentile
 from harness.render.figures import number
-from harness.render.html import esc, meta_table, page, verdict_badge
+from harness.render.html import CSS, esc, meta_table, page, verdict_badge
 
 __all__ = ["build", "render_html", "summary_lines", "write"]
 
@@ -415,10 +415,4 @@ def render_html(data: Mapping[str, Any]) -> str:
         "<h2>Connections</h2>",
         _connections_table(data["per_connection"]),
     ]
-    return page(f"Load: {data['verdict']}", body, css=_css())
-
-
-def _css() -> str:
-    from harness.render.html import CSS
-
-    return CSS + _CSS_MORE
+    return page(f"Load: {data['verdict']}", body, css=CSS + _CSS_MORE)

@@ -10,7 +10,8 @@ connection is judged on the same messages however many workers and machines carr
 1. **join**: the workers say ``hello`` (their handlers are registered); the master sends them
    the ``plan`` (the target, sizes, the run's tag).
 2. **connect**: the master spawns the users; each opens its connection and starts reading;
-   each worker reports how many are open or were refused (``ready``).
+   each worker reports how many are open or were refused (``progress``, every tenth of a
+   second to a quarter of a second, all along the run).
 3. **send**: once every user has connected (or was refused), the master says ``go``; every
    connection sends ``rate`` messages a second for ``duration`` seconds, reading all along;
    each worker reports its senders' counts (``sent``) once they are done.
@@ -18,8 +19,8 @@ connection is judged on the same messages however many workers and machines carr
    (``expect``: per sender, its accepted messages); each connection reads until it has them
    all, or nothing arrived for ``receive_timeout``, or the grace is over; each worker sends
    its connections' summaries, latency samples and timeline (``result``).
-5. The master judges (:func:`harness.core.tally.judge`), then stops and quits the workers
-   itself (a fixed run time would give their last reports half a second).
+5. The master judges (:func:`harness.core.tally.judge`), then quits the workers itself (a
+   fixed run time would give their last reports half a second).
 
 Every wait has a deadline: a worker that vanishes, a server that stops answering, a send that
 blocks: the run still ends, and what was measured is still written.
@@ -33,8 +34,8 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -74,10 +75,9 @@ __all__ = [
     "run_worker",
 ]
 
-HELLO, PLAN, READY, GO, SENT, EXPECT, RESULT, PROGRESS = (
+HELLO, PLAN, GO, SENT, EXPECT, RESULT, PROGRESS = (
     "es-hello",
     "es-plan",
-    "es-ready",
     "es-go",
     "es-sent",
     "es-expect",
@@ -122,16 +122,7 @@ class Plan:
         return seq < self.messages and sender % SENDERS_PER_WORKER < self.users
 
     def as_data(self) -> dict[str, Any]:
-        return {
-            "target": self.target,
-            "users": self.users,
-            "rate": self.rate,
-            "duration": self.duration,
-            "grace": self.grace,
-            "tag": self.tag,
-            "body_length": self.body_length,
-            "width": self.width,
-        }
+        return asdict(self)
 
 
 def _now_rfc3339() -> str:
@@ -414,13 +405,11 @@ class WorkerSide:
     def _report_loop(self) -> None:
         while not self.reported_result:
             self.runner.send_message(PROGRESS, self.counts())
-            if not self.go.is_set():
-                self.runner.send_message(READY, self.counts())
-            elif not self.reported_sent and self.go.is_set() and self.sending == 0:
-                if len(self.senders) >= self.connected:
-                    self.reported_sent = True
-                    self.runner.send_message(SENT, {"senders": self.senders})
-            elif self.expected.is_set() and self.reading == 0:
+            done_sending = self.sending == 0 and len(self.senders) >= self.connected
+            if self.go.is_set() and done_sending and not self.reported_sent:
+                self.reported_sent = True
+                self.runner.send_message(SENT, {"senders": self.senders})
+            elif self.go.is_set() and self.expected.is_set() and self.reading == 0:
                 self.reported_result = True
                 self.runner.send_message(RESULT, self.result())
                 return
@@ -482,7 +471,7 @@ class Master:
     gone: Callable[[], list[str]] = list
     #: Each worker's hello: the harness version it runs.
     hello: dict[str, dict[str, Any]] = field(default_factory=dict)
-    ready: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Each worker's latest counts (WorkerSide.counts).
     counts: dict[str, dict[str, Any]] = field(default_factory=dict)
     sent: dict[str, dict[str, Any]] = field(default_factory=dict)
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -498,7 +487,6 @@ class Master:
     def register(self) -> None:
         r = self.runner
         r.register_message(HELLO, lambda environment, msg, **_: self._put(self.hello, msg))
-        r.register_message(READY, lambda environment, msg, **_: self._put(self.ready, msg))
         r.register_message(PROGRESS, lambda environment, msg, **_: self._put(self.counts, msg))
         r.register_message(SENT, lambda environment, msg, **_: self._put(self.sent, msg))
         r.register_message(RESULT, lambda environment, msg, **_: self._put(self.results, msg))
@@ -515,9 +503,9 @@ class Master:
     def expected_workers(self) -> int:
         return self.workers if self.distributed else 1
 
-    def total(self, key: str, store: Mapping[str, Mapping[str, Any]] | None = None) -> int:
-        store = self.counts if store is None else store
-        return sum(int(c.get(key, 0)) for c in store.values())
+    def total(self, key: str) -> int:
+        """One of the workers' counts, added up."""
+        return sum(int(c.get(key, 0)) for c in self.counts.values())
 
     def wait(self, done: Callable[[], bool], seconds: float) -> bool:
         """Until ``done()`` or ``seconds`` pass, with a progress line every few seconds."""
@@ -532,7 +520,7 @@ class Master:
     def refusals(self) -> dict[str, int]:
         """Connections not opened, by why, over every worker."""
         refusals: dict[str, int] = {}
-        for counts in self.ready.values():
+        for counts in self.counts.values():
             for why, n in counts.get("refusals", {}).items():
                 refusals[why] = refusals.get(why, 0) + int(n)
         return refusals
@@ -550,7 +538,7 @@ class Master:
                 for r in results
             ],
             "refusals": self.refusals(),
-            "connected": self.total("connected", self.ready),
+            "connected": self.total("connected"),
             "connections": [c for r in results for c in r["connections"]],
             "samples": [r["samples"] for r in results],
             "timeline": [r["timeline"] for r in results],
@@ -610,11 +598,11 @@ class Master:
         bound = self.users / self.spawn_rate + target.connect_timeout + 10.0
 
         def settled() -> bool:
-            told = self.total("connected", self.ready) + self.total("refused", self.ready)
-            return len(self.ready) >= workers and told >= self.users
+            told = self.total("connected") + self.total("refused")
+            return len(self.counts) >= workers and told >= self.users
 
         in_time = self.wait(settled, bound)
-        connected = self.total("connected", self.ready)
+        connected = self.total("connected")
         refusals = self.refusals()
         why = "; ".join(f"{n:,} x {w}" for w, n in sorted(refusals.items(), key=lambda i: -i[1]))
         if connected == 0:
