@@ -177,7 +177,7 @@ def _prepare(args: argparse.Namespace) -> Target | None:
     """Everything that can be wrong before a test runs, checked once: raises
     :class:`_Refused` with one line. Returns the loaded, provisioned and probed target (None:
     the bundled reference server), which the plugin then uses as it is."""
-    from harness import handshake
+    from harness import preflight
     from harness import target as target_mod
     from harness.baseline import BaselineError, load_baseline
     from harness.core.failures import HarnessError
@@ -203,7 +203,7 @@ def _prepare(args: argparse.Namespace) -> Target | None:
         raise _Refused(str(target_mod.refuse_bare_url(args.target)))
     try:
         target = target_mod.load(args.target)
-        handshake.probe(target)
+        preflight.reachable(target)
     except (target_mod.ProvisionError, HarnessError) as exc:
         raise _Refused(redact.redact(str(exc)), stopped=True) from None
     except target_mod.TargetError as exc:  # a mistake in the file: reports stay as they were
@@ -261,6 +261,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         str(report_dir),
         "-p",
         "no:cacheprovider",
+        # Run inside another project's test run (README, "Check an ASGI application
+        # in-process"), the suites' modules must not clash with its own test_*.py by name.
+        "--import-mode=importlib",
         "--conformance-progress",
         "-o",
         "console_output_style=classic",

@@ -23,7 +23,6 @@ import socket
 import struct
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 from urllib.parse import urlsplit
@@ -36,10 +35,11 @@ from websockets.exceptions import (
     PayloadTooBig,
 )
 
-from harness import handshake, redact
+from harness import asgi, handshake, redact
 from harness import tls as tls_mod
 from harness.core.attribution import Attribution
 from harness.core.bounds import FrameBuffer, frame_size, frame_too_big
+from harness.core.catalogue import NEEDS
 from harness.core.checks import Expect, Fail, Hit, judge_server_frame
 from harness.core.diagnosis import Traffic
 from harness.core.failures import (
@@ -60,6 +60,7 @@ from harness.core.frames import (
 )
 from harness.core.gate import Gate
 from harness.core.transcript import Entry, Transcript
+from harness.handshake import Refusal
 from harness.target import Account, Target, address_of
 from harness.tokens import Minter
 
@@ -82,30 +83,32 @@ def now_rfc3339() -> str:
 # --- a connection -------------------------------------------------------------------------
 
 
+class Transport(Protocol):
+    """What a :class:`Conn` needs of its connection's transport (an asyncio one has it)."""
+
+    def abort(self) -> None: ...
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any: ...
+
+    def get_write_buffer_size(self) -> int: ...
+
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None: ...
+
+
 class Socket(Protocol):
-    """What a :class:`Conn` needs of its WebSocket (websockets' ``ClientConnection`` has it)."""
+    """What a :class:`Conn` needs of its WebSocket (websockets' ``ClientConnection`` has it;
+    so does :class:`harness.asgi.AsgiSocket`)."""
 
     @property
-    def transport(self) -> asyncio.Transport: ...
+    def transport(self) -> Transport: ...
 
     async def send(self, message: str | bytes) -> None: ...
 
     async def recv(self) -> str | bytes: ...
 
     async def close(self) -> None: ...
-
-
-@dataclass
-class Refusal:
-    style: str  # "http" | "close"
-    status: int | None = None
-    close_code: int | None = None
-    detail: str = ""
-
-    def describe(self) -> str:
-        if self.style == "http":
-            return f"HTTP {self.status} at the handshake" if self.status else self.detail
-        return f"close {self.close_code} after the handshake"
 
 
 Opener = Callable[
@@ -271,6 +274,8 @@ class Conn:
                 else "connection lost (no close frame)"
             )
             self.chat.transcript.log(self.name, "==", how)
+            if isinstance(cause, asgi.AppError):  # an in-process application's exception
+                self.chat.transcript.log(self.name, "==", str(cause))
 
     def _keep(self, frame: Frame, size: int) -> None:
         """Buffer a frame no check asked for yet; past a bound, close and raise ResourceLimit."""
@@ -744,9 +749,12 @@ class Chat:
         self, target: Target, minter: Minter | None = None, opener: Opener | None = None
     ) -> None:
         self.target = target
-        #: How a connection is opened: websockets by default; tests of the harness plug an
-        #: in-memory server here (``tests/fakewire.py``).
-        self.opener: Opener = opener or self.open_websocket
+        #: How a connection is opened: websockets by default, the application in-process for
+        #: an ``[asgi]`` target; tests of the harness plug an in-memory server here
+        #: (``tests/fakewire.py``).
+        self.opener: Opener = opener or (
+            self.open_asgi if target.asgi_app is not None else self.open_websocket
+        )
         self.minter = minter or Minter(target.auth)
         self.transcript = Transcript()
         self.observations: dict[str, list[str]] = {}
@@ -790,6 +798,12 @@ class Chat:
             self.gate.check(requirement, self.own)
 
     # fixtures of the target --------------------------------------------------------------
+
+    def needs(self, need: str) -> None:
+        """Not tested unless the target offers ``need`` (catalogue ``needs``: ``nodes``,
+        ``network``)."""
+        if need in self.target.lacking:
+            raise NotTested(NEEDS[need])
 
     def account(self, role: str) -> Account:
         acc = self.target.accounts.get(role)
@@ -882,6 +896,8 @@ class Chat:
             raise self.unreachable(exc, node) from None
         if isinstance(opened, Refusal):
             line = f"handshake refused: HTTP {opened.status}" if opened.status else opened.detail
+            if opened.status and opened.detail:
+                line += f"; {opened.detail}"  # an in-process application's traceback, say
             self.transcript.log(name, "==", redact.redact(line))
             self.traffic.refused[
                 f"HTTP {opened.status}" if opened.status else "handshake failed"
@@ -955,6 +971,29 @@ class Chat:
             return Refusal("http", detail=f"handshake failed: {exc}")
         return ws, ws.response.status_code if ws.response else 101
 
+    async def open_asgi(
+        self,
+        url: str,
+        headers: dict[str, str],
+        subprotocols: list[str] | None,
+        receive_buffer: int | None,
+    ) -> tuple[Socket, int] | Refusal:
+        """The :attr:`opener` of an ``[asgi]`` target: a connection to the application
+        in-process (:mod:`harness.asgi`), bounded as :meth:`open_websocket` is."""
+        if asgi.started(self.target):
+            host = asgi.host_for(self.target)
+        else:  # a pytest-xdist worker's first connection: import and start it here
+            host = await asyncio.to_thread(asgi.host_for, self.target)
+        return await host.open(
+            url,
+            headers,
+            subprotocols,
+            origin=self.target.origin,
+            max_size=self.target.max_received_frame_bytes,
+            window=receive_buffer or asgi.WINDOW,
+            timeout=self.target.connect_timeout,
+        )
+
     async def _small_socket(self, size: int, address: tuple[str, int]) -> socket.socket:
         """A connected socket with a tiny receive buffer, to make a half-open client bite fast.
         Each address of the host is tried in turn, as ``socket.create_connection`` does
@@ -983,6 +1022,7 @@ class Chat:
     async def half_open(self, role: str, room: str = "main", label: str = "half-open") -> HalfOpen:
         """A client that completes the handshake, then never reads again (raw TCP, a tiny
         receive window): the server's writes to it pile up until they block."""
+        self.needs("network")
         account = self.account(role)
         node = self.next_node()
         url, headers, subprotocols = self._request(

@@ -10,11 +10,28 @@ import os
 import socket
 import ssl
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from harness import redact, tls
 from harness.core.failures import HarnessError
 from harness.target import Target
+
+
+@dataclass
+class Refusal:
+    """A handshake that did not open a connection: an HTTP answer other than 101 (``http``,
+    ``detail`` saying more when there is more to say), or a close right after it (``close``)."""
+
+    style: str  # "http" | "close"
+    status: int | None = None
+    close_code: int | None = None
+    detail: str = ""
+
+    def describe(self) -> str:
+        if self.style == "http":
+            return f"HTTP {self.status} at the handshake" if self.status else self.detail
+        return f"close {self.close_code} after the handshake"
 
 
 def request_bytes(

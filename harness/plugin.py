@@ -27,7 +27,8 @@ from typing import Any, NoReturn
 
 import pytest
 
-from harness import __version__, handshake, redact
+from harness import __version__, asgi, redact
+from harness import preflight as preflight_mod
 from harness import target as target_mod
 from harness.baseline import Baseline, BaselineError, load_baseline
 from harness.client import Chat
@@ -213,6 +214,7 @@ class ConformancePlugin:
         return self._bundled_target
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
+        asgi.stop_all()  # an [asgi] application's lifespan ends with the run
         if self._bundled is not None:
             self._bundled.stop()
             self._bundled = None
@@ -271,12 +273,12 @@ class ConformancePlugin:
             return
         if not self.probed and self.target is not None:
             try:
-                handshake.probe(self.target)
-            except HarnessError as exc:
+                preflight_mod.reachable(self.target)
+            except (HarnessError, TargetError) as exc:
                 # pytest calls no sessionfinish for a session that ends in its start: the
                 # report files are written here.
                 line = redact.redact(str(exc))
-                self._write_stopped(line, label=self.target.url)
+                self._write_stopped(line, label=self.target.label)
                 self.stop(line)
             self.probed = True
         if config.getoption("conformance_progress"):
@@ -540,7 +542,7 @@ class ConformancePlugin:
     # --- the verdict ----------------------------------------------------------------------
 
     def build_result(self) -> RunResult:
-        label = self.target.url if self.target else self.bundled_url
+        label = self.target.label if self.target else self.bundled_url
         result = aggregate(
             [*self.gate.records(), *self.records.values()],
             selected=self.selected,

@@ -10,6 +10,7 @@ import asyncio
 import time
 import uuid
 
+from harness import asgi, handshake
 from harness.client import Chat, Conn
 from harness.core.failures import ConformanceFailure, HarnessError
 from harness.core.frames import event_matching, is_error
@@ -17,6 +18,17 @@ from harness.core.gate import Finding, Gate
 from harness.target import Target
 
 PREFLIGHT = "the preflight, before the suites"
+
+
+def reachable(target: Target) -> None:
+    """Before any test: the target answers a handshake: a server on the network
+    (:func:`harness.handshake.probe`), or an ``[asgi]`` application, imported and started here
+    (:func:`harness.asgi.probe`). Raises :class:`HarnessError` or, for an ``asgi.app`` that
+    cannot be imported, :class:`~harness.target.TargetError`; one line either way."""
+    if target.asgi_app is not None:
+        asgi.probe(target)
+    else:
+        handshake.probe(target)
 
 
 async def preflight(target: Target, gate: Gate) -> None:

@@ -174,6 +174,9 @@ class Target:
     nodes: tuple[str, ...] = ()
     #: ``[load]``: the sizes of the delivery-under-load tests.
     load: Load = field(default_factory=Load)
+    #: ``[asgi] app``: an ASGI application (``package.module:attribute``) driven in-process,
+    #: with no socket (:mod:`harness.asgi`); ``url`` then gives the path and the Host only.
+    asgi_app: str | None = None
 
     @property
     def endpoints(self) -> tuple[str, ...]:
@@ -183,8 +186,16 @@ class Target:
     @property
     def lacking(self) -> frozenset[str]:
         """What catalogue requirements may ``need`` that this target does not offer: ``nodes``
-        unless it names two or more."""
-        return frozenset() if len(self.nodes) >= 2 else frozenset({"nodes"})
+        unless it names two or more; ``network`` for an in-process ``[asgi]`` application."""
+        lacking = set() if len(self.nodes) >= 2 else {"nodes"}
+        if self.asgi_app is not None:
+            lacking.add("network")
+        return frozenset(lacking)
+
+    @property
+    def label(self) -> str:
+        """How reports name the target: its URL template, or ``asgi:`` and the application."""
+        return f"asgi:{self.asgi_app}" if self.asgi_app is not None else self.url
 
     @property
     def secure(self) -> bool:
@@ -300,6 +311,16 @@ _SCHEMA: dict[str, Any] = {
         "client_key": str,
         "server_name": str,
     },
+    "asgi": {"app": str},
+}
+#: The endpoint template of an ``[asgi]`` target without ``url``: the seed's path; the host
+#: Starlette's and Django's test clients use.
+ASGI_URL = "ws://testserver/ws/chat/{host}/{room}"
+#: Keys that mean nothing without a network: refused beside ``[asgi]``, with why.
+_NOT_WITH_ASGI = {
+    "nodes": "one application in-process is one node",
+    "tls": "there is no socket to speak TLS on",
+    "restart": "there is no server process to restart",
 }
 
 
@@ -381,6 +402,9 @@ def parse(
     working directory)."""
     _check(data, _SCHEMA, "", where)
     data = _expand_env(dict(data), "", where, os.environ if env is None else env)
+    asgi_app = _parse_asgi(data, where)
+    if asgi_app is not None and "url" not in data:
+        data = {**data, "url": ASGI_URL}
     nodes = _parse_nodes(data.get("nodes"), where)
     if "url" not in data and not nodes:
         raise _fail(
@@ -490,7 +514,26 @@ def parse(
         tls=tls,
         nodes=nodes,
         load=load,
+        asgi_app=asgi_app,
     )
+
+
+def _parse_asgi(data: Mapping[str, Any], where: str) -> str | None:
+    """``[asgi] app``: checked for its shape here; imported when the run starts
+    (:func:`harness.asgi.load_app`)."""
+    section = data.get("asgi")
+    if section is None:
+        return None
+    app = section.get("app")
+    if not app:
+        raise _fail(where, "asgi.app", "missing (the application, 'package.module:attribute')")
+    module, sep, attr = app.partition(":")
+    if not sep or not module or not attr:
+        raise _fail(where, "asgi.app", f"must be 'package.module:attribute', not {app!r}")
+    for key, why in _NOT_WITH_ASGI.items():
+        if key in data:
+            raise _fail(where, key, f"cannot be used with [asgi]: {why}")
+    return str(app)
 
 
 def _check_endpoint(url: str, key: str, where: str) -> None:
@@ -778,6 +821,7 @@ def to_data(target: Target) -> dict[str, Any]:
         "tls": asdict(target.tls),
         "nodes": list(target.nodes),
         "load": asdict(target.load),
+        "asgi_app": target.asgi_app,
     }
 
 

@@ -346,6 +346,7 @@ async def test_lagging_reader_gets_every_event_or_a_close(chat: Chat) -> None:
     # connection's frames one at a time, slowly, still sends it in time. They read none of it
     # (as RECON-002's senders): a watcher that reads everything says what the server accepted
     # and when the flood has left it.
+    chat.needs("network")  # a reader that stops: TCP backpressure
     load = chat.target.load
     limit = min(chat.target.max_length, spec.MAX_LENGTH)
     _room_for_the_tag(limit)

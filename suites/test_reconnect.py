@@ -26,6 +26,7 @@ async def test_half_open_client_does_not_stop_the_fan_out(chat: Chat) -> None:
     # before and after the watcher. The room then carries enough traffic (about 2.5 MB, four
     # bytes a character) to fill their socket buffers: a server that writes to connections
     # one at a time and waits for each would block there.
+    chat.needs("network")  # a half-open TCP peer
     #
     # The flood goes through SENDERS connections at once: a server that handles each
     # connection's frames one at a time, slowly (a database across a network), handles the
@@ -158,6 +159,7 @@ async def test_rapid_reconnect_cycles_leave_the_server_serving(chat: Chat) -> No
 @requirement("RECON-006")
 @pytest.mark.exclusive  # restarts the server
 async def test_messages_survive_a_restart(chat: Chat) -> None:
+    chat.needs("network")  # a server process to restart
     if not chat.target.can_restart:
         raise NotTested("needs restart.command in the target file")
     author = await chat.connect("member")

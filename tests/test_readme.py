@@ -113,6 +113,7 @@ LOAD_MASTER = (
 )
 LOAD_WORKER = "edusphere-conformance load --master-host MASTER --master-port 5557"
 BENCH_LOADMODE = "python bench/bench_loadmode.py"
+BENCH_ASGI = "python bench/bench_asgi.py"
 
 
 @dataclass(frozen=True)
@@ -259,6 +260,11 @@ COMMANDS: dict[str, Exercise] = {
         "test_bench_loadmode",
         "with `--users 6 --rate 5 --duration 1`, cwd the repo: exit 0, a DELIVERED step and a"
         " 'sustain' line for 1 and for 2 workers",
+    ),
+    BENCH_ASGI: Exercise(
+        "test_bench_asgi",
+        "with `--runs 1`, cwd the repo: exit 0; the Starlette application in-process (the"
+        " default run and --only CONN-001) and served by uvicorn, each CONFORMANT",
     ),
     BENCH_LOAD: Exercise(
         "test_bench_load",
@@ -1030,6 +1036,12 @@ def test_bench_loadmode() -> None:
     small = ["--users", "6", "--rate", "5", "--duration", "1"]
     done = run([*argv_for(BENCH_LOADMODE), *small], ROOT, FULL)
     assert_ok(done, "1 workers sustain 6 connections", "2 workers sustain 6 connections")
+
+
+def test_bench_asgi() -> None:
+    done = run([*argv_for(BENCH_ASGI), "--runs", "1"], ROOT, FULL)
+    assert_ok(done, "in-process, default run: median", "uvicorn on 127.0.0.1, default run")
+    assert done.stdout.count("; CONFORMANT, exit 0") == 3, output(done)
 
 
 def test_bench_client_check() -> None:

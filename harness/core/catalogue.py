@@ -12,9 +12,12 @@ from typing import Any, Literal
 Level = Literal["MUST", "SHOULD", "INFO"]
 LEVELS: tuple[Level, ...] = ("MUST", "SHOULD", "INFO")
 #: The conditions a requirement may need (``needs``), each with what a target lacking it is
-#: told: ``nodes``, a deployment named node by node (NODE-*).
+#: told: ``nodes``, a deployment named node by node (NODE-*); ``network``, a server on the
+#: network rather than an application in-process (a half-open TCP peer, TCP backpressure, the
+#: frame size an ASGI server enforces, a server process to restart).
 NEEDS: dict[str, str] = {
     "nodes": "needs nodes = [...] in the target file (two or more nodes named one by one)",
+    "network": "needs a network transport (the target is an in-process [asgi] application)",
 }
 CATALOGUE_PATH = Path(__file__).resolve().parents[1] / "catalogue.toml"
 

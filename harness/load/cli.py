@@ -191,11 +191,17 @@ def _load_target(path: str) -> Target:
     if "://" in path:
         raise UsageError(str(target_mod.refuse_bare_url(path)))
     try:
-        return target_mod.load(path)
+        target = target_mod.load(path)
     except target_mod.ProvisionError as exc:
         raise Stopped(redact.redact(str(exc))) from None
     except TargetError as exc:
         raise UsageError(str(exc)) from None
+    if target.asgi_app is not None:
+        raise UsageError(
+            f"{path}: asgi.app: the load mode needs a server on the network (its workers may "
+            "run on other machines): serve the application (uvicorn, daphne) and name its url"
+        )
+    return target
 
 
 def _check_target(target: Target) -> None:
