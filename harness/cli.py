@@ -23,6 +23,15 @@ from harness.core import catalogue as cat_mod
 from harness.core.results import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from harness.target import Target
 
+#: The pytest plugins ``run`` loads (with ``-n``, pytest-xdist's too); ``-- -p NAME`` adds one.
+RUN_PLUGINS = (
+    "harness.plugin",
+    "pytest_metadata.plugin",
+    "pytest_html.plugin",
+    "pytest_html.fixtures",
+    "_hypothesis_pytestplugin",
+)
+
 
 def suites_dir() -> Path:
     here = Path(__file__).resolve().parent
@@ -261,8 +270,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         str(report_dir),
         "-p",
         "no:cacheprovider",
-        # Run inside another project's test run (README, "Check an ASGI application
-        # in-process"), the suites' modules must not clash with its own test_*.py by name.
+        # The run's own plugins, and no others: the plugins of the environment around it
+        # (pytest-django, whose session fixture cannot run twice in one process; pytest-randomly)
+        # take no part, and inside another project's test run (README, "Check an ASGI
+        # application in-process") the suites' modules cannot clash with its test_*.py by name.
+        "--disable-plugin-autoload",
+        *(arg for name in RUN_PLUGINS for arg in ("-p", name)),
         "--import-mode=importlib",
         "--conformance-progress",
         "-o",
@@ -284,7 +297,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.concurrency is not None:
         argv += ["--concurrency", str(args.concurrency)]
     if args.workers:
-        argv += ["-n", args.workers]
+        argv += ["-p", "xdist.plugin", "-n", args.workers]
     argv += args.pytest_args
     # The target file was loaded (and its provision command run) once, here: the plugin takes
     # it as it is and hands it on to pytest-xdist workers.

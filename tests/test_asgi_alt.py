@@ -293,5 +293,38 @@ def test_the_readme_pytest_example_runs_the_suites_in_a_projects_test_run(
         assert "2 passed" in output, output[-4000:]
     else:
         assert done.returncode == 1, output[-4000:]
-        assert "AssertionError: NON-CONFORMANT: SEND-002" in output, output[-4000:]
+        assert "Failed: NON-CONFORMANT: SEND-002" in output, output[-4000:]
         assert "1 failed, 1 passed" in output, output[-4000:]
+
+
+def test_the_readme_pytest_example_in_a_django_channels_project(tmp_path: Path) -> None:
+    """The same module in a pytest-django project whose application is Django's with a
+    Channels router (tests/asgi_django, an echo): the run starts beside pytest-django's
+    session fixtures, drives Channels in-process, and says what the endpoint is."""
+    pytest.importorskip("channels")
+    pytest.importorskip("pytest_django")
+    project = tmp_path / "project"
+    (project / "tests").mkdir(parents=True)
+    (project / "pytest.ini").write_text(
+        "[pytest]\nDJANGO_SETTINGS_MODULE = tests.asgi_django.settings\n", encoding="utf-8"
+    )
+    example = _readme_block("asgi-pytest-example")
+    (project / "tests" / "test_chat_conformance.py").write_text(example, encoding="utf-8")
+    data = _target()
+    data.update(asgi={"app": "tests.asgi_django.asgi:application"}, receive_timeout=0.5)
+    write_target(project / "tests" / "chat-conformance.toml", data)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests", "-q", "-p", "no:cacheprovider"],
+        cwd=project,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "ALT_ASGI_SECRET": "x" * 40},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output[-4000:]
+    assert "Failed: NON-CONFORMANT: answers every frame with the frame itself" in output, output[
+        -4000:
+    ]
+    assert "django_test_environment" not in output, output[-4000:]
