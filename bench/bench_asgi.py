@@ -1,7 +1,7 @@
 """The in-process figures of the README's "Performance" table (issue 15), as a person would time
 them.
 
-    python bench/bench_asgi.py [--runs 3]
+    python bench/bench_asgi.py [--runs 3] [--no-served]
 
 The Starlette application of tests/alt_servers/asgi, wall time of ``edusphere-conformance run``:
 
@@ -11,7 +11,7 @@ The Starlette application of tests/alt_servers/asgi, wall time of ``edusphere-co
   preflight, the reports);
 - the same default run against the application served by uvicorn on 127.0.0.1 (one uvicorn
   process, started before the timing; RECON-006 accepted as not applicable: nothing restarts
-  it).
+  it); ``--no-served`` leaves it out.
 
 Figures, never assertions (a shared, noisy machine).
 """
@@ -66,6 +66,7 @@ def series(label: str, cmd: list[str], env: dict[str, str], runs: int, reports: 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--no-served", action="store_true", help="leave out the uvicorn run")
     args = parser.parse_args()
     cli = [sys.executable, "-m", "harness.cli", "run"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -89,6 +90,8 @@ def main() -> int:
             args.runs,
             base / "one",
         )
+        if args.no_served:
+            return 0
         with uvicorn(alt, base / "uvicorn.log") as url:
             served = write_target(base / "served.toml", _target(url))
             baseline = write_not_applicable(

@@ -23,14 +23,10 @@ from harness.core import catalogue as cat_mod
 from harness.core.results import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from harness.target import Target
 
-#: The pytest plugins ``run`` loads (with ``-n``, pytest-xdist's too); ``-- -p NAME`` adds one.
-RUN_PLUGINS = (
-    "harness.plugin",
-    "pytest_metadata.plugin",
-    "pytest_html.plugin",
-    "pytest_html.fixtures",
-    "_hypothesis_pytestplugin",
-)
+#: The pytest plugins ``run`` loads, by their entry points' names (registered under those
+#: names, as when pytest loads them itself); with ``-n``, pytest-xdist's too. ``-- -p NAME``
+#: adds one.
+RUN_PLUGINS = ("edusphere_conformance", "metadata", "html", "html_fixtures", "hypothesispytest")
 
 
 def suites_dir() -> Path:
@@ -297,7 +293,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.concurrency is not None:
         argv += ["--concurrency", str(args.concurrency)]
     if args.workers:
-        argv += ["-p", "xdist.plugin", "-n", args.workers]
+        argv += ["-p", "xdist", "-n", args.workers]
     argv += args.pytest_args
     # The target file was loaded (and its provision command run) once, here: the plugin takes
     # it as it is and hands it on to pytest-xdist workers.

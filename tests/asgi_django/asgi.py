@@ -1,5 +1,5 @@
 """The miniature project's ASGI application: Django for HTTP, Channels for WebSockets, where
-``/ws/chat/{host}/{room}`` echoes each frame (a chat endpoint it is not)."""
+``/ws/chat/{host}/{room}`` refuses every connection (a chat endpoint it is not)."""
 
 from __future__ import annotations
 
@@ -14,17 +14,14 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
 
-class Echo(AsyncWebsocketConsumer):  # type: ignore[misc]
+class Refusing(AsyncWebsocketConsumer):  # type: ignore[misc]
     async def connect(self) -> None:
-        await self.accept()
-
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        await self.send(text_data=text_data or "")
+        await self.close()  # before the accept: the ASGI server answers HTTP 403
 
 
 application: Any = ProtocolTypeRouter(
     {
         "http": django_application,
-        "websocket": URLRouter([path("ws/chat/<host>/<room>", Echo.as_asgi())]),
+        "websocket": URLRouter([path("ws/chat/<host>/<room>", Refusing.as_asgi())]),
     }
 )
