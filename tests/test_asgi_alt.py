@@ -254,28 +254,38 @@ def test_the_readme_target_for_an_asgi_application_loads() -> None:
     assert target.url == "ws://testserver/ws/chat/{host}/{room}"
 
 
-def test_the_readme_pytest_example_runs_the_suites_in_a_projects_test_run(
-    alt_env: dict[str, str], tmp_path: Path
-) -> None:
-    """The README's test module, verbatim, in a project of its own whose target names the
-    Starlette application: it passes (how it fails: the Channels project below)."""
-    project = tmp_path / "project"
-    (project / "tests").mkdir(parents=True)
+def _run_example(
+    project: Path, target: dict[str, Any], env: dict[str, str], ini: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """The README's test module, word for word, in ``project``'s tests/ beside ``target``,
+    run by the project's own pytest (``ini``: its pytest.ini)."""
+    (project / "tests").mkdir(parents=True, exist_ok=True)
+    if ini:
+        (project / "pytest.ini").write_text(ini, encoding="utf-8")
     example = _readme_block("asgi-pytest-example")
     (project / "tests" / "test_chat_conformance.py").write_text(example, encoding="utf-8")
-    # A test module of the project named like one of the suites': no clash.
-    (project / "tests" / "test_auth.py").write_text("def test_own() -> None:\n    pass\n")
-    write_target(project / "tests" / "chat-conformance.toml", _target())
-    env = {**os.environ, **alt_env, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "tests", "-q", "-p", "no:cacheprovider", "-o", "addopts="],
+    write_target(project / "tests" / "chat-conformance.toml", target)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "tests", "-q", "-p", "no:cacheprovider"],
         cwd=project,
-        env=env,
+        env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
     )
+
+
+def test_the_readme_pytest_example_runs_the_suites_in_a_projects_test_run(
+    alt_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The README's test module in a project of its own whose target names the Starlette
+    application: it passes (how it fails: the Channels project below)."""
+    project = tmp_path / "project"
+    # A test module of the project named like one of the suites': no clash.
+    (project / "tests").mkdir(parents=True)
+    (project / "tests" / "test_auth.py").write_text("def test_own() -> None:\n    pass\n")
+    done = _run_example(project, _target(), alt_env)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-4000:]
     assert "2 passed" in output, output[-4000:]
@@ -288,24 +298,16 @@ def test_the_readme_pytest_example_in_a_django_channels_project(tmp_path: Path) 
     example fails with what the run found."""
     pytest.importorskip("channels")
     pytest.importorskip("pytest_django")
-    project = tmp_path / "project"
-    (project / "tests").mkdir(parents=True)
-    (project / "pytest.ini").write_text(
-        "[pytest]\nDJANGO_SETTINGS_MODULE = tests.asgi_django.settings\n", encoding="utf-8"
-    )
-    example = _readme_block("asgi-pytest-example")
-    (project / "tests" / "test_chat_conformance.py").write_text(example, encoding="utf-8")
-    data = _target()
-    data.update(asgi={"app": "tests.asgi_django.asgi:application"}, receive_timeout=0.5)
-    write_target(project / "tests" / "chat-conformance.toml", data)
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "tests", "-q", "-p", "no:cacheprovider"],
-        cwd=project,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "ALT_ASGI_SECRET": "x" * 40},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    target = {
+        **_target(),
+        "asgi": {"app": "tests.asgi_django.asgi:application"},
+        "receive_timeout": 0.5,
+    }
+    done = _run_example(
+        tmp_path / "project",
+        target,
+        {"ALT_ASGI_SECRET": "x" * 40},
+        ini="[pytest]\nDJANGO_SETTINGS_MODULE = tests.asgi_django.settings\n",
     )
     output = done.stdout + done.stderr
     assert done.returncode == 1, output[-4000:]
