@@ -23,38 +23,22 @@ import json
 import os
 import secrets
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.bench_speed import timed, verdict_of  # noqa: E402
 from tests.support import write_not_applicable, write_target  # noqa: E402
 from tests.test_asgi_alt import FIXTURE, _target, uvicorn  # noqa: E402
-
-
-def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, int]:
-    t0 = time.perf_counter()
-    done = subprocess.run(
-        cmd, capture_output=True, text=True, cwd=ROOT, timeout=900, check=False, env=env
-    )
-    return time.perf_counter() - t0, done.returncode
-
-
-def verdict_of(report_dir: Path) -> str:
-    try:
-        return str(json.loads((report_dir / "results.json").read_text())["verdict"])
-    except (OSError, ValueError, KeyError):
-        return "?"
 
 
 def series(label: str, cmd: list[str], env: dict[str, str], runs: int, reports: Path) -> None:
     walls = []
     for _ in range(runs):
-        wall, code = timed([*cmd, "--report-dir", str(reports)], env)
+        wall, code, _ = timed([*cmd, "--report-dir", str(reports)], env)
         walls.append(wall)
     shown = ", ".join(f"{w:.2f}" for w in walls)
     print(

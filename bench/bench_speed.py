@@ -32,9 +32,11 @@ from tests.mutation import limited_target, serve_argv, server_process  # noqa: E
 from tests.support import write_target  # noqa: E402
 
 
-def timed(cmd: list[str]) -> tuple[float, int, str]:
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str]:
     t0 = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=900, check=False)
+    done = subprocess.run(
+        cmd, capture_output=True, text=True, cwd=ROOT, timeout=900, check=False, env=env
+    )
     return time.perf_counter() - t0, done.returncode, done.stdout
 
 

@@ -170,10 +170,8 @@ class Link:
         self.delivering = False
         self.inbound: collections.deque[Message] = collections.deque()
         self.receiving = False
-        #: The handshake's outcome, for the client: (subprotocol, headers) or a Refusal.
-        self.answer: concurrent.futures.Future[tuple[str | None, list[Any]] | Refusal] = (
-            concurrent.futures.Future()
-        )
+        #: The handshake's outcome, for the client: None (accepted) or a Refusal.
+        self.answer: concurrent.futures.Future[Refusal | None] = concurrent.futures.Future()
         # Application side (its loop only).
         self.state = "connecting"  # then "open", "closed"
         self.to_app: asyncio.Queue[Message] = asyncio.Queue()
@@ -226,7 +224,7 @@ class Link:
                 )
                 return
             self.state = "open"
-            self._answer((chosen, list(message.get("headers") or [])))
+            self._answer(None)
         elif kind == "websocket.close":
             self._refuse(Refusal("http", status=403))  # before the accept: HTTP 403 (ASGI)
         elif kind == "websocket.http.response.start":
@@ -240,7 +238,7 @@ class Link:
                 f"'websocket.http.response.start', but got {kind!r}"
             )
 
-    def _answer(self, answer: tuple[str | None, list[Any]] | Refusal) -> None:
+    def _answer(self, answer: Refusal | None) -> None:
         if not self.answer.done():
             self.answer.set_result(answer)
 
@@ -485,7 +483,6 @@ class AppHost:
         self.thread = threading.Thread(target=self._run, name=f"asgi {spec}", daemon=True)
         #: The lifespan's ``state``: each connection's scope gets a shallow copy.
         self.state: dict[str, Any] = {}
-        self._lifespan: Link | None = None
         self._lifespan_task: asyncio.Task[None] | None = None
         self._lifespan_events: asyncio.Queue[Message] | None = None
         self._lifespan_inbox: asyncio.Queue[Message] | None = None
@@ -703,38 +700,3 @@ def stop_all() -> None:
         _HOSTS.clear()
     for host in hosts:
         host.stop()
-
-
-def probe(target: Target) -> None:
-    """Before any test: the application imports, its lifespan starts, and it answers one
-    handshake (any answer: accepted, refused) within ``connect_timeout``. Raises
-    :class:`TargetError` (the module, the attribute) or :class:`HarnessError` (the rest), each
-    one line naming ``asgi.app``."""
-    host = host_for(target)
-    url = target.url_for(target.rooms.get("main", "probe"))
-    outcome = asyncio.run(_probe(host, target, url))
-    if outcome is not None:
-        raise HarnessError(f"asgi.app: {target.asgi_app}: {outcome}")
-
-
-async def _probe(host: AppHost, target: Target, url: str) -> str | None:
-    try:
-        answer = await host.open(
-            url,
-            dict(target.headers),
-            None,
-            origin=target.origin,
-            max_size=target.max_received_frame_bytes,
-            window=WINDOW,
-            timeout=target.connect_timeout,
-        )
-    except TimeoutError:
-        return f"did not answer a WebSocket handshake within {target.connect_timeout:.1f} s"
-    if isinstance(answer, Refusal):
-        if answer.status == 500 and answer.detail.startswith("the application raised"):
-            last = answer.detail.rstrip().splitlines()[-1]
-            return f"raised while answering a handshake: {last}"
-        return None
-    sock, _ = answer
-    await sock.close()
-    return None

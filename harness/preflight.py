@@ -15,6 +15,7 @@ from harness.client import Chat, Conn
 from harness.core.failures import ConformanceFailure, HarnessError
 from harness.core.frames import event_matching, is_error
 from harness.core.gate import Finding, Gate
+from harness.handshake import Refusal
 from harness.target import Target
 
 PREFLIGHT = "the preflight, before the suites"
@@ -23,12 +24,32 @@ PREFLIGHT = "the preflight, before the suites"
 def reachable(target: Target) -> None:
     """Before any test: the target answers a handshake: a server on the network
     (:func:`harness.handshake.probe`), or an ``[asgi]`` application, imported and started here
-    (:func:`harness.asgi.probe`). Raises :class:`HarnessError` or, for an ``asgi.app`` that
-    cannot be imported, :class:`~harness.target.TargetError`; one line either way."""
+    (one handshake through :meth:`Chat.open_asgi`). Raises :class:`HarnessError` or, for an
+    ``asgi.app`` that cannot be imported, :class:`~harness.target.TargetError`; one line
+    either way."""
     if target.asgi_app is not None:
-        asgi.probe(target)
+        asgi.host_for(target)  # imported, its lifespan started
+        problem = asyncio.run(_asgi_handshake(target))
+        if problem is not None:
+            raise HarnessError(f"asgi.app: {target.asgi_app}: {problem}")
     else:
         handshake.probe(target)
+
+
+async def _asgi_handshake(target: Target) -> str | None:
+    """One handshake with the application (any answer will do, accepted or refused): what is
+    wrong with it, or None."""
+    url = target.url_for(target.rooms.get("main", "probe"))
+    try:
+        answer = await Chat(target).open_asgi(url, dict(target.headers), None, None)
+    except TimeoutError:
+        return f"did not answer a WebSocket handshake within {target.connect_timeout:.1f} s"
+    if isinstance(answer, Refusal):
+        if answer.status == 500 and answer.detail.startswith("the application raised"):
+            return f"raised while answering a handshake: {answer.detail.splitlines()[-1]}"
+        return None
+    await answer[0].close()
+    return None
 
 
 async def preflight(target: Target, gate: Gate) -> None:
