@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from harness import __version__, redact
+from harness import __version__, extras, redact
 from harness.core import catalogue as cat_mod
 from harness.core.results import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from harness.target import Target
@@ -249,6 +249,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from harness.plugin import ConformancePlugin
 
+    engine = extras.missing("parallel", "-n (the suites in N processes)") if args.workers else None
+    if engine:
+        return _fail(engine)
     try:
         target = _prepare(args)
     except _Refused as exc:

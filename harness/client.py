@@ -955,8 +955,8 @@ class Chat:
                 url,
                 **extra,
                 additional_headers=headers,
-                subprotocols=subprotocols,  # type: ignore[arg-type]
-                origin=self.target.origin,  # type: ignore[arg-type]
+                subprotocols=subprotocols,  # type: ignore[arg-type, unused-ignore]
+                origin=self.target.origin,  # type: ignore[arg-type, unused-ignore]
                 open_timeout=self.target.connect_timeout,
                 close_timeout=self.target.receive_timeout,
                 max_size=self.target.max_received_frame_bytes,

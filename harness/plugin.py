@@ -33,7 +33,6 @@ from harness import target as target_mod
 from harness.baseline import Baseline, BaselineError, load_baseline
 from harness.client import Chat
 from harness.core import catalogue as cat_mod
-from harness.core.catalogue import NEEDS
 from harness.core.failures import (
     ConformanceFailure,
     ConformanceTimeout,
@@ -63,6 +62,8 @@ WORKER_LOCKS = "edusphere_locks"
 DURATION = pytest.StashKey[float]()
 #: The line of a conformance test whose set-up raised (not a verdict): the run stops after it.
 SETUP_ERROR = pytest.StashKey[str]()
+#: What the bundled reference server does not offer (catalogue ``needs``): it is one node.
+BUNDLED_LACKS = frozenset({"nodes"})
 
 
 def setup_error(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException]) -> str | None:
@@ -204,6 +205,17 @@ class ConformancePlugin:
 
     # --- the target -----------------------------------------------------------------------
 
+    @property
+    def lacking(self) -> frozenset[str]:
+        """What the target under test does not offer (catalogue ``needs``): the loaded
+        target's, else the bundled reference server's. That one is a network server of one
+        node, started on first use (with ``-n``, by each worker only): it lacks ``nodes``."""
+        if self.target is not None:
+            return self.target.lacking
+        if self._bundled_target is not None:
+            return self._bundled_target.lacking
+        return BUNDLED_LACKS
+
     def run_target(self) -> Target:
         """The target under test: the loaded one, else the bundled reference server (started
         on first use, one per process, on a free port; stopped when pytest unconfigures)."""
@@ -285,7 +297,7 @@ class ConformancePlugin:
             reporter = config.pluginmanager.getplugin("terminalreporter")
             if reporter is not None:
                 config.pluginmanager.unregister(reporter)
-            self.progress = Progress(config)
+            self.progress = Progress(config, self.lacking)
             what = self.target.source if self.target else "the bundled reference server"
             Progress.write(
                 f"edusphere-conformance {__version__}: running the suites against {what}"
@@ -466,7 +478,7 @@ class ConformancePlugin:
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Iterator[None]:
         outcome = yield
-        report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+        report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined, unused-ignore]
         if report.when == "call" and DURATION in item.stash:
             report.duration = item.stash[DURATION]
         ids = requirement_ids(item)
@@ -553,7 +565,7 @@ class ConformancePlugin:
             duration_s=time.monotonic() - self.t0,
             harness_version=__version__,
             strict=strict_mode(self.config) if self.config else False,
-            lacking=self.target.lacking if self.target else frozenset(NEEDS),
+            lacking=self.lacking,
         )
         result.warnings = self.target.warnings if self.target else []
         return result

@@ -1,7 +1,13 @@
-"""The CLI's progress output: a line per catalogue area as it completes, then the summary."""
+"""The CLI's progress output: a line per catalogue area as it completes, then the summary.
+
+A test skipped because the target lacks what all its requirements need (catalogue ``needs``:
+the NODE tests without ``nodes``) counts as "out of scope", not "not tested", as its
+requirements do in the summary.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 import pytest
@@ -9,17 +15,22 @@ import pytest
 from harness.core import catalogue as cat_mod
 from harness.core.results import RunResult
 from harness.options import requirement_ids
+from harness.records import record_of
 from harness.render.terminal import summary_lines
 
 
 class Progress:
     """The CLI's output: a line per area as it completes, then the summary table."""
 
-    def __init__(self, config: pytest.Config) -> None:
+    def __init__(self, config: pytest.Config, lacking: Collection[str] = ()) -> None:
         self.config = config
+        #: What the target does not offer (catalogue ``needs``).
+        self.lacking = frozenset(lacking)
         self.expected: dict[str, int] = {}  # area name -> tests collected
         self.done: dict[str, dict[str, int]] = {}
         self.key_of: dict[str, str] = {}  # nodeid -> area name
+        #: Tests each of whose requirements needs what the target lacks.
+        self.out_of_scope: set[str] = set()
         self.printed: set[str] = set()
 
     @staticmethod
@@ -27,6 +38,7 @@ class Progress:
         print(line, flush=True)
 
     def collected(self, items: list[pytest.Item]) -> None:
+        """The tests that will run (pytest-xdist: on the controller, no item is collected)."""
         cat = cat_mod.load()
         for item in items:
             ids = requirement_ids(item)
@@ -34,13 +46,29 @@ class Progress:
             key = cat.areas.get(cat[ids[0]].area, module) if ids else Path(module).stem
             self.key_of[item.nodeid] = key
             self.expected[key] = self.expected.get(key, 0) + 1
+            if self._lacks(ids):
+                self.out_of_scope.add(item.nodeid)
+
+    def _lacks(self, ids: Collection[str]) -> bool:
+        """Whether the target lacks what every one of these requirements needs."""
+        cat = cat_mod.load()
+        return bool(ids) and all(rid in cat and cat[rid].needs in self.lacking for rid in ids)
+
+    def _out_of_scope(self, report: pytest.TestReport) -> bool:
+        if report.nodeid in self.out_of_scope:
+            return True
+        record = record_of(report)  # with pytest-xdist, the report says what it is about
+        return record is not None and self._lacks(record.requirements)
 
     def record(self, report: pytest.TestReport) -> None:
         if report.when != "call" and not (report.when == "setup" and not report.passed):
             return
         key = self.key_of.get(report.nodeid, Path(report.nodeid.split("::")[0]).stem)
         counts = self.done.setdefault(key, {"passed": 0, "failed": 0, "skipped": 0})
-        counts[report.outcome] = counts.get(report.outcome, 0) + 1
+        outcome: str = report.outcome
+        if outcome == "skipped" and self._out_of_scope(report):
+            outcome = "out_of_scope"
+        counts[outcome] = counts.get(outcome, 0) + 1
         if sum(counts.values()) >= self.expected.get(key, 10**9):
             self.flush(key)
 
@@ -55,6 +83,8 @@ class Progress:
             parts.append(f"{c['failed']} failed")
         if c.get("skipped"):
             parts.append(f"{c['skipped']} not tested")
+        if c.get("out_of_scope"):
+            parts.append(f"{c['out_of_scope']} out of scope")
         self.write(f"  {key:<32} {total:>3} tests: {', '.join(parts)}")
 
     def finish(self, result: RunResult | None, report_dir: str | None) -> None:

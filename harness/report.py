@@ -6,7 +6,10 @@ records (``record_of``). What it adds to pytest-html's file:
 
 - above pytest-html's own summary: a header (target, date, versions, duration, the verdict in one
   word), a per-level summary, and the requirement matrix grouped by area, with filters and, for
-  every failed requirement, its failure detail (expected, actual, the transcript);
+  every failed requirement, its failure detail (expected, actual, the transcript); a requirement
+  out of the run's scope (left out by ``--only``, or needing what the target lacks) that nothing
+  tested is "out of scope" with its reason, counted and filtered apart from "not tested" (its
+  row keeps ``data-verdict="not_tested"`` and adds ``data-scope="out"``);
 - on each conformance test's row: a sortable "Requirement" column, and the failure detail or the
   transcript as an HTML extra (collapsed for passing tests).
 
@@ -27,12 +30,19 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import pytest
 
 from harness import redact
-from harness.core.catalogue import LEVELS, Catalogue
-from harness.core.results import VERDICTS, RequirementResult, RunResult, TestRecord
+from harness.core.catalogue import LEVELS, NEEDS, Catalogue
+from harness.core.results import COUNTS, OUT_OF_SCOPE, RequirementResult, RunResult, TestRecord
 from harness.core.transcript import ELIDED, compact_list, shorten
 from harness.records import current_result, record_of
 from harness.render.figures import render_figures
-from harness.render.html import VERDICT_LABEL, esc, summary_table, verdict_sentences
+from harness.render.html import (
+    COUNT_LABEL,
+    OUT_OF_SCOPE_LABEL,
+    VERDICT_LABEL,
+    esc,
+    summary_table,
+    verdict_sentences,
+)
 
 OPEN_TRANSCRIPT = 40  # failure transcripts up to this many entries are shown open in the matrix
 #: A test that passed (or was not tested) shows less of its transcript: at most this many
@@ -194,10 +204,14 @@ def row_extra_html(record: TestRecord, catalogue: Catalogue) -> str:
         body = failure_html(record, catalogue, open_transcript=True)
     elif record.outcome == "skipped":
         reason = record.message or "skipped"
-        body = (
-            f'<div class="es-skip"><span class="es-badge es-v-not_tested">not tested</span> '
-            f"{esc(reason)}</div>" + _transcript_block(record, open_=False, cut=True)
+        lacks = reason.removeprefix("not tested: ") in NEEDS.values()
+        badge = (
+            f'<span class="es-badge es-v-{OUT_OF_SCOPE}">{OUT_OF_SCOPE_LABEL}</span> '
+            if lacks  # the target lacks what the test needs (Chat.needs): not a gap in it
+            else '<span class="es-badge es-v-not_tested">not tested</span> '
         )
+        skip = f'<div class="es-skip">{badge}{esc(reason)}</div>'
+        body = skip + _transcript_block(record, open_=False, cut=True)
     else:
         body = _transcript_block(record, open_=False, cut=True)
     return f'<div class="es-extra">{_observations(record)}{body}</div>'
@@ -297,25 +311,48 @@ def _notes(r: RequirementResult) -> str:
     if r.verdict == "failed" and r.failures:
         kinds = sorted({f.kind or "error" for f in r.failures})
         parts.append(f'<div class="es-reason">{esc(", ".join(kinds))}: detail below</div>')
+    elif r.out_of_scope:
+        parts.append(
+            f'<div class="es-reason es-scope-reason">{OUT_OF_SCOPE_LABEL}: '
+            f"{esc(r.scope_reason)}</div>"
+        )
     elif r.reason:
         parts.append(f'<div class="es-reason">{esc(r.reason)}</div>')
     return "".join(parts)
 
 
+def _scope_attr(r: RequirementResult) -> str:
+    """``data-scope="out"`` on the rows of a requirement out of the run's scope (the filter's
+    key for them; ``data-verdict`` stays the verdict of results.json)."""
+    return ' data-scope="out"' if r.out_of_scope else ""
+
+
+def _badge(r: RequirementResult) -> str:
+    req = r.requirement
+    if r.out_of_scope:
+        return (
+            f'<span class="es-badge es-v-{OUT_OF_SCOPE}" title="{esc(r.scope_reason)}">'
+            f"{OUT_OF_SCOPE_LABEL}</span>"
+        )
+    if r.verdict in ("failed", "known") and r.failures:
+        return (
+            f'<a class="es-badge es-v-{r.verdict}" href="#detail-{esc(req.id)}" '
+            f'data-open="{esc(req.id)}">{VERDICT_LABEL[r.verdict]}</a>'
+        )
+    return f'<span class="es-badge es-v-{r.verdict}">{VERDICT_LABEL[r.verdict]}</span>'
+
+
 def _requirement_rows(r: RequirementResult) -> str:
     req = r.requirement
     tests = "".join(f"<li>{_test_link(t)}</li>" for t in r.tests)
-    verdict = (
-        f'<a class="es-badge es-v-{r.verdict}" href="#detail-{esc(req.id)}" '
-        f'data-open="{esc(req.id)}">{VERDICT_LABEL[r.verdict]}</a>'
-        if r.verdict in ("failed", "known") and r.failures
-        else f'<span class="es-badge es-v-{r.verdict}">{VERDICT_LABEL[r.verdict]}</span>'
-    )
+    verdict = _badge(r)
     if r.fixed:
         verdict += ' <span class="es-badge es-v-fixed">fixed</span>'
+    scope = _scope_attr(r)
+    title = f' title="{esc(OUT_OF_SCOPE_LABEL)}: {esc(r.scope_reason)}"' if r.out_of_scope else ""
     row = (
         f'<tr class="es-req" id="req-{esc(req.id)}" data-requirement="{esc(req.id)}" '
-        f'data-level="{req.level}" data-verdict="{r.verdict}">'
+        f'data-level="{req.level}" data-verdict="{r.verdict}"{scope}{title}>'
         f'<td class="es-rid">{esc(req.id)}</td>'
         f'<td><span class="es-level es-l-{req.level}">{req.level}</span></td>'
         f'<td class="es-statement" title="source: {esc(req.source)}">{esc_code(req.statement)}</td>'
@@ -326,7 +363,8 @@ def _requirement_rows(r: RequirementResult) -> str:
     if r.figures:
         row += (
             f'<tr class="es-figrow" data-requirement="{esc(req.id)}" data-level="{req.level}" '
-            f'data-verdict="{r.verdict}"><td colspan="6">{render_figures(r.figures)}</td></tr>'
+            f'data-verdict="{r.verdict}"{scope}><td colspan="6">{render_figures(r.figures)}</td>'
+            "</tr>"
         )
     if r.verdict not in ("failed", "known") or not r.failures:
         return row
@@ -348,19 +386,24 @@ def _requirement_rows(r: RequirementResult) -> str:
 _COLS = "".join(f'<col class="es-c-{c}">' for c in ("id", "lvl", "st", "v", "tests", "notes"))
 
 
+def _count_key(r: RequirementResult) -> str:
+    """What a requirement counts as in the matrix: its verdict, or out of scope."""
+    return OUT_OF_SCOPE if r.out_of_scope else r.verdict
+
+
 def _matrix(result: RunResult) -> str:
-    counts = dict.fromkeys(VERDICTS, 0)
+    counts = dict.fromkeys(COUNTS, 0)
     for r in result.requirements:
-        counts[r.verdict] += 1
+        counts[_count_key(r)] += 1
     buttons = [
         f'<button type="button" class="es-filter es-on" data-filter="all">all '
         f"({len(result.requirements)})</button>"
     ]
-    for v in ("failed", "not_tested", "known", "not_applicable", "passed"):
+    for v in ("failed", "not_tested", "known", "not_applicable", "passed", OUT_OF_SCOPE):
         disabled = " disabled" if not counts[v] else ""
         buttons.append(
             f'<button type="button" class="es-filter es-fv-{v}" data-filter="{v}"{disabled}>'
-            f"only {VERDICT_LABEL[v]} ({counts[v]})</button>"
+            f"only {COUNT_LABEL[v]} ({counts[v]})</button>"
         )
     areas: dict[str, list[RequirementResult]] = {}
     for r in result.requirements:
@@ -371,14 +414,15 @@ def _matrix(result: RunResult) -> str:
     for area in ordered:
         rows = areas[area]
         tally = ", ".join(
-            f'<span class="es-t-{v}">{n} {VERDICT_LABEL[v]}</span>'
-            for v in VERDICTS
-            if (n := sum(1 for r in rows if r.verdict == v))
+            f'<span class="es-t-{v}">{n} {COUNT_LABEL[v]}</span>'
+            for v in COUNTS
+            if (n := sum(1 for r in rows if _count_key(r) == v))
         )
         name = result.catalogue.areas.get(area, area)
         # An area where no test ran at all (e.g. left out by --only) starts folded.
         ran = any(r.tests for r in rows)
-        why = "" if ran else "; ".join(sorted({r.reason or "" for r in rows} - {""}))
+        reasons = {r.scope_reason if r.out_of_scope else r.reason or "" for r in rows}
+        why = "" if ran else "; ".join(sorted(reasons - {""}))
         sections.append(
             f'<details class="es-area" data-area="{esc(area)}" data-open="{int(ran)}"'
             f"{' open' if ran else ''}><summary>"
@@ -502,6 +546,7 @@ border-radius:6px;white-space:nowrap}
 .es-counts td.es-v-failed:not(.es-zero){color:#fff;background:#cf222e}
 .es-counts td.es-v-not_tested:not(.es-zero){color:#7d4e00}
 .es-counts td.es-v-known:not(.es-zero){color:#8250df}
+.es-counts td.es-v-out_of_scope:not(.es-zero){color:#59636e}
 .es-counts th[scope=row]{text-align:left;font-weight:400}
 .es-level-note{display:block;font-size:11.5px}
 .es-verdict-box{border-left:5px solid;padding:4px 14px;max-width:620px}
@@ -517,6 +562,7 @@ a.es-v-failed.es-badge:hover{background:#a40e26}
 .es-v-not_tested.es-badge{background:#fff8c5;color:#7d4e00;border-color:#eed888}
 .es-v-known.es-badge{background:#fbefff;color:#8250df;border-color:#d8b9ff}
 .es-v-not_applicable.es-badge{background:#f3f5f7;color:#59636e;border-color:#d0d7de}
+.es-v-out_of_scope.es-badge{background:#fff;color:#59636e;border:1px dashed #afb8c1}
 .es-v-fixed.es-badge{background:#ddf4ff;color:#0969da}
 .es-level{display:inline-block;font:600 11px ui-monospace,Menlo,Consolas,monospace;
 padding:1px 5px;border-radius:4px;border:1px solid #d0d7de;color:#57606a;min-width:44px;
@@ -541,6 +587,7 @@ border-radius:16px;background:#f6f8fa;color:#24292f;cursor:pointer}
 .es-tally{font-size:12.5px;font-weight:400;margin-left:8px}
 .es-t-passed{color:#1a7f37}.es-t-failed{color:#cf222e;font-weight:700}
 .es-t-not_tested{color:#7d4e00}.es-t-known{color:#8250df}.es-t-not_applicable{color:#59636e}
+.es-t-out_of_scope{color:#59636e;font-style:italic}
 .es-matrix-table{border-collapse:collapse;width:100%;table-layout:fixed}
 .es-matrix-table th{background:#f6f8fa;text-align:left;font-weight:600;font-size:12.5px}
 .es-matrix-table th,.es-matrix-table td{border:1px solid #d8dee4;padding:5px 8px;
@@ -550,6 +597,7 @@ vertical-align:top;overflow-wrap:anywhere}
 tr.es-req[data-verdict=failed]>td{background:#fff5f5}
 tr.es-req[data-verdict=failed]>td:first-child{box-shadow:inset 4px 0 #cf222e}
 tr.es-req[data-verdict=not_tested]>td{background:#fffdf0}
+tr.es-req[data-scope=out]>td{background:#f6f8fa;color:#57606a}
 .es-tests{margin:0;padding:0;list-style:none;font-size:12px}
 .es-test{color:#0969da;text-decoration:none;font-family:ui-monospace,Menlo,Consolas,monospace}
 .es-test:hover{text-decoration:underline}
@@ -600,13 +648,16 @@ var title=document.getElementById('title');
 if(title)title.style.display='none';
 var v=document.getElementById('es-verdict');
 if(v)document.title=v.textContent+' \\u00b7 EduSphere chat conformance report';
+function key(tr){
+  return tr.getAttribute('data-scope')==='out'?'out_of_scope':tr.getAttribute('data-verdict');
+}
 function show(f){
   sec.querySelectorAll('.es-filter').forEach(function(b){
     b.classList.toggle('es-on',b.getAttribute('data-filter')===f);});
   sec.querySelectorAll('.es-area').forEach(function(area){
     var any=false;
     area.querySelectorAll('tr[data-verdict]').forEach(function(tr){
-      var on=f==='all'||tr.getAttribute('data-verdict')===f;
+      var on=f==='all'||key(tr)===f;
       tr.hidden=!on;if(on)any=true;});
     area.hidden=!any;
     area.open=f==='all'?area.getAttribute('data-open')==='1':any;});

@@ -48,7 +48,7 @@ class Behaviour:
             token,
             key,
             algorithms=[algorithm],
-            options=self.token_options(),  # type: ignore[arg-type]
+            options=self.token_options(),  # type: ignore[arg-type, unused-ignore]
         )
         return claims
 

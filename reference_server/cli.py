@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import math
 import os
@@ -41,7 +42,14 @@ from reference_server.demo import demo_config
 from reference_server.faults import fault_table
 from reference_server.logs import configure
 from reference_server.server import serve
-from reference_server.store import DatabaseError, Room, Store, User, open_store
+from reference_server.store import (
+    DatabaseError,
+    Room,
+    Store,
+    User,
+    is_postgres_url,
+    open_store,
+)
 
 PROG = "python -m reference_server"
 
@@ -202,16 +210,18 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
             print(fault_table())
             return 0
         if args.command == "provision":
+            check_engines(args)
             print(json.dumps(provision(args), indent=2))
             return 0
         config = serve_config(args)
         if args.nodes is not None:
             check_cluster(args)
+        check_engines(args)
     except (UsageError, ConfigError) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     except DatabaseError as exc:  # provision's database
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else 0
@@ -224,13 +234,30 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
             asyncio.run(run_server(config))
     except OSError as exc:
         print(
-            f"{PROG}: error: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr
+            f"{prog}: error: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr
         )
         return 1
     except (BrokerError, DatabaseError, ClusterError) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+#: The distribution's extra that brings the cluster's engines (pyproject.toml).
+CLUSTER_EXTRA = "pip install 'edusphere-conformance[cluster]'"
+
+
+def check_engines(args: argparse.Namespace) -> None:
+    """A Redis broker needs redis-py and a PostgreSQL database psycopg: both are in the
+    ``cluster`` extra, not in the core install. Without them, one line naming the extra."""
+    needs = []
+    if getattr(args, "broker", None) is not None:
+        needs.append(("redis", "--broker (a cluster's Redis broker) needs redis-py"))
+    if is_postgres_url(args.db or ""):
+        needs.append(("psycopg", "--db postgresql:// needs psycopg"))
+    for module, what in needs:
+        if importlib.util.find_spec(module) is None:
+            raise UsageError(f"{what}, which the core install leaves out: {CLUSTER_EXTRA}")
 
 
 def check_cluster(args: argparse.Namespace) -> None:

@@ -17,8 +17,40 @@ _ROWS: list[dict[str, object]] = []
 LONGEST_FIRST = ("tests/test_slow_server.py::", "tests/test_scheduler.py::")
 
 
+#: Modules that take ten seconds or more in all (whole runs against servers, subprocesses,
+#: fresh environments): marked ``slow``. The canary (``tox -e canary``: the newest releases,
+#: unpinned) runs the rest, ``-m "not slow"``, in about a minute; ``tox`` runs everything.
+SLOW_MODULES = (
+    "tests/test_readme.py",
+    "tests/test_mutation_matrix.py",
+    "tests/test_scheduler.py",
+    "tests/test_load_mode.py",
+    "tests/test_slow_server.py",
+    "tests/test_shared_room.py",
+    "tests/test_variants.py",
+    "tests/test_asgi_alt.py",
+    "tests/test_alt_server.py",
+    "tests/test_gate.py",
+    "tests/test_tls.py",
+    "tests/test_hostile.py",
+    "tests/test_headers.py",
+    "tests/test_cluster.py",
+    "tests/test_install.py",
+    "tests/clientcheck/test_concurrent.py",
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "slow: a test of a module that takes ten seconds or more (SLOW_MODULES)"
+    )
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: not item.nodeid.startswith(LONGEST_FIRST))
+    for item in items:
+        if item.nodeid.split("::", 1)[0] in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

@@ -74,6 +74,8 @@ FULL = 180.0  # seconds: a whole conformance run or a benchmark, on a loaded 2-c
 TOX_CONFORMANCE = "python3 -m pip install tox && python3 -m tox -e conformance"
 TOX = "python3 -m pip install tox && python3 -m tox"
 PIP_EDITABLE = "python3 -m pip install -e '.[dev]'"
+TOX_CANARY = "python3 -m tox -e canary"
+TOX_PINS = "python3 -m tox -e pins"
 RUN_TARGET = "edusphere-conformance run --target my-server.toml"
 PYTEST_TARGET = "pytest suites/ --target my-server.toml"
 CI_INSTALL = "python -m pip install ./conformance-harness"
@@ -141,11 +143,26 @@ COMMANDS: dict[str, Exercise] = {
         " `python3 -m tox` under `set -e`; tox.ini's envlist must be tests, lint (ruff check,"
         " ruff format --check) and type (mypy, strict in pyproject.toml)",
     ),
+    TOX_CANARY: Exercise(
+        "test_the_canary_runs_lint_types_and_the_fast_tests_unpinned",
+        "tox itself is not run (it installs the newest releases): tox.ini's [testenv:canary] is"
+        " outside the envlist, recreated each time, without PIP_CONSTRAINT (its package env too),"
+        " and runs lint's and type's commands and `pytest tests -n 2 -m \"not slow\"`, which"
+        " selects some but not all of the tests (collected here)",
+    ),
+    TOX_PINS: Exercise(
+        "test_the_pins_command_writes_every_package_pinned",
+        "tox.ini's [testenv:pins] runs `python .ci/pins.py {posargs}` without PIP_CONSTRAINT;"
+        " run here as `.ci/pins.py --output FILE` (pip resolves from the package index): every"
+        " line `name==version`, the project's requirements, extras and build backend among them",
+    ),
     PIP_EDITABLE: Exercise(
         "test_editable_install_gives_the_command_and_the_plugin",
         "not run (an offline dry run needs `editables`, absent from the env): pyproject.toml's"
-        " `dev` extra lists pytest-xdist, mypy and ruff; the installed distribution is this"
-        " checkout, same version, with the console script and the pytest11 plugin",
+        " `dev` extra pulls pytest-xdist, mypy, ruff and the load and cluster engines, which"
+        " the core dependencies leave out (tests/test_install.py installs without them); the"
+        " installed distribution is this checkout, same version, with the console script and"
+        " the pytest11 plugin",
     ),
     RUN_TARGET: Exercise(
         "test_run_against_a_target_file",
@@ -621,13 +638,110 @@ def test_tox_runs_the_harness_tests_lint_and_types() -> None:
 
 
 def _requirement_name(spec: str) -> str:
-    return re.split(r"[\s<>=!~;\[]", spec, maxsplit=1)[0].lower()
+    return re.split(r"[\s<>=!~;\[]", spec, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def _extra_names(project: Mapping[str, Any], extra: str) -> set[str]:
+    """The requirement names an extra pulls, the project's own extras it names included."""
+    names: set[str] = set()
+    for spec in project["optional-dependencies"][extra]:
+        name = _requirement_name(spec)
+        if name == project["name"]:
+            inner = spec.split("[", 1)[1].split("]", 1)[0]
+            for sub in inner.split(","):
+                names |= _extra_names(project, sub.strip())
+        else:
+            names.add(name)
+    return names
+
+
+def _pinned(path: Path) -> dict[str, str]:
+    """name -> version of a constraints file; every line that is not a comment is name==version."""
+    pins: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        match = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9.+!-]+)", line)
+        assert match, f"{path.name}: not name==version: {line!r}"
+        pins[match[1].lower().replace("_", "-")] = match[2]
+    return pins
+
+
+def _project_requirements() -> set[str]:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    project = pyproject["project"]
+    names = {_requirement_name(spec) for spec in project["dependencies"]}
+    for extra in project["optional-dependencies"]:
+        names |= _extra_names(project, extra)
+    names |= {_requirement_name(spec) for spec in pyproject["build-system"]["requires"]}
+    return names | {"editables"}
+
+
+def test_the_pins_cover_every_requirement_of_the_project() -> None:
+    """constraints.txt pins every package pyproject.toml names (a requirement added without a
+    refresh of the pins would install unpinned), and tox installs with it."""
+    pins = _pinned(ROOT / "constraints.txt")
+    missing = _project_requirements() - set(pins)
+    assert not missing, f"not pinned: {sorted(missing)}; refresh with `{TOX_PINS}`"
+    tox = _tox_ini()
+    for section in ("testenv", "testenv:.pkg"):
+        assert "PIP_CONSTRAINT = {toxinidir}{/}constraints.txt" in tox[section]["set_env"]
+    assert "-c {toxinidir}{/}constraints.txt" in tox["testenv"]["deps"]
+    assert "-c {toxinidir}{/}constraints.txt" in tox["testenv:lint"]["deps"]
+
+
+def test_the_canary_runs_lint_types_and_the_fast_tests_unpinned() -> None:
+    tox = _tox_ini()
+    envlist = [e.strip() for e in tox["tox"]["envlist"].split(",")]
+    assert "canary" not in envlist and "pins" not in envlist
+    canary = tox["testenv:canary"]
+    assert canary["recreate"].strip() == "true"
+    assert canary["deps"].strip() == ""
+    assert canary["set_env"].split() == ["PIP_CONSTRAINT", "="]
+    assert tox[f"testenv:{canary['package_env'].strip()}"]["set_env"].split() == [
+        "PIP_CONSTRAINT",
+        "=",
+    ]
+    assert _tox_commands("testenv:canary") == [
+        *_tox_commands("testenv:lint"),
+        *_tox_commands("testenv:type"),
+        'pytest tests -n 2 -m "not slow" {posargs}',
+    ]
+    counts = []
+    for marker in ("not slow", "slow"):
+        done = run(
+            [sys.executable, "-m", "pytest", "tests", "--collect-only", "-q", "-m", marker],
+            ROOT,
+            QUICK,
+        )
+        assert done.returncode == 0, output(done)
+        found = re.search(r"(\d+)(?:/\d+)? tests? (?:selected|collected)", done.stdout)
+        assert found, output(done)
+        counts.append(int(found[1]))
+    fast, slow = counts
+    assert fast > 500 and slow > 100, counts
+
+
+def test_the_pins_command_writes_every_package_pinned(tmp_path: Path) -> None:
+    assert _tox_commands("testenv:pins") == ["python .ci/pins.py {posargs}"]
+    assert _tox_ini()["testenv:pins"]["set_env"].split() == ["PIP_CONSTRAINT", "="]
+    out = tmp_path / "constraints.txt"
+    done = run([sys.executable, str(ROOT / ".ci" / "pins.py"), "--output", str(out)], ROOT, FULL)
+    assert done.returncode == 0, output(done)
+    assert f"packages written to {out}" in done.stdout
+    pins = _pinned(out)
+    missing = _project_requirements() - set(pins)
+    assert not missing, f"not pinned: {sorted(missing)}"
+    assert "edusphere-conformance" not in pins
+    assert out.read_text(encoding="utf-8").startswith("# The known-good toolchain")
 
 
 def test_editable_install_gives_the_command_and_the_plugin() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    dev = {_requirement_name(spec) for spec in project["optional-dependencies"]["dev"]}
-    assert {"pytest-xdist", "mypy", "ruff"} <= dev, dev
+    dev = _extra_names(project, "dev")
+    assert {"pytest-xdist", "mypy", "ruff", "locust", "redis", "psycopg"} <= dev, dev
+    core = {_requirement_name(spec) for spec in project["dependencies"]}
+    assert not core & {"locust", "gevent", "redis", "psycopg", "pytest-xdist"}, core
     dist = importlib.metadata.distribution("edusphere-conformance")
     assert dist.version == project["version"]
     assert "dev" in (dist.metadata.get_all("Provides-Extra") or [])

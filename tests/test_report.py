@@ -118,6 +118,14 @@ class Page(HTMLParser):
         self.rows: dict[str, dict[str, str]] = {}
         self.details: dict[str, str] = {}
         self.verdict = ""
+        #: Filter buttons: data-filter -> label; badges: requirement -> (label, title);
+        #: tallies: area -> text.
+        self.filters: dict[str, str] = {}
+        self.badges: dict[str, tuple[str, str]] = {}
+        self.tallies: dict[str, str] = {}
+        self._grab: tuple[str, str, str] | None = None  # (kind, key, title) of the text read
+        self._row = ""
+        self._area = ""
         self._cell: tuple[str, str] | None = None
         self._detail: str | None = None
         self._depth = 0
@@ -130,6 +138,16 @@ class Page(HTMLParser):
             self._text = []
         elif tag == "tr" and "es-req" in a.get("class", "").split():
             self.rows[a["data-requirement"]] = a
+            self._row = a["data-requirement"]
+        elif tag == "button" and "data-filter" in a:
+            self._grab, self._text = ("filter", a["data-filter"], ""), []
+        elif tag == "details" and "data-area" in a:
+            self._area = a["data-area"]
+        elif tag == "span" and "es-tally" in a.get("class", "").split():
+            self._grab, self._text = ("tally", self._area, ""), []
+        elif tag in ("span", "a") and "es-badge" in a.get("class", "").split() and self._row:
+            if self._row not in self.badges:
+                self._grab, self._text = ("badge", self._row, a.get("title", "")), []
         elif tag == "tr" and "es-detail" in a.get("class", "").split():
             self._detail, self._depth, self._text = a["data-requirement"], 0, []
         elif tag == "div" and a.get("id") == "es-verdict":
@@ -138,6 +156,22 @@ class Page(HTMLParser):
             self._depth += 1
 
     def handle_endtag(self, tag: str) -> None:
+        if self._grab is not None and (
+            (self._grab[0] == "filter" and tag == "button")
+            or (self._grab[0] == "badge" and tag in ("span", "a"))
+            or (self._grab[0] == "tally" and tag == "h3")
+        ):
+            kind, key, title = self._grab
+            text = "".join(self._text).strip()
+            if kind == "filter":
+                self.filters[key] = text
+            elif kind == "badge":
+                self.badges[key] = (text, title)
+            else:
+                self.tallies[key] = text
+            self._grab = None
+        if tag == "tr":
+            self._row = ""
         if tag == "td" and self._cell is not None:
             level, verdict = self._cell
             self.summary.setdefault(level, {})[verdict] = int("".join(self._text).strip())
@@ -149,7 +183,7 @@ class Page(HTMLParser):
                 self._detail = None
 
     def handle_data(self, data: str) -> None:
-        if self._cell is not None or self._detail is not None:
+        if self._cell is not None or self._detail is not None or self._grab is not None:
             self._text.append(data)
 
 
@@ -207,6 +241,79 @@ def test_default_run_report_stays_under_1_mb(default_run: Run) -> None:
     flood = r"[\d,]{3,} (more sent like this|more received like this|entries left out)"
     assert re.search(flood, default_run.html)  # the flood
     assert "characters in all)" in default_run.html  # the oversized frame
+
+
+# --- out of scope: counted, labelled and filtered apart -------------------------------------
+
+NODE_REASON = "needs nodes = [...] in the target file (two or more nodes named one by one)"
+
+
+def out_of_scope(results: dict[str, Any]) -> set[str]:
+    return {
+        r["id"]
+        for r in results["requirements"]
+        if r.get("in_scope") is False and r["verdict"] == "not_tested"
+    }
+
+
+def test_requirements_left_out_by_only_are_out_of_scope_not_not_tested(clean_run: Run) -> None:
+    results = clean_run.results
+    out = out_of_scope(results)
+    assert out and all(r.split("-")[0] not in ("AUTH", "SEND") for r in out)
+    assert sum(c["out_of_scope"] for c in results["summary"].values()) == len(out)
+    assert results["summary"]["MUST"]["not_tested"] == 0
+    page = parse(clean_run.html)
+    assert page.summary == expected_summary(results)  # the summary table's own column
+    assert {rid for rid, row in page.rows.items() if row.get("data-scope") == "out"} == out
+    for rid in out:
+        # NODE-*: the bundled server has one node, whatever the selection.
+        why = NODE_REASON if rid.startswith("NODE-") else "not selected (--only)"
+        assert page.rows[rid]["data-verdict"] == "not_tested"  # the verdict of results.json
+        assert page.badges[rid] == ("out of scope", why)
+        assert page.rows[rid]["title"] == f"out of scope: {why}"
+    assert page.filters["out_of_scope"] == f"only out of scope ({len(out)})"
+    assert page.filters["not_tested"] == "only not tested (0)"
+    assert "out of scope" in page.tallies["ROOM"] and "not tested" not in page.tallies["ROOM"]
+    sentence = (
+        f"{len(out)} requirements out of scope: not selected (--only) ({len(out) - 3}); "
+        f"{NODE_REASON} (3)."
+    )
+    assert sentence in clean_run.html
+
+
+def test_default_run_counts_the_node_requirements_out_of_scope_everywhere(
+    default_run: Run,
+) -> None:
+    assert default_run.code == 0, default_run.out
+    results = default_run.results
+    must = results["summary"]["MUST"]
+    assert (must["not_tested"], must["out_of_scope"]) == (0, 3)
+    assert out_of_scope(results) == {"NODE-001", "NODE-002", "NODE-003"}
+    # The terminal: the table's own column, and the area's progress line.
+    assert "level     passed  failed  not tested  known   n/a  out of scope" in default_run.out
+    assert re.search(r"^MUST +\d+ +0 +0 +0 +0 +3$", default_run.out, re.M), default_run.out
+    assert re.search(r"Across nodes +3 tests: 0 passed, 3 out of scope$", default_run.out, re.M)
+    assert "verdict: CONFORMANT" in default_run.out
+    page = parse(default_run.html)
+    assert page.summary == expected_summary(results)
+    assert page.summary["MUST"]["out_of_scope"] == 3 and page.summary["MUST"]["not_tested"] == 0
+    assert page.badges["NODE-001"] == ("out of scope", NODE_REASON)
+    assert page.tallies["NODE"] == "3 out of scope"
+    assert page.filters["out_of_scope"] == "only out of scope (3)"
+    assert f"3 requirements out of scope: {NODE_REASON} (3)." in default_run.html
+    # The tests' own rows (pytest-html's table) say it too.
+    blob = re.search(r'data-jsonblob="([^"]*)"', default_run.html)
+    assert blob is not None
+    data = json.loads(html_mod.unescape(blob.group(1)))
+    (node,) = data["tests"]["suites/test_nodes.py::test_event_reaches_every_node"]
+    extra = "".join(e["content"] for e in node["extras"] if e["format_type"] == "html")
+    assert "es-v-out_of_scope" in extra and ">not tested<" not in extra
+    junit = (default_run.dir / "junit.xml").read_text(encoding="utf-8")
+    assert junit.count('type="out_of_scope"') == 3
+    suite = junit[junit.index('<testsuite name="NODE: ') :].split("</testsuite>")[0]
+    assert '<property name="out_of_scope" value="3" />' in suite
+    assert f'message="out of scope: {NODE_REASON}"' in suite
+    assert "<error" not in junit
 
 
 # --- a faulty server ------------------------------------------------------------------------
@@ -297,6 +404,35 @@ def test_rendered_report_screenshot_and_dom(faulty_run: Run, tmp_path: Path) -> 
     # was rendered, with the Requirement column.
     assert dom.stdout.index('id="es-report"') < dom.stdout.index('id="results-table"')
     assert re.search(r'<td class="col-requirement"[^>]*>EDIT-007', dom.stdout)
+
+
+def _filtered(tmp_path: Path, result: results_mod.RunResult, choice: str) -> set[str]:
+    """The requirements whose rows stay visible after a click on filter ``choice``."""
+    click = f"document.querySelector('.es-filter[data-filter={choice}]').click();"
+    page = tmp_path / f"filter-{choice}.html"
+    page.write_text(
+        f"<!DOCTYPE html><html><head></head><body>{render_section(result)}"
+        f"<script>{click}</script></body></html>",
+        encoding="utf-8",
+    )
+    dom = chromium(tmp_path, "--virtual-time-budget=2000", "--dump-dom", page.as_uri())
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    rows = parse(dom.stdout).rows
+    assert rows, dom.stdout[:2000]
+    return {rid for rid, row in rows.items() if "hidden" not in row}
+
+
+def test_the_out_of_scope_filter_shows_only_out_of_scope_rows(tmp_path: Path) -> None:
+    record = results_mod.TestRecord(
+        nodeid="suites/test_connection.py::test_a", requirements=("CONN-001",), outcome="passed"
+    )
+    result = results_mod.aggregate(
+        [record], selected={"CONN-001", "CONN-002"}, target="x", started="2026-01-01T00:00:00Z"
+    )
+    out = {r.requirement.id for r in result.requirements if r.out_of_scope}
+    assert "CONN-002" not in out and len(out) > 50
+    assert _filtered(tmp_path, result, "out_of_scope") == out
+    assert _filtered(tmp_path, result, "not_tested") == {"CONN-002"}
 
 
 # --- units ------------------------------------------------------------------------------------

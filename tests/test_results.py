@@ -12,7 +12,7 @@ from harness import schemas
 from harness.baseline import Baseline, BaselineError, load_baseline
 from harness.core import catalogue as cat_mod
 from harness.core.catalogue import Catalogue, Requirement
-from harness.core.results import RunResult, aggregate
+from harness.core.results import RunResult, aggregate, stopped_before_tests
 from harness.core.results import TestRecord as Record  # not "Test*": pytest would try to collect it
 from harness.render.files import write_results_json
 from harness.render.terminal import summary_lines
@@ -197,7 +197,7 @@ def test_summary_counts_each_level_and_verdict() -> None:
         passed("t::d", "BBB-001"),
     ]
     summary = run(records, baseline={"AAA-002": "issue #7"}).summary()
-    zero = {"not_applicable": 0}
+    zero = {"not_applicable": 0, "out_of_scope": 0}
     assert summary["MUST"] == {"passed": 1, "failed": 0, "not_tested": 0, "known": 1} | zero
     assert summary["SHOULD"] == {"passed": 0, "failed": 0, "not_tested": 2, "known": 0} | zero
     assert summary["INFO"] == {"passed": 1, "failed": 0, "not_tested": 0, "known": 0} | zero
@@ -673,3 +673,124 @@ def test_a_run_whose_whole_scope_lacks_its_needs_tested_nothing_and_is_incomplet
     assert result.reason.startswith(
         "nothing in the run's scope was tested (not tested: needs nodes"
     )
+
+
+# --- out of scope: counted apart from not tested -------------------------------------------
+
+#: A single-node target's default run in small: everything passes but the node requirement,
+#: which the target cannot offer.
+NODE_REASON = "needs nodes = [...] in the target file (two or more nodes named one by one)"
+
+
+def single_node_run() -> RunResult:
+    return aggregate(
+        [passed("t::a", "AAA-001"), skipped("t::n", "NOD-001", message="not tested: x")],
+        catalogue=NEEDY,
+        lacking={"nodes"},
+        started=STARTED,
+        harness_version="9.9.9",
+    )
+
+
+def test_summary_counts_what_the_target_lacks_as_out_of_scope_not_as_not_tested() -> None:
+    result = single_node_run()
+    must = result.summary()["MUST"]
+    assert (must["passed"], must["not_tested"], must["out_of_scope"]) == (1, 0, 1)
+    assert sum(must.values()) == 2  # every MUST counted once
+    assert result.verdict_word == "CONFORMANT"
+    node = result.by_id("NOD-001")
+    assert node.out_of_scope and node.scope_reason == NODE_REASON
+    assert result.scope_causes() == [(NODE_REASON, 1)]
+
+
+def test_summary_counts_what_the_selection_left_out_as_out_of_scope() -> None:
+    records = [passed("t::a", "AAA-001"), skipped("t::c", "AAA-003", message="not tested: x")]
+    result = run(records, selected={"AAA-001", "AAA-003"})
+    summary = result.summary()
+    assert summary["MUST"] == {
+        "passed": 1,
+        "failed": 0,
+        "not_tested": 0,
+        "known": 0,
+        "not_applicable": 0,
+        "out_of_scope": 1,
+    }
+    # AAA-003 was selected and not tested: not tested, not out of scope.
+    assert (summary["SHOULD"]["not_tested"], summary["SHOULD"]["out_of_scope"]) == (1, 1)
+    assert (summary["INFO"]["not_tested"], summary["INFO"]["out_of_scope"]) == (0, 1)
+    for level, counts in summary.items():
+        assert sum(counts.values()) == sum(1 for r in CAT.scoped("server") if r.level == level)
+    assert result.scope_causes() == [("not selected (--only)", 3)]
+
+
+def test_an_unselected_requirement_a_test_passed_counts_as_passed_not_out_of_scope() -> None:
+    """A test of a selected requirement that names another one too judges both."""
+    result = run([passed("t::a", "AAA-001", "AAA-002")], selected={"AAA-001"})
+    other = result.by_id("AAA-002")
+    assert (other.verdict, other.selected, other.out_of_scope) == ("passed", False, False)
+    assert result.summary()["MUST"]["passed"] == 2
+    assert result.summary()["MUST"]["out_of_scope"] == 0
+    assert other.as_json()["in_scope"] is False
+
+
+def test_results_json_keeps_the_verdict_and_says_in_scope_false() -> None:
+    data = single_node_run().as_json()
+    node = next(r for r in data["requirements"] if r["id"] == "NOD-001")
+    assert (node["verdict"], node["applies"], node["in_scope"]) == ("not_tested", False, False)
+    assert node["reason"] == f"not tested: {NODE_REASON}"
+    assert "in_scope" not in next(r for r in data["requirements"] if r["id"] == "AAA-001")
+    assert data["summary"]["MUST"]["out_of_scope"] == 1
+    assert data["summary"]["MUST"]["not_tested"] == 0
+    assert schemas.validate("results", data) == []
+
+
+def test_a_run_stopped_before_its_tests_keeps_why_a_requirement_is_out_of_scope() -> None:
+    result = stopped_before_tests(
+        "target unreachable",
+        catalogue=CAT,
+        selected={"AAA-001"},
+        started=STARTED,
+        harness_version="9.9.9",
+    )
+    assert result.by_id("AAA-001").reason == "the run stopped before any test"
+    assert result.by_id("AAA-002").reason == "not selected (--only)"
+    assert result.summary()["MUST"]["out_of_scope"] == 1
+    assert schemas.validate("results", result.as_json()) == []
+
+
+def test_terminal_table_shows_out_of_scope_in_a_column_of_its_own() -> None:
+    lines = summary_lines(single_node_run())
+    assert lines[0] == ("level     passed  failed  not tested  known   n/a  out of scope")
+    assert lines[1] == "MUST           1       0           0      0     0             1"
+    assert lines[-1].startswith("verdict: CONFORMANT")
+
+
+def test_junit_skips_an_out_of_scope_requirement_with_its_reason_and_counts_it_per_suite() -> None:
+    cases = _cases(single_node_run())
+    node = cases["NOD-001"]
+    skipped_el = node.find("skipped")
+    assert skipped_el is not None and skipped_el.get("type") == "out_of_scope"
+    assert skipped_el.get("message") == f"out of scope: {NODE_REASON}"
+    assert node.find("error") is None
+    scope = node.find("properties/property[@name='scope']")
+    assert scope is not None and scope.get("value") == "out of scope"
+    assert cases["AAA-001"].find("properties/property[@name='scope']") is None
+    root = cases["root"]
+    counts = {
+        suite.get("name"): [
+            p.get("value") for p in suite.iter("property") if p.get("name") == "out_of_scope"
+        ]
+        for suite in root.iter("testsuite")
+    }
+    assert counts == {"AAA: Area A": ["0"], "NOD: Nodes": ["1"]}
+    assert (root.get("errors"), root.get("skipped")) == ("0", "1")
+
+
+def test_junit_keeps_an_in_scope_untested_must_an_error_beside_out_of_scope_ones() -> None:
+    result = run([passed("t::a", "AAA-001", "AAA-003")], selected={"AAA-001", "AAA-002"})
+    cases = _cases(result)
+    error = cases["AAA-002"].find("error")
+    assert error is not None and error.get("type") == "not_tested"
+    assert cases["AAA-002"].find("properties/property[@name='scope']") is None
+    out = cases["BBB-002"].find("skipped")
+    assert out is not None and out.get("message") == "out of scope: not selected (--only)"

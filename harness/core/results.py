@@ -21,6 +21,11 @@ from harness.core import diagnosis
 from harness.core.catalogue import LEVELS, NEEDS, Catalogue, Requirement
 
 VERDICTS = ("passed", "failed", "not_tested", "known", "not_applicable")
+#: The keys of :meth:`RunResult.summary`'s counts per level: the verdicts, then the requirements
+#: out of the run's scope (not selected, or needing what the target lacks) that nothing tested,
+#: counted apart from ``not_tested`` (their verdict stays ``not_tested``).
+OUT_OF_SCOPE = "out_of_scope"
+COUNTS = (*VERDICTS, OUT_OF_SCOPE)
 Mode = Literal["server", "client"]
 FindingVerdict = Literal["passed", "failed", "not_tested"]
 
@@ -108,6 +113,20 @@ class RequirementResult:
     #: False when the target lacks what the requirement ``needs`` (``nodes``).
     applies: bool = True
 
+    @property
+    def out_of_scope(self) -> bool:
+        """Whether the run's scope left it out (:attr:`selected` is False: the selection, or
+        what the target lacks) and nothing tested it: counted as "out of scope", not as "not
+        tested" (its verdict stays ``not_tested``). One that a test of the run passed or failed
+        anyway keeps that verdict."""
+        return not self.selected and self.verdict == "not_tested"
+
+    @property
+    def scope_reason(self) -> str:
+        """Why it is out of scope, without the ``not tested:`` prefix of its reason
+        (``needs nodes = [...] in the target file ...``, ``not selected (--only)``)."""
+        return (self.reason or "out of the run's scope").removeprefix("not tested: ")
+
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "id": self.requirement.id,
@@ -125,6 +144,8 @@ class RequirementResult:
             out["observations"] = self.observations
         if not self.applies:
             out["applies"] = False
+        if not self.selected:
+            out["in_scope"] = False
         if self.requirement.rationale:
             out["rationale"] = self.requirement.rationale
         if self.figures:
@@ -305,10 +326,23 @@ class RunResult:
     warnings: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, dict[str, int]]:
-        out: dict[str, dict[str, int]] = {lvl: dict.fromkeys(VERDICTS, 0) for lvl in LEVELS}
+        """Requirements per level and :data:`COUNTS` key: each verdict, and ``out_of_scope``
+        (:attr:`RequirementResult.out_of_scope`, not counted as ``not_tested``). A level's
+        counts add up to its number of requirements."""
+        out: dict[str, dict[str, int]] = {lvl: dict.fromkeys(COUNTS, 0) for lvl in LEVELS}
         for r in self.requirements:
-            out[r.requirement.level][r.verdict] += 1
+            out[r.requirement.level][OUT_OF_SCOPE if r.out_of_scope else r.verdict] += 1
         return out
+
+    @property
+    def out_of_scope(self) -> list[RequirementResult]:
+        """Requirements out of the run's scope that nothing tested (every level)."""
+        return [r for r in self.requirements if r.out_of_scope]
+
+    def scope_causes(self) -> list[tuple[str, int]]:
+        """Why requirements are out of scope, each cause with its count, the most common
+        first: ``[("needs nodes = [...] in the target file ...", 3)]``."""
+        return Counter(r.scope_reason for r in self.out_of_scope).most_common()
 
     def failed(self, level: str) -> list[RequirementResult]:
         return [
@@ -505,6 +539,6 @@ def stopped_before_tests(line: str, **options: Any) -> RunResult:
     result.finished = False
     result.stopped_because = line
     for r in result.requirements:
-        if r.verdict == "not_tested":
+        if r.verdict == "not_tested" and r.selected:  # out of scope ones keep why
             r.reason = "the run stopped before any test"
     return result

@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harness import redact
+from harness import extras, redact
 from harness.core.failures import HarnessError
 from harness.core.results import EXIT_INTERRUPTED, EXIT_USAGE
 from harness.core.tally import interval_for
@@ -419,6 +419,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = datetime.now(UTC)
     source = args.target or "<bundled reference server>"
     try:
+        engine = extras.missing("load", "load")
+        if engine:
+            raise UsageError(engine)
         _check_bounds(args)
         if args.master_host:
             if args.workers or args.target or args.expect_workers:

@@ -25,8 +25,8 @@ def open_connection(target: Target, node: int, token: str) -> ClientConnection:
     return connect(
         url,
         additional_headers=headers,
-        subprotocols=subprotocols,  # type: ignore[arg-type]
-        origin=target.origin,  # type: ignore[arg-type]
+        subprotocols=subprotocols,  # type: ignore[arg-type, unused-ignore]
+        origin=target.origin,  # type: ignore[arg-type, unused-ignore]
         open_timeout=target.connect_timeout,
         close_timeout=1.0,
         max_size=target.max_received_frame_bytes,

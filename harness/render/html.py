@@ -5,6 +5,11 @@ target, counts per level, why a run is INCOMPLETE), the summary table per level 
 requirements table (id, level, statement, verdict, reason or details). A mode's report puts its
 own sections around them (client-check: settings and one timeline per scenario). The pieces
 compute no verdict; they need no script and no external asset.
+
+A requirement out of the run's scope (the selection left it out, or the target lacks what it
+needs) that nothing tested is shown as "out of scope" with its reason, and counted apart from
+"not tested" (:attr:`harness.core.results.RequirementResult.out_of_scope`); its row keeps
+``data-verdict="not_tested"`` (its verdict in results.json) and adds ``data-scope="out"``.
 """
 
 from __future__ import annotations
@@ -14,11 +19,13 @@ from collections.abc import Callable, Iterable, Sequence
 
 from harness import redact
 from harness.core.catalogue import LEVELS
-from harness.core.results import VERDICTS, RequirementResult, RunResult
+from harness.core.results import COUNTS, OUT_OF_SCOPE, RequirementResult, RunResult
 
 __all__ = [
+    "COUNT_LABEL",
     "CSS",
     "LEVEL_NOTE",
+    "OUT_OF_SCOPE_LABEL",
     "VERDICT_LABEL",
     "banner",
     "details_list",
@@ -26,7 +33,9 @@ __all__ = [
     "meta_table",
     "page",
     "plural",
+    "requirement_badge",
     "requirements_table",
+    "scope_sentence",
     "summary_table",
     "verdict_badge",
     "verdict_sentences",
@@ -39,6 +48,9 @@ VERDICT_LABEL = {
     "known": "known",
     "not_applicable": "not applicable",
 }
+OUT_OF_SCOPE_LABEL = "out of scope"
+#: The label of each count of :meth:`RunResult.summary` (the verdicts, then out of scope).
+COUNT_LABEL = {**VERDICT_LABEL, OUT_OF_SCOPE: OUT_OF_SCOPE_LABEL}
 LEVEL_NOTE = {
     "MUST": "a failure fails the run",
     "SHOULD": "a failure fails the run with --strict only",
@@ -55,7 +67,8 @@ th,td{border:1px solid #d0d7de;padding:.3rem .5rem;text-align:left;vertical-alig
 th{background:#f3f5f7}code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;
 font-size:.85em}.v{font-weight:600;white-space:nowrap}.rid{white-space:nowrap}
 .passed{color:#116329}.failed{color:#b42318}.not_tested{color:#7a5c00}.known{color:#8250df}
-.not_applicable{color:#59636e}
+.not_applicable{color:#59636e}.out_of_scope{color:#59636e;font-weight:normal;font-style:italic}
+tr[data-scope=out]{color:#59636e}
 .banner{padding:.6rem 1rem;border-radius:6px;margin:1rem 0;border:2px solid}
 .banner .word{font-size:1.3rem;font-weight:800;margin-right:.6rem}
 .banner.ok{background:#dafbe1;border-color:#1a7f37}.banner.bad{background:#ffebe9;
@@ -66,6 +79,7 @@ table.counts td.zero{color:#afb8c1}table.counts td.v-passed:not(.zero){color:#11
 table.counts td.v-failed:not(.zero){color:#b42318;font-weight:600}
 table.counts td.v-not_tested:not(.zero){color:#7a5c00}
 table.counts td.v-known:not(.zero){color:#8250df}
+table.counts td.v-out_of_scope:not(.zero){color:#59636e}
 .level-note{display:block;font-size:.8em}
 .muted{color:#59636e}ul.details{margin:.2rem 0;padding-left:1.1rem}
 .legend span{display:inline-block;margin-right:1.2rem}svg{max-width:100%;height:auto}
@@ -84,6 +98,17 @@ def verdict_badge(verdict: str) -> str:
     return f'<span class="v {esc(verdict)}">{esc(label)}</span>'
 
 
+def requirement_badge(r: RequirementResult) -> str:
+    """A requirement's verdict as a coloured word; one out of the run's scope that nothing
+    tested is "out of scope", its reason in the title."""
+    if r.out_of_scope:
+        return (
+            f'<span class="v {OUT_OF_SCOPE}" title="{esc(r.scope_reason)}">'
+            f"{esc(OUT_OF_SCOPE_LABEL)}</span>"
+        )
+    return verdict_badge(r.verdict)
+
+
 def details_list(details: Iterable[str]) -> str:
     """A bulleted list of texts (empty string for none)."""
     items = "".join(f"<li>{esc(d)}</li>" for d in details)
@@ -92,6 +117,22 @@ def details_list(details: Iterable[str]) -> str:
 
 def plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def scope_sentence(result: RunResult) -> str | None:
+    """The requirements out of the run's scope, their reasons grouped, in one sentence:
+    ``3 requirements out of scope: needs nodes = [...] in the target file ... (3).``"""
+    causes = result.scope_causes()
+    if not causes:
+        return None
+    total = sum(n for _, n in causes)
+    shown = [f"{cause} ({n})" for cause, n in causes[:3]]
+    if len(causes) > 3:
+        shown.append(f"{len(causes) - 3} more causes")
+    return (
+        f"{plural(total, 'requirement')} out of scope: {'; '.join(shown)}. "
+        "They are not tested and do not count towards the verdict."
+    )
 
 
 def verdict_sentences(result: RunResult) -> list[str]:
@@ -136,6 +177,9 @@ def verdict_sentences(result: RunResult) -> list[str]:
             f"{plural(summary['SHOULD']['not_tested'], 'SHOULD requirement')} not tested: "
             "they decide the verdict with --strict only."
         )
+    scope = scope_sentence(result)
+    if scope:
+        lines.append(scope)
     known = sum(summary[lvl]["known"] for lvl in LEVELS)
     if known:
         lines.append(f"{plural(known, 'known failure')} (baseline) did not count.")
@@ -160,9 +204,9 @@ def banner(result: RunResult) -> str:
         if not sum(level.values()):
             continue
         shown = ", ".join(
-            f"{level[v]} {VERDICT_LABEL[v]}"
-            for v in VERDICTS
-            if level[v] or v not in ("known", "not_applicable")
+            f"{level[v]} {COUNT_LABEL[v]}"
+            for v in COUNTS
+            if level[v] or v not in ("known", "not_applicable", OUT_OF_SCOPE)
         )
         counts.append(f"{lvl}: {shown}")
     failed = [r.requirement.id for r in result.failed("MUST")]
@@ -183,18 +227,20 @@ def banner(result: RunResult) -> str:
 
 
 def summary_table(result: RunResult, prefix: str = "") -> str:
-    """Counts of requirements per level (rows) and verdict (columns). ``prefix`` starts every
-    class name (the server report's sheet uses ``es-``); each count cell carries its level and
-    verdict as data attributes, so a test can read the page back."""
+    """Counts of requirements per level (rows) and verdict (columns), then those out of scope
+    (a column of their own, not counted as not tested). ``prefix`` starts every class name (the
+    server report's sheet uses ``es-``); each count cell carries its level and its key of
+    :meth:`RunResult.summary` (``data-verdict``, ``out_of_scope`` for the last column) as data
+    attributes, so a test can read the page back."""
     p = prefix
     summary = result.summary()
-    head = "".join(f'<th class="{p}v-{v}">{esc(VERDICT_LABEL[v])}</th>' for v in VERDICTS)
+    head = "".join(f'<th class="{p}v-{v}">{esc(COUNT_LABEL[v])}</th>' for v in COUNTS)
     rows = []
     for lvl in LEVELS:
         cells = "".join(
             f'<td class="{p}n{f" {p}zero" if not summary[lvl][v] else ""} {p}v-{v}" '
             f'data-level="{lvl}" data-verdict="{v}">{summary[lvl][v]}</td>'
-            for v in VERDICTS
+            for v in COUNTS
         )
         rows.append(
             f'<tr><th scope="row"><span class="{p}level {p}l-{lvl}">{lvl}</span> '
@@ -209,6 +255,8 @@ def summary_table(result: RunResult, prefix: str = "") -> str:
 def _default_notes(r: RequirementResult) -> str:
     if r.verdict == "failed" and len(r.details) > 1:
         return details_list(r.details)
+    if r.out_of_scope:
+        return f'<div class="muted">{esc(OUT_OF_SCOPE_LABEL)}: {esc(r.scope_reason)}</div>'
     return f'<div class="muted">{esc(r.reason)}</div>' if r.reason else ""
 
 
@@ -221,17 +269,19 @@ def requirements_table(
     """One row per requirement: id, level, statement (with its source), verdict, notes.
 
     ``notes`` renders the last cell (HTML); by default the reason, or every detail of a failure.
+    A row out of the run's scope carries ``data-scope="out"`` and says "out of scope".
     """
     render = notes or _default_notes
     rows = []
     for r in result.requirements if requirements is None else requirements:
         req = r.requirement
         fixed = ' <span class="v passed">fixed</span>' if r.fixed else ""
+        scope = ' data-scope="out"' if r.out_of_scope else ""
         rows.append(
-            f'<tr id="req-{esc(req.id)}" data-verdict="{esc(r.verdict)}">'
+            f'<tr id="req-{esc(req.id)}" data-verdict="{esc(r.verdict)}"{scope}>'
             f"<td class='mono rid'>{esc(req.id)}</td><td>{esc(req.level)}</td>"
             f"<td>{esc(req.statement)}<div class='muted'>{esc(req.source)}</div></td>"
-            f"<td>{verdict_badge(r.verdict)}{fixed}</td><td>{render(r)}</td></tr>"
+            f"<td>{requirement_badge(r)}{fixed}</td><td>{render(r)}</td></tr>"
         )
     return (
         "<table><tr><th>id</th><th>level</th><th>statement</th><th>verdict</th>"

@@ -4,8 +4,12 @@ A CI system shows each requirement as a test: failed requirements as failures (M
 an INFO requirement never fails); a requirement that decides the verdict (a MUST in scope; with
 --strict a SHOULD too) and was not tested as an error, because it makes the run INCOMPLETE; every
 other requirement that did not pass (not tested, not applicable, a known failure, an
-observation) as skipped with its reason. The tests or scenarios behind a requirement are listed
-in its properties; the verdict and its reason are properties of every suite.
+observation) as skipped with its reason. A requirement out of the run's scope (the selection
+left it out, or the target lacks what it needs) and not tested is skipped with
+``type="out_of_scope"``, a message ``out of scope: <reason>`` and a property ``scope`` =
+``out of scope``. The tests or scenarios behind a requirement are listed in its properties; the
+verdict and its reason are properties of every suite, with ``out_of_scope``, how many of the
+suite's requirements are out of scope.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ def render(result: RunResult) -> str:
     suites = ET.Element("testsuites", name=f"edusphere-conformance {result.mode}")
     by_area: dict[str, ET.Element] = {}
     counts: dict[str, dict[str, int]] = {}
+    run_properties: dict[str, ET.Element] = {}
+    out_of_scope: dict[str, int] = {}
     deciding = {id(r) for r in result.untested}
     for r in result.requirements:
         area = r.requirement.area
@@ -28,7 +34,8 @@ def render(result: RunResult) -> str:
             title = result.catalogue.areas.get(area, area)
             suite = by_area[area] = ET.SubElement(suites, "testsuite", name=f"{area}: {title}")
             counts[area] = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
-            run_props = ET.SubElement(suite, "properties")
+            run_props = run_properties[area] = ET.SubElement(suite, "properties")
+            out_of_scope[area] = 0
             ET.SubElement(run_props, "property", name="verdict", value=result.verdict_word)
             if result.reason:
                 ET.SubElement(
@@ -45,10 +52,17 @@ def render(result: RunResult) -> str:
         ET.SubElement(props, "property", name="requirement", value=r.requirement.id)
         ET.SubElement(props, "property", name="level", value=r.requirement.level)
         ET.SubElement(props, "property", name="verdict", value=r.verdict)
+        if r.out_of_scope:
+            ET.SubElement(props, "property", name="scope", value="out of scope")
         if r.tests:
             ET.SubElement(props, "property", name="tests", value=" ".join(r.tests))
         reason = redact.redact(r.reason or "")
-        if r.verdict == "failed" and r.requirement.level != "INFO":
+        if r.out_of_scope:  # left out by the selection, or the target lacks what it needs
+            counts[area]["skipped"] += 1
+            out_of_scope[area] += 1
+            why = f"out of scope: {redact.redact(r.scope_reason)}"
+            ET.SubElement(case, "skipped", message=why[:500], type="out_of_scope")
+        elif r.verdict == "failed" and r.requirement.level != "INFO":
             counts[area]["failures"] += 1
             failure = ET.SubElement(case, "failure", message=reason[:500], type=r.verdict)
             failure.text = "\n".join(redact.redact(d) for d in r.details) or reason
@@ -65,6 +79,9 @@ def render(result: RunResult) -> str:
     for area, suite in by_area.items():
         for key, value in counts[area].items():
             suite.set(key, str(value))
+        ET.SubElement(
+            run_properties[area], "property", name="out_of_scope", value=str(out_of_scope[area])
+        )
     keys = ("tests", "failures", "errors", "skipped")
     total = {k: sum(c[k] for c in counts.values()) for k in keys}
     for key, value in total.items():

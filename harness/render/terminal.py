@@ -1,4 +1,9 @@
-"""The terminal summary of a run: a table per level, the failures, the verdict line."""
+"""The terminal summary of a run: a table per level, the failures, the verdict line.
+
+The table's columns are :meth:`RunResult.summary`'s counts: the verdicts, then "out of scope"
+(requirements the run's selection or the target's lacks left out: not "not tested", which counts
+only what the run could have tested and did not).
+"""
 
 from __future__ import annotations
 
@@ -9,12 +14,15 @@ from harness.core.results import RunResult
 def summary_lines(result: RunResult) -> list[str]:
     """The lines printed at the end of every run, in every mode."""
     summary = result.summary()
-    lines = [f"{'level':<8}{'passed':>8}{'failed':>8}{'not tested':>12}{'known':>7}{'n/a':>6}"]
+    lines = [
+        f"{'level':<8}{'passed':>8}{'failed':>8}{'not tested':>12}{'known':>7}{'n/a':>6}"
+        f"{'out of scope':>14}"
+    ]
     for lvl in LEVELS:
         s = summary[lvl]
         lines.append(
             f"{lvl:<8}{s['passed']:>8}{s['failed']:>8}{s['not_tested']:>12}{s['known']:>7}"
-            f"{s['not_applicable']:>6}"
+            f"{s['not_applicable']:>6}{s['out_of_scope']:>14}"
         )
     for r in result.requirements:
         if r.verdict == "failed" and r.requirement.level != "INFO":

@@ -112,6 +112,35 @@ def test_a_requirement_no_scenario_exercises_is_not_tested_not_passed() -> None:
     assert run.scenarios[0].verdicts["CLIENT-006"].reason == "not exercised by this scenario"
 
 
+def test_requirements_the_chosen_scenarios_leave_out_are_out_of_scope_in_every_report(
+    tmp_path: Path,
+) -> None:
+    run = unclean_drop(150.0)
+    left_out = [r.requirement.id for r in run.result.requirements if not r.selected]
+    assert "CLIENT-006" in left_out
+    write_reports(run, tmp_path)
+    data = read_reports(tmp_path, EXIT_OK)
+    must = data["summary"]["MUST"]
+    out = [r for r in data["requirements"] if r.get("in_scope") is False]
+    assert [r["id"] for r in out] == left_out
+    assert {r["verdict"] for r in out} == {"not_tested"}  # the verdict stays
+    assert sum(c["out_of_scope"] for c in data["summary"].values()) == len(left_out)
+    assert must["not_tested"] == 0
+    reason = "not exercised by the scenarios chosen (--scenario)"
+    lines = summary_lines(run.result)
+    assert lines[0].endswith("out of scope")
+    assert lines[1].split()[-1] == str(must["out_of_scope"])
+    html = (tmp_path / "client-compliance.html").read_text(encoding="utf-8")
+    row = html[html.index('<tr id="req-CLIENT-006"') :].split("</tr>")[0]
+    assert 'data-verdict="not_tested" data-scope="out"' in row
+    assert f'title="{reason}">out of scope</span>' in row and "not tested" not in row
+    assert f"{len(left_out)} requirements out of scope: {reason} ({len(left_out)})." in html
+    assert f"{must['out_of_scope']} out of scope" in html  # the banner's counts
+    assert 'data-verdict="out_of_scope">' in html  # the summary table's column
+    junit = (tmp_path / "client-junit.xml").read_text(encoding="utf-8")
+    assert f'message="out of scope: {reason}" type="out_of_scope"' in junit
+
+
 def client_json() -> dict[str, Any]:
     return copy.deepcopy(unclean_drop(150.0).as_json())
 
