@@ -29,15 +29,10 @@ EXTRAS: dict[str, tuple[tuple[str, str], ...]] = {
 DIST = "edusphere-conformance"
 
 
-def missing(extra: str, what: str, *, modules: tuple[str, ...] | None = None) -> str | None:
+def missing(extra: str, what: str) -> str | None:
     """The one line that says what to install when a module of ``extra`` is not installed
-    (``None`` when every one is). ``what`` names what needs it (``load``, ``serve --broker``);
-    ``modules`` narrows the check to some of the extra's modules."""
-    absent = [
-        dist
-        for module, dist in EXTRAS[extra]
-        if (modules is None or module in modules) and importlib.util.find_spec(module) is None
-    ]
+    (``None`` when every one is). ``what`` names what needs it (``load``, ``-n``)."""
+    absent = [dist for module, dist in EXTRAS[extra] if importlib.util.find_spec(module) is None]
     if not absent:
         return None
     return (

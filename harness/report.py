@@ -386,15 +386,10 @@ def _requirement_rows(r: RequirementResult) -> str:
 _COLS = "".join(f'<col class="es-c-{c}">' for c in ("id", "lvl", "st", "v", "tests", "notes"))
 
 
-def _count_key(r: RequirementResult) -> str:
-    """What a requirement counts as in the matrix: its verdict, or out of scope."""
-    return OUT_OF_SCOPE if r.out_of_scope else r.verdict
-
-
 def _matrix(result: RunResult) -> str:
     counts = dict.fromkeys(COUNTS, 0)
     for r in result.requirements:
-        counts[_count_key(r)] += 1
+        counts[r.counted_as] += 1
     buttons = [
         f'<button type="button" class="es-filter es-on" data-filter="all">all '
         f"({len(result.requirements)})</button>"
@@ -416,7 +411,7 @@ def _matrix(result: RunResult) -> str:
         tally = ", ".join(
             f'<span class="es-t-{v}">{n} {COUNT_LABEL[v]}</span>'
             for v in COUNTS
-            if (n := sum(1 for r in rows if _count_key(r) == v))
+            if (n := sum(1 for r in rows if r.counted_as == v))
         )
         name = result.catalogue.areas.get(area, area)
         # An area where no test ran at all (e.g. left out by --only) starts folded.

@@ -51,12 +51,6 @@ def test_the_line_names_what_is_absent_and_the_extra(without: set[str]) -> None:
     assert line is not None and line.startswith("load needs locust and gevent,")
 
 
-def test_modules_narrow_the_check(without: set[str]) -> None:
-    without.add("psycopg")
-    assert extras.missing("cluster", "--broker", modules=("redis",)) is None
-    assert extras.missing("cluster", "--db", modules=("psycopg",)) is not None
-
-
 def _one_line(capsys: pytest.CaptureFixture[str]) -> str:
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()

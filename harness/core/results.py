@@ -122,6 +122,11 @@ class RequirementResult:
         return not self.selected and self.verdict == "not_tested"
 
     @property
+    def counted_as(self) -> str:
+        """Its key in the counts (:data:`COUNTS`): its verdict, or ``out_of_scope``."""
+        return OUT_OF_SCOPE if self.out_of_scope else self.verdict
+
+    @property
     def scope_reason(self) -> str:
         """Why it is out of scope, without the ``not tested:`` prefix of its reason
         (``needs nodes = [...] in the target file ...``, ``not selected (--only)``)."""
@@ -331,7 +336,7 @@ class RunResult:
         counts add up to its number of requirements."""
         out: dict[str, dict[str, int]] = {lvl: dict.fromkeys(COUNTS, 0) for lvl in LEVELS}
         for r in self.requirements:
-            out[r.requirement.level][OUT_OF_SCOPE if r.out_of_scope else r.verdict] += 1
+            out[r.requirement.level][r.counted_as] += 1
         return out
 
     @property
@@ -396,10 +401,7 @@ class RunResult:
         for r in untested:
             for cause in dict.fromkeys((r.reason or "no test ran").split("; ")):
                 causes[cause.removeprefix("not tested: ")] += 1
-        shown = [f"{cause} ({n})" for cause, n in causes.most_common(3)]
-        if len(causes) > 3:
-            shown.append(f"{len(causes) - 3} more causes")
-        return f"{what} not tested - {', '.join(shown)}"
+        return f"{what} not tested - {grouped(causes.most_common(), ', ')}"
 
     @property
     def complete(self) -> bool:
@@ -474,6 +476,15 @@ class RunResult:
 
     def dumps(self) -> str:
         return json.dumps(self.as_json(), indent=2, ensure_ascii=False) + "\n"
+
+
+def grouped(causes: Sequence[tuple[str, int]], sep: str, shown: int = 3) -> str:
+    """Causes with their counts, the most common first (``causes`` in that order), the first
+    ``shown`` written out: ``needs nodes ... (3), not selected (--only) (2), 1 more causes``."""
+    out = [f"{cause} ({n})" for cause, n in causes[:shown]]
+    if len(causes) > shown:
+        out.append(f"{len(causes) - shown} more causes")
+    return sep.join(out)
 
 
 def aggregate(

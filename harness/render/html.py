@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from harness import redact
 from harness.core.catalogue import LEVELS
-from harness.core.results import COUNTS, OUT_OF_SCOPE, RequirementResult, RunResult
+from harness.core.results import COUNTS, OUT_OF_SCOPE, RequirementResult, RunResult, grouped
 
 __all__ = [
     "COUNT_LABEL",
@@ -126,11 +126,8 @@ def scope_sentence(result: RunResult) -> str | None:
     if not causes:
         return None
     total = sum(n for _, n in causes)
-    shown = [f"{cause} ({n})" for cause, n in causes[:3]]
-    if len(causes) > 3:
-        shown.append(f"{len(causes) - 3} more causes")
     return (
-        f"{plural(total, 'requirement')} out of scope: {'; '.join(shown)}. "
+        f"{plural(total, 'requirement')} out of scope: {grouped(causes, '; ')}. "
         "They are not tested and do not count towards the verdict."
     )
 
