@@ -59,6 +59,7 @@ from harness.core.frames import (
     show,
 )
 from harness.core.gate import Gate
+from harness.core.isolation import Ledger, Place
 from harness.core.transcript import Entry, Transcript
 from harness.handshake import Refusal
 from harness.target import Account, Target, address_of
@@ -74,6 +75,9 @@ MAX_OBSERVATIONS = 50
 MAX_EXTRA_FIELDS = 1000
 #: How long a close frame the harness sent may take to leave, before the transport is aborted.
 CLOSE_GRACE = 0.5
+#: Under a server's rate limit, each connection sends at most this share of it: a window that
+#: is not quite one second, or a clock that drifts, never sees one frame too many.
+PACE = 0.8
 
 
 def now_rfc3339() -> str:
@@ -162,12 +166,21 @@ class Conn:
         account: Account | None,
         room: str,
         node: int = 0,
+        host: str | None = None,
     ) -> None:
         self.chat = chat
         self.name = name
         self.ws = ws
         self.account = account
+        #: The room's slug, and the room as the endpoint names it (host, slug): a room of
+        #: another host may share the slug (``rooms.twin_host``).
         self.room = room
+        self.place: Place = (host if host is not None else chat.target.host_name, room)
+        #: The tokens this connection sent (bounded): its own content coming back to it is
+        #: never another room's (:mod:`harness.core.isolation`).
+        self._tokens: collections.deque[str] = collections.deque(maxlen=1024)
+        #: When the next frame may leave, under the server's rate limit (monotonic).
+        self._next_send = 0.0
         #: The endpoint it went to: an index into ``target.endpoints`` (``nodes``).
         self.node = node
         target = chat.target
@@ -200,15 +213,20 @@ class Conn:
         #: Opened while another connection of its account was open in its room: the one a
         #: server serving one connection per account starves (BCAST-001, from the preflight).
         self.account_twice = account is not None and any(
-            c.account == account and c.room == room and c.closed is None for c in chat.conns
+            c.account == account and c.place == self.place and c.closed is None for c in chat.conns
         )
 
     # sending -----------------------------------------------------------------------------
 
-    async def send_raw(self, data: str | bytes) -> None:
+    async def send_raw(self, data: str | bytes, kind: str = "other") -> None:
+        """Send one frame as it is; ``kind`` (text, update, delete, other): what its content
+        is in the room it goes to (:mod:`harness.core.isolation`)."""
         self.chat.transcript.log(
             self.name, "->", show(data, limit=10**6) if isinstance(data, bytes) else data
         )
+        if isinstance(data, str):
+            self._tokens.extend(self.chat.ledger.sent(self.place, data, kind))
+        await self._pace()
         self.chat.traffic.sent += 1
         self._sent.append(data)
         try:
@@ -216,8 +234,18 @@ class Conn:
         except ConnectionClosed as exc:
             self._note_closed(exc)
 
-    async def send_json(self, frame: Any) -> None:
-        await self.send_raw(json.dumps(frame, ensure_ascii=False))
+    async def _pace(self) -> None:
+        """Under the server's rate limit: wait until this connection may send again."""
+        interval = self.chat.send_interval()
+        if interval is None:
+            return
+        now = time.monotonic()
+        if self._next_send > now:
+            await asyncio.sleep(self._next_send - now)
+        self._next_send = max(now, self._next_send) + interval
+
+    async def send_json(self, frame: Any, kind: str = "other") -> None:
+        await self.send_raw(json.dumps(frame, ensure_ascii=False), kind)
 
     async def send_text(self, message: Any, *, timestamp: bool = True, **extra: Any) -> None:
         frame: dict[str, Any] = {"type": "text", "message": message}
@@ -226,7 +254,7 @@ class Conn:
         if timestamp:
             frame["timestamp"] = now_rfc3339()
         frame.update(extra)
-        await self.send_json(frame)
+        await self.send_json(frame, "text")
 
     async def send_update(self, message_id: Any, message: Any, **extra: Any) -> None:
         frame = {
@@ -238,14 +266,14 @@ class Conn:
         frame.update(extra)
         self._edited.append(str(message_id))
         self._sentinels.pop(("edit", str(message_id)), None)
-        await self.send_json(frame)
+        await self.send_json(frame, "update")
 
     async def send_delete(self, message_id: Any, **extra: Any) -> None:
         frame = {"type": "delete", "messageId": message_id, "timestamp": now_rfc3339()}
         frame.update(extra)
         self._edited.append(str(message_id))
         self._sentinels.pop(("edit", str(message_id)), None)
-        await self.send_json(frame)
+        await self.send_json(frame, "delete")
 
     # receiving ---------------------------------------------------------------------------
 
@@ -312,12 +340,21 @@ class Conn:
         self._last_entry = self.chat.transcript.log(self.name, "<-", shown)
         judged = judge_server_frame(data, self.chat.extra_fields)
         self.chat.attribution.learn(judged.frame)
+        ledger = self.chat.ledger
+        ledger.learn(judged.frame)
+        violation = judged.violation
+        if violation is None and isinstance(data, str):
+            # Another room's content, in a frame of any type (a history frame, say): judged
+            # after what the wait forbids, as a schema violation is.
+            violation = ledger.leak(
+                self.place, data, judged.frame, self.name, self._tokens, self._edited
+            )
         self._count(data, judged.violation is None)
         for requirement, text in judged.observations:
             self.chat.observe(requirement, text)
         if len(self.chat.extra_fields) < MAX_EXTRA_FIELDS:
             self.chat.extra_fields |= judged.extra_fields
-        return judged.frame, judged.violation, frame_size(data)
+        return judged.frame, violation, frame_size(data)
 
     def _count(self, data: str | bytes, chat_frame: bool) -> None:
         """Count a received frame in the session's traffic (:mod:`harness.core.diagnosis`)."""
@@ -492,6 +529,8 @@ class Conn:
         frame: dict[str, Any] = await wait(lambda f: match(f) or _echo_of(f, sentinel))
         if not match(frame):
             answered = next((f for f in self.buffer if is_error(f)), None)
+            if answered is not None:
+                self.chat.rate_limited(answered)
             raise ConformanceFailure(
                 requirement,
                 expected,
@@ -539,7 +578,7 @@ class Conn:
         if len(senders) != 1:
             return None
         (origin,) = senders
-        return origin if origin.closed is None and origin.room == self.room else None
+        return origin if origin.closed is None and origin.place == self.place else None
 
     async def _sentinel_for(self, key: tuple[str, str | None]) -> str | None:
         """The sentinel sent after this connection's frame ``key`` (sent now, the first time
@@ -579,6 +618,8 @@ class Conn:
                 f"{expected} on {self.name}",
                 "no answer; the server answered a later frame (the sentinel sent after it) first",
             )
+        if text is None or frame.get("error") != text:
+            self.chat.rate_limited(frame)  # refused for going too fast: says nothing here
         if text is not None:
             check_error_text(requirement, text, frame)
         return str(frame.get("error"))
@@ -780,6 +821,8 @@ class Chat:
         self.gate: Gate | None = None
         #: What this test can call its own: its nonces, and the ids of its messages.
         self.attribution = Attribution()
+        #: Which room each of them belongs to (every frame is searched for other rooms').
+        self.ledger = Ledger()
 
     def sentinel_grace(self) -> float | None:
         """How long a wait for an event goes on before the sender's sentinel is sent: five of
@@ -790,6 +833,37 @@ class Chat:
         if gate is None or not gate.echo_seen:
             return None
         return min(self.target.receive_timeout / 2, max(0.25, 5 * gate.round_trip_s))
+
+    def send_interval(self) -> float | None:
+        """The least time between two frames of one connection: under the server's rate limit
+        (``limits.max_frames_per_second``, else what the preflight found), :data:`PACE` of it;
+        None without one."""
+        rate = self.target.max_frames_per_second
+        if rate is None and self.gate is not None:
+            rate = self.gate.rate_limit
+        return None if rate is None else 1 / (PACE * rate)
+
+    def rate_limit_text(self) -> str:
+        """The server's rate limit in words, for a line of the report."""
+        rate: float | None = self.target.max_frames_per_second
+        source = "limits.max_frames_per_second"
+        if rate is None:
+            rate = self.gate.rate_limit if self.gate is not None else None
+            source = "found by the preflight"
+        return f"about {rate or 0:g} frames a second on one connection ({source})"
+
+    def rate_limited(self, frame: Frame) -> None:
+        """An error frame with the text the server refused frames under its rate limit with,
+        where a check expected something else: not tested, with the limit (the frame was
+        refused for going too fast, which says nothing of what the check is about)."""
+        gate = self.gate
+        if gate is None or gate.rate_limit_error is None or not isinstance(frame, dict):
+            return
+        if frame.get("error") == gate.rate_limit_error:
+            raise NotTested(
+                f"the server refused a frame of the test under its rate limit "
+                f"({self.rate_limit_text()}: {show(frame, 80)})"
+            )
 
     def gate_check(self, requirement: str) -> None:
         """Before a wait attributed to ``requirement``: end it at once if the preflight
@@ -816,6 +890,14 @@ class Chat:
         if slug is None:
             raise NotTested(f"needs rooms.{room} in the target file")
         return slug
+
+    def place_of(self, room: str) -> Place:
+        """The room ``room`` names (a key of [rooms], or ``twin``: the room of
+        ``rooms.twin_host`` with the slug of ``rooms.main``) as (host, slug)."""
+        if room == "twin":
+            self.needs("twin")
+            return self.target.rooms["twin_host"], self.slug("main")
+        return self.target.host_name, self.slug(room)
 
     def token(self, role: str) -> str:
         return self.minter.valid(self.account(role))
@@ -906,7 +988,7 @@ class Chat:
         ws, status = opened
         self.traffic.accepted += 1
         self.transcript.log(name, "==", f"handshake accepted: HTTP {status}")
-        conn = Conn(self, name, ws, account, room, node)
+        conn = Conn(self, name, ws, account, room, node, host)
         self.conns.append(conn)
         return conn
 
@@ -1082,11 +1164,12 @@ class Chat:
         receive buffer in bytes (a reader that lags)."""
         self.gate_check("CONN-001")
         account = self.account(role)
-        slug = self.slug(room)
+        host, slug = self.place_of(room)
         node = self.next_node() if node is None else node
         outcome = await self.attempt(
             self.token(role),
             room=slug,
+            host=host,
             label=label or role,
             account=account,
             node=node,
@@ -1096,7 +1179,7 @@ class Chat:
             where = self.target.node_label(node)
             raise ConformanceFailure(
                 requirement,
-                f"{role} ({account.username}) accepted to {slug}"
+                f"{role} ({account.username}) accepted to {host}/{slug}"
                 + (f" on {where}" if where else ""),
                 f"refused: {outcome.describe()}",
             )

@@ -403,6 +403,9 @@ class ConformancePlugin:
             self.stop(redact.redact(str(exc)))
         if self.progress is not None and self.gate.failed:
             Progress.write(self.gate.summary())
+        rate = self.gate.rate_line()
+        if self.progress is not None and rate is not None:
+            Progress.write(rate)
 
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         scheduler = self.scheduler

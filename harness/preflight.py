@@ -13,12 +13,18 @@ import uuid
 from harness import asgi, handshake
 from harness.client import Chat, Conn
 from harness.core.failures import ConformanceFailure, HarnessError
-from harness.core.frames import event_matching, is_error
+from harness.core.frames import event_matching, is_error, is_event
 from harness.core.gate import Finding, Gate
 from harness.handshake import Refusal
 from harness.target import Target
 
 PREFLIGHT = "the preflight, before the suites"
+#: Frames the rate probe sends at once on one connection: a server that answers some of them
+#: with an error (and the first ones with their events) limits the rate of one connection.
+RATE_PROBE = 40
+#: Frames the probe must see served before the first refusal, for the refusals to be a rate
+#: limit (a server that refuses every frame of an account is judged by the suites instead).
+RATE_PROBE_SERVED = 2
 
 
 def reachable(target: Target) -> None:
@@ -116,6 +122,49 @@ async def _basics(chat: Chat, gate: Gate, found: list[ConformanceFailure]) -> No
         return
     await _second_connection(chat, gate, sender, other, found)
     await _across_nodes(chat, sender, found)
+    await _rate_limit(chat, gate)
+
+
+async def _rate_limit(chat: Chat, gate: Gate) -> None:
+    """Does the server limit the frames a second of one connection? RATE_PROBE short texts at
+    once on a fresh connection, each answered (in order) by its event or an error. Valid texts
+    a server served a moment before can only be refused for going too fast: the texts it served
+    first are about its limit per second, and every connection of the run then paces itself
+    under it (``Chat.send_interval``). Skipped when the target states its limit
+    (``limits.max_frames_per_second``)."""
+    if chat.target.max_frames_per_second is not None:
+        return
+    try:
+        conn = await chat.connect("member", label="preflight-rate", node=0)
+    except ConformanceFailure:
+        return
+    bodies = [chat.nonce("rate") for _ in range(RATE_PROBE)]
+    for body in bodies:
+        await conn.send_text(body)
+    waiting = set(bodies)
+    served = 0
+    refusals: list[str] = []
+    deadline = time.monotonic() + chat.target.receive_timeout
+    while served + len(refusals) < RATE_PROBE:
+        try:
+            frame = await conn.wait_for(
+                lambda f: is_error(f) or (is_event(f, "new") and f.get("body") in waiting),
+                requirement="SEND-002",
+                expected="the probe's events, or error frames",
+                timeout=max(0.0, deadline - time.monotonic()),
+            )
+        except ConformanceFailure:
+            break  # a slow or closing server: conclude from what came
+        if is_error(frame):
+            if served < RATE_PROBE_SERVED:
+                return  # refused from the start: not a rate limit (the suites judge it)
+            refusals.append(str(frame.get("error")))
+        else:
+            served += 1
+            waiting.discard(str(frame.get("body")))
+    if refusals:
+        gate.rate_limit = float(served)
+        gate.rate_limit_error = refusals[0]
 
 
 async def _across_nodes(chat: Chat, sender: Conn, found: list[ConformanceFailure]) -> None:

@@ -25,7 +25,7 @@ from harness.tls import Tls, TlsError
 from harness.tomlfile import TomlFileError, read_toml
 
 ROLES = ("host", "member", "member2", "outsider")
-ROOM_ROLES = ("main", "other", "missing")
+ROOM_ROLES = ("main", "other", "missing", "twin_host")
 TRANSPORTS = ("cookie", "query", "header", "subprotocol")
 REFUSALS = ("any", "http", "close")
 PLACEHOLDERS = ("username", "email", "user_id", "exp", "iat")
@@ -151,6 +151,10 @@ class Target:
     #: ``[limits] max_length``; without it, the seed's limit (:data:`spec.MAX_LENGTH`).
     max_length: int = spec.MAX_LENGTH
     max_frame_bytes: int | None = None
+    #: ``[limits] max_frames_per_second``: the frames a second the server takes on one
+    #: connection (an open rate limit); the harness paces itself under it. None: unknown (the
+    #: preflight looks for one).
+    max_frames_per_second: float | None = None
     #: The harness's own bounds on what a server may make it hold (``[limits]``): the largest
     #: frame it accepts, and the frames and bytes it keeps per connection for later checks.
     max_received_frame_bytes: int = MAX_RECEIVED_FRAME_BYTES
@@ -186,10 +190,13 @@ class Target:
     @property
     def lacking(self) -> frozenset[str]:
         """What catalogue requirements may ``need`` that this target does not offer: ``nodes``
-        unless it names two or more; ``network`` for an in-process ``[asgi]`` application."""
+        unless it names two or more; ``network`` for an in-process ``[asgi]`` application;
+        ``twin`` without ``rooms.twin_host`` (another host's room of the main room's slug)."""
         lacking = set() if len(self.nodes) >= 2 else {"nodes"}
         if self.asgi_app is not None:
             lacking.add("network")
+        if "twin_host" not in self.rooms:
+            lacking.add("twin")
         return frozenset(lacking)
 
     @property
@@ -219,6 +226,11 @@ class Target:
         if self.property_budget is not None:
             return self.property_budget
         return 2 * self.receive_timeout
+
+    @property
+    def host_name(self) -> str:
+        """The username of the host of the rooms of [rooms] (``accounts.host``)."""
+        return self.accounts["host"].username
 
     def url_for(self, room: str, host: str | None = None, node: int = 0) -> str:
         """The endpoint for a room slug (``room``) of ``host`` (default: the host account), on
@@ -282,10 +294,11 @@ _SCHEMA: dict[str, Any] = {
     "accounts": {
         "*": {"username": str, "email": str, "user_id": str, "token": str},
     },
-    "rooms": {"main": str, "other": str, "missing": str},
+    "rooms": {"main": str, "other": str, "missing": str, "twin_host": str},
     "limits": {
         "max_length": int,
         "max_frame_bytes": int,
+        "max_frames_per_second": float,
         "max_received_frame_bytes": int,
         "max_buffered_frames": int,
         "max_buffered_bytes": int,
@@ -501,6 +514,7 @@ def parse(
         receive_timeout=float(data.get("receive_timeout", 5.0)),
         max_length=limits.get("max_length", spec.MAX_LENGTH),
         max_frame_bytes=limits.get("max_frame_bytes"),
+        max_frames_per_second=_rate(limits, where),
         max_received_frame_bytes=limits.get("max_received_frame_bytes", MAX_RECEIVED_FRAME_BYTES),
         max_buffered_frames=limits.get("max_buffered_frames", MAX_BUFFERED_FRAMES),
         max_buffered_bytes=limits.get("max_buffered_bytes", MAX_BUFFERED_BYTES),
@@ -559,6 +573,16 @@ def _parse_nodes(value: list[Any] | None, where: str) -> tuple[str, ...]:
             raise _fail(where, f"nodes[{i}]", f"{node} is named twice")
         seen.add(node)
     return tuple(value)
+
+
+def _rate(limits: Mapping[str, Any], where: str) -> float | None:
+    """``limits.max_frames_per_second``: a number of at least 1, or absent."""
+    rate = limits.get("max_frames_per_second")
+    if rate is None:
+        return None
+    if rate < 1:
+        raise _fail(where, "limits.max_frames_per_second", f"must be at least 1, not {rate}")
+    return float(rate)
 
 
 def _parse_load(data: Mapping[str, Any], max_length: int, where: str) -> Load:
@@ -808,6 +832,7 @@ def to_data(target: Target) -> dict[str, Any]:
         "receive_timeout": target.receive_timeout,
         "max_length": target.max_length,
         "max_frame_bytes": target.max_frame_bytes,
+        "max_frames_per_second": target.max_frames_per_second,
         "max_received_frame_bytes": target.max_received_frame_bytes,
         "max_buffered_frames": target.max_buffered_frames,
         "max_buffered_bytes": target.max_buffered_bytes,

@@ -4,7 +4,7 @@ Seed, "Connection Authentication": "1. User is authenticated via JWT token". The
 where the token travels (protocol notes: "Where the token travels"): a cookie, a query parameter, an
 ``Authorization: Bearer`` header or the ``Sec-WebSocket-Protocol`` header, each enabled by
 ``ServerConfig.transports``. Only the configured algorithm is accepted, never ``none``, and
-``exp`` is required and checked.
+``exp`` is required and checked; so is ``aud`` when the server has an ``audience``.
 """
 
 from __future__ import annotations
@@ -103,6 +103,7 @@ class TokenVerifier:
     def __init__(self, config: ServerConfig, behaviour: Behaviour | None = None) -> None:
         self.algorithm = config.algorithm
         self.claim = config.user_claim
+        self.audience = config.audience
         self._behaviour = behaviour or config.behaviour()
         algorithm = jwt.PyJWS().get_algorithm_by_name(config.algorithm)
         self._key: Any = algorithm.prepare_key(config.secret)
@@ -110,7 +111,7 @@ class TokenVerifier:
     def verify(self, token: str) -> str:
         """Return the value of the user claim, as a string, or raise AuthError."""
         try:
-            claims = self._behaviour.decode_token(token, self._key, self.algorithm)
+            claims = self._behaviour.decode_token(token, self._key, self.algorithm, self.audience)
         except jwt.ExpiredSignatureError:
             raise AuthError("token expired") from None
         except jwt.InvalidSignatureError:

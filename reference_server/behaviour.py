@@ -20,8 +20,9 @@ from datetime import datetime
 from typing import Any, Final, Literal, TypeVar
 
 import jwt
-from websockets.asyncio.server import ServerConnection, broadcast
+from websockets.asyncio.server import ServerConnection
 
+from reference_server.framing import send, write
 from reference_server.store import Message, Room, Store, User
 
 # Seed, "Common Error Messages": the two a fault may word differently (protocol has the rest).
@@ -37,18 +38,26 @@ class Behaviour:
 
     # -- tokens (auth.TokenVerifier) ----------------------------------------------------------
 
-    def token_options(self) -> dict[str, Any]:
-        """PyJWT options: ``exp`` is required and checked, the audience is not ours to check."""
-        return {"require": ["exp"], "verify_aud": False}
+    def token_options(self, audience: str | None = None) -> dict[str, Any]:
+        """PyJWT options: ``exp`` is required and checked. The audience is not ours to check,
+        unless the server has one (``ServerConfig.audience``, as an API gateway or a Django
+        SimpleJWT ``AUDIENCE`` setting does): then ``aud`` is required and must name it."""
+        if audience is None:
+            return {"require": ["exp"], "verify_aud": False}
+        return {"require": ["exp", "aud"], "verify_aud": True}
 
-    def decode_token(self, token: str, key: Any, algorithm: str) -> dict[str, Any]:
+    def decode_token(
+        self, token: str, key: Any, algorithm: str, audience: str | None = None
+    ) -> dict[str, Any]:
         """The token's claims, or a PyJWT error. One parse: PyJWT rejects every algorithm but the
-        configured one, ``none`` included, and checks the signature."""
+        configured one, ``none`` included, checks the signature and, with ``audience``, that
+        the token is meant for this server."""
         claims: dict[str, Any] = jwt.decode(
             token,
             key,
             algorithms=[algorithm],
-            options=self.token_options(),  # type: ignore[arg-type, unused-ignore]
+            options=self.token_options(audience),  # type: ignore[arg-type, unused-ignore]
+            audience=audience,
         )
         return claims
 
@@ -79,6 +88,17 @@ class Behaviour:
         """Whether a new connection joins the room's group: always, the same account's other
         connections notwithstanding (BCAST-001)."""
         return True
+
+    def history_room_ids(self, store: Store, room_id: str, enabled: bool) -> list[str]:
+        """The rooms whose most recent messages a new connection gets in its history frame
+        (``ServerConfig.history``, as Slack's or Rocket.Chat's socket replays the backlog on
+        connect): its own room when the server sends history, else none (no frame at all)."""
+        return [room_id] if enabled else []
+
+    def history_length(self, configured: int | None) -> int:
+        """How many of the most recent messages the history frame holds: the configured
+        number."""
+        return configured or 0
 
     def stays_registered(self, close_code: int | None) -> bool:
         """Whether a closed connection stays in its room's group: never."""
@@ -209,8 +229,9 @@ class Behaviour:
         RECON-002); it skips closed connections, and a reader that lags finds every event in its
         connection's write buffer when it reads again (LOAD-002). ``sender`` is the id of the
         connection whose frame caused the event (on any node); ``drop`` unregisters a dead
-        connection."""
-        broadcast(targets, text)
+        connection. ``framing.write`` is ``broadcast``, or its fragmenting equivalent for a
+        server that fragments (``ServerConfig.fragment``)."""
+        write(targets, text)
 
     def error_frame(self, error: str) -> str:
         """Seed, "Error Handling": ``{"error": "Message exceeds 500 characters."}`` (encoded as
@@ -219,7 +240,7 @@ class Behaviour:
 
     async def send_error(self, sender: Conn, room: Iterable[Conn], text: str) -> None:
         """Seed, "Error Handling": errors answer the connection that caused them, not the room."""
-        await sender.send(text)
+        await send(sender, text)
 
     # -- several nodes (server.ChatServer with a broker, reference_server.broker) ------------
 

@@ -90,6 +90,16 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     serve_cmd.add_argument("--refusal", choices=REFUSALS)
     serve_cmd.add_argument("--refusal-status", type=int)
     serve_cmd.add_argument("--refusal-close-code", type=int)
+    serve_cmd.add_argument(
+        "--refusal-codes",
+        type=close_codes,
+        metavar="AUTH,PARTICIPANT,ROOM",
+        help="with --refusal close: the close code per cause (a bad token, not a participant,"
+        " no such room), e.g. 4401,4403,4404",
+    )
+    serve_cmd.add_argument(
+        "--audience", metavar="AUD", help="tokens must carry an aud claim naming AUD"
+    )
     serve_cmd.add_argument("--algorithm", choices=ALGORITHMS)
     serve_cmd.add_argument(
         "--secret-env", metavar="VAR", help="environment variable holding the key (HS) or PEM"
@@ -112,6 +122,54 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     )
     serve_cmd.add_argument(
         "--latency-seed", type=int, metavar="N", help="seed the latency draws (reproducible runs)"
+    )
+    serve_cmd.add_argument(
+        "--ping-interval",
+        type=float,
+        metavar="SECONDS",
+        help="heartbeat: ping every client this often (default: websockets' 20)",
+    )
+    serve_cmd.add_argument(
+        "--ping-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="heartbeat: end a connection whose pong has not come this long after its ping,"
+        " sent or still queued (default: websockets' 20)",
+    )
+    serve_cmd.add_argument(
+        "--idle-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="close (1001) a connection with no data frame either way for this long",
+    )
+    serve_cmd.add_argument(
+        "--rate-limit",
+        type=int,
+        metavar="N",
+        help="accept at most N frames per connection within any second; answer the others"
+        " with an error and drop them",
+    )
+    serve_cmd.add_argument(
+        "--rate-limit-error", metavar="TEXT", help="the error text of a frame over --rate-limit"
+    )
+    serve_cmd.add_argument(
+        "--history",
+        type=int,
+        metavar="N",
+        help='on connect, send {"type": "history", "messages": [...]}: the room\'s N most'
+        " recent messages",
+    )
+    serve_cmd.add_argument(
+        "--presence",
+        action="store_true",
+        help='on connect, send {"type": "presence", "users": [...]}; tell the room of each join'
+        " and leave",
+    )
+    serve_cmd.add_argument(
+        "--fragment", action="store_true", help="send every message in several fragments"
+    )
+    serve_cmd.add_argument(
+        "--compression", action="store_true", help="negotiate permessage-deflate"
     )
     serve_cmd.add_argument("--tls-cert", metavar="PEM", help="serve wss:// with this certificate")
     serve_cmd.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert")
@@ -184,6 +242,18 @@ def header_pair(text: str) -> tuple[str, str]:
     if not sep or not name.strip():
         raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
     return name.strip(), value
+
+
+def close_codes(text: str) -> tuple[int, int, int]:
+    """``--refusal-codes``: three close codes, ``AUTH,PARTICIPANT,ROOM`` (ServerConfig checks
+    their range)."""
+    parts = [part.strip() for part in text.split(",")]
+    if len(parts) != 3 or not all(part.isdigit() for part in parts):
+        raise argparse.ArgumentTypeError(
+            f"expected three close codes AUTH,PARTICIPANT,ROOM (e.g. 4401,4403,4404); got {text!r}"
+        )
+    auth, participant, room = (int(part) for part in parts)
+    return auth, participant, room
 
 
 def latency_range(text: str) -> tuple[float, float]:
@@ -304,6 +374,8 @@ def serve_config(args: argparse.Namespace) -> ServerConfig:
         "refusal": args.refusal,
         "refusal_status": args.refusal_status,
         "refusal_close_code": args.refusal_close_code,
+        "refusal_close_codes": args.refusal_codes,
+        "audience": args.audience,
         "algorithm": args.algorithm,
         "user_claim": args.claim,
         "user_claim_kind": args.claim_kind,
@@ -316,6 +388,15 @@ def serve_config(args: argparse.Namespace) -> ServerConfig:
         "max_frame_bytes": args.max_frame_bytes,
         "latency_ms": args.latency,
         "latency_seed": args.latency_seed,
+        "ping_interval": args.ping_interval,
+        "ping_timeout": args.ping_timeout,
+        "idle_timeout": args.idle_timeout,
+        "rate_limit": args.rate_limit,
+        "rate_limit_error": args.rate_limit_error,
+        "history": args.history,
+        "presence": args.presence or None,
+        "fragment": args.fragment or None,
+        "compression": args.compression or None,
         "tls_cert": args.tls_cert,
         "tls_key": args.tls_key,
         "tls_client_ca": args.tls_client_ca,

@@ -112,6 +112,47 @@ class ServerConfig:
     node_name: str | None = None
     """This node's name in logs and, as their origin, in its broker publications
     (``serve --node-name``); None: made up from the host name and process id."""
+    ping_interval: float | None = None
+    """Heartbeat: ping every client this often, in seconds (``serve --ping-interval``), as
+    aiohttp's ``heartbeat=`` or uvicorn's ``--ws-ping-interval`` do; None: websockets' default
+    (20 s)."""
+    ping_timeout: float | None = None
+    """Heartbeat: end (without a close frame, as aiohttp does) a connection whose pong has
+    not come this many seconds after its ping, written or still queued behind data the client
+    does not read (``serve --ping-timeout``); None: websockets' default (20 s). Either setting
+    replaces websockets' keepalive with the server's own heartbeat."""
+    idle_timeout: float | None = None
+    """Close (1001, "idle") a connection that saw no data frame either way, from its client or
+    to it, for this many seconds (``serve --idle-timeout``), as a load balancer's idle timeout
+    (AWS ALB, nginx ``proxy_read_timeout``) does; None: never."""
+    rate_limit: int | None = None
+    """Accept at most this many data frames per connection within any 1 s (a sliding window,
+    ``serve --rate-limit``); each frame over it is answered with ``rate_limit_error`` and
+    dropped, as Slack's or Discord's gateways do; None: no limit."""
+    rate_limit_error: str = "Rate limit exceeded. Slow down."
+    """The error text answering a frame over ``rate_limit`` (``serve --rate-limit-error``)."""
+    history: int | None = None
+    """On connect, send ``{"type": "history", "messages": [...]}`` with the room's N most
+    recent messages (``serve --history N``), as Rocket.Chat's or Mattermost's sockets replay a
+    backlog; None: no history frame."""
+    presence: bool = False
+    """On connect, send ``{"type": "presence", "users": [...]}``, and tell the room's other
+    connections of each join and leave (``serve --presence``), as Slack's ``presence_change``
+    or Phoenix Presence do."""
+    fragment: bool = False
+    """Send every message in fragments (RFC 6455 5.4; ``serve --fragment``), as a re-framing
+    proxy or a streaming server does."""
+    compression: bool = False
+    """Negotiate permessage-deflate (RFC 7692; ``serve --compression``), as most browsers'
+    servers do; False: refuse it, as the reference server always did."""
+    refusal_close_codes: tuple[int, int, int] | None = None
+    """With ``refusal="close"``: the close code per cause (AUTH: no, bad or unknown-user token;
+    PARTICIPANT: not a participant; ROOM: no such room), e.g. (4401, 4403, 4404) as HTTP-minded
+    servers map 401 / 403 / 404 (``serve --refusal-codes``); None: ``refusal_close_code`` for
+    every cause."""
+    audience: str | None = None
+    """Tokens must carry an ``aud`` claim naming this audience (``serve --audience``), as an
+    API gateway or SimpleJWT's ``AUDIENCE`` checks; None: ``aud`` is not looked at."""
     behaviour: type[Behaviour] = field(init=False, repr=False, compare=False)
     """The decisions of this server: ``Behaviour`` with the overrides of ``faults``, resolved
     once here. The server makes one instance of it per start."""
@@ -123,6 +164,8 @@ class ServerConfig:
         object.__setattr__(self, "require_headers", tuple(map(tuple, self.require_headers)))
         if self.latency_ms is not None:
             object.__setattr__(self, "latency_ms", _latency(self.latency_ms))
+        if self.refusal_close_codes is not None:
+            object.__setattr__(self, "refusal_close_codes", _close_codes(self.refusal_close_codes))
         _check(self)
         object.__setattr__(self, "behaviour", behaviour_for(self.faults))
 
@@ -166,7 +209,7 @@ def _check(config: ServerConfig) -> None:
         raise ConfigError(
             f"refusal_status must be an HTTP error status; got {config.refusal_status}"
         )
-    if not (config.refusal_close_code == 1008 or 3000 <= config.refusal_close_code <= 4999):
+    if not _is_refusal_close_code(config.refusal_close_code):
         raise ConfigError(
             f"refusal_close_code must be 1008 or within 3000-4999; got {config.refusal_close_code}"
         )
@@ -185,10 +228,64 @@ def _check(config: ServerConfig) -> None:
             raise ConfigError(f"require_headers: {name!r} is not a header name")
     if config.broker is not None:
         _check_broker(config.broker)
+    _check_habits(config)
     if config.node_name is not None and (
         not config.node_name or not config.node_name.isprintable() or " " in config.node_name
     ):
         raise ConfigError(f"node_name must be printable, without spaces; got {config.node_name!r}")
+
+
+def _is_refusal_close_code(code: object) -> bool:
+    """1008 (policy violation) or an application code (RFC 6455 7.4.2: 3000-4999)."""
+    return (
+        isinstance(code, int)
+        and not isinstance(code, bool)
+        and (code == 1008 or 3000 <= code <= 4999)
+    )
+
+
+def _close_codes(value: object) -> tuple[int, int, int]:
+    """``refusal_close_codes`` (a tuple or list of three codes) as a tuple, each code valid."""
+    problem = (
+        "refusal_close_codes must be three close codes (AUTH, PARTICIPANT, ROOM), each 1008 or"
+        f" within 3000-4999; got {value!r}"
+    )
+    if not isinstance(value, tuple | list) or len(value) != 3:
+        raise ConfigError(problem)
+    if not all(_is_refusal_close_code(code) for code in value):
+        raise ConfigError(problem)
+    auth, participant, room = value
+    return auth, participant, room
+
+
+def _check_habits(config: ServerConfig) -> None:
+    """The real-world habits: heartbeat, idle close, rate limit, extra frames, framing,
+    audience."""
+    for name in ("ping_interval", "ping_timeout", "idle_timeout"):
+        value = getattr(config, name)
+        if value is None:
+            continue
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not (math.isfinite(value) and value > 0)
+        ):
+            raise ConfigError(f"{name} must be a positive number of seconds; got {value!r}")
+    for name in ("rate_limit", "history"):
+        value = getattr(config, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ConfigError(f"{name} must be a whole number; got {value!r}")
+        if value is not None and value < 1:
+            raise ConfigError(f"{name} must be at least 1; got {value}")
+    if not isinstance(config.rate_limit_error, str) or not config.rate_limit_error:
+        raise ConfigError("rate_limit_error must not be empty")
+    for name in ("presence", "fragment", "compression"):
+        if not isinstance(getattr(config, name), bool):
+            raise ConfigError(f"{name} must be True or False; got {getattr(config, name)!r}")
+    if config.audience is not None and (
+        not isinstance(config.audience, str) or not config.audience
+    ):
+        raise ConfigError(f"audience must be a non-empty string; got {config.audience!r}")
 
 
 def _check_broker(url: str) -> None:

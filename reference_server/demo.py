@@ -1,8 +1,10 @@
 """Demo data and a target description for it (``serve --demo``).
 
 Users alice (host), bob, carol (participants) and dave (outsider); rooms alice/general and
-alice/random with alice, bob and carol. Ids are uuid5(NAMESPACE_URL, "edusphere-demo:" + name)
-so that a static target file can name them.
+alice/random with alice, bob and carol. A second host, erin (no account of the target file),
+hosts erin/general with bob and carol: a room of another host with the main room's slug
+(``rooms.twin_host``; ISO-007: they are two rooms). Ids are uuid5(NAMESPACE_URL,
+"edusphere-demo:" + name) so that a static target file can name them.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ __all__ = [
     "DEMO_ROOMS",
     "DEMO_SECRET",
     "DEMO_TOKEN_NAME",
+    "DEMO_TWIN_EMAIL",
+    "DEMO_TWIN_HOST",
     "DEMO_USERS",
     "demo_config",
     "demo_room_id",
@@ -34,6 +38,10 @@ DEMO_TOKEN_NAME: Final = "token"
 DEMO_HOST: Final = "alice"
 DEMO_ROOMS: Final = ("general", "random")
 DEMO_MISSING_ROOM: Final = "no-such-room-7f3a"
+DEMO_TWIN_HOST: Final = "erin"
+"""The host of a room with the main room's slug (``DEMO_ROOMS[0]``): not an account of the
+target file, only the ``{host}`` of that room's URL."""
+DEMO_TWIN_EMAIL: Final = "erin@example.test"
 
 # username -> (email, avatar, role in the target file)
 DEMO_USERS: Final[dict[str, tuple[str, str | None, str]]] = {
@@ -49,9 +57,9 @@ def demo_user_id(username: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, "edusphere-demo:" + username))
 
 
-def demo_room_id(slug: str) -> str:
-    """The fixed id of a demo room."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"edusphere-demo:{DEMO_HOST}/{slug}"))
+def demo_room_id(slug: str, host: str = DEMO_HOST) -> str:
+    """The fixed id of a demo room (of ``host``, by default alice)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"edusphere-demo:{host}/{slug}"))
 
 
 def seed_demo(store: Store) -> None:
@@ -63,6 +71,10 @@ def seed_demo(store: Store) -> None:
     members = [users["bob"], users["carol"]]
     for slug in DEMO_ROOMS:
         store.add_room(users[DEMO_HOST], slug, members, room_id=demo_room_id(slug))
+    twin = DEMO_TWIN_HOST
+    erin = store.add_user(twin, DEMO_TWIN_EMAIL, None, user_id=demo_user_id(twin))
+    main = DEMO_ROOMS[0]
+    store.add_room(erin, main, members, room_id=demo_room_id(main, twin))
 
 
 def demo_config(**changes: Any) -> ServerConfig:
@@ -100,7 +112,12 @@ def demo_target_dict(url_template: str) -> dict[str, Any]:
             "lifetime": 3600,
         },
         "accounts": accounts,
-        "rooms": {"main": DEMO_ROOMS[0], "other": DEMO_ROOMS[1], "missing": DEMO_MISSING_ROOM},
+        "rooms": {
+            "main": DEMO_ROOMS[0],
+            "other": DEMO_ROOMS[1],
+            "missing": DEMO_MISSING_ROOM,
+            "twin_host": DEMO_TWIN_HOST,
+        },
         "limits": {"max_length": 500},
         "expect": {"refusal": "any"},
     }

@@ -31,10 +31,11 @@ from typing import Any, Final, Literal
 from weakref import WeakKeyDictionary
 
 import jwt
-from websockets.asyncio.server import ServerConnection, broadcast
+from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from reference_server.behaviour import Action, Behaviour, Conn
+from reference_server.framing import send, write
 from reference_server.store import Message, Room, Store, User
 
 Level = Literal["MUST", "SHOULD"]
@@ -156,7 +157,7 @@ class NoEditEcho(Behaviour):
 )
 class ErrorsBroadcast(Behaviour):
     async def send_error(self, sender: Conn, room: Iterable[Conn], text: str) -> None:
-        broadcast(room, text)
+        write(room, text)
 
 
 # -- authorship ----------------------------------------------------------------------------------
@@ -291,19 +292,30 @@ class AdmitOutsider(Behaviour):
 
 @fault("accept-expired", "The token's exp claim is not checked.", ("AUTH-003", "AUTH-008"))
 class AcceptExpired(Behaviour):
-    def token_options(self) -> dict[str, Any]:
-        return {**super().token_options(), "verify_exp": False}
+    def token_options(self, audience: str | None = None) -> dict[str, Any]:
+        return {**super().token_options(audience), "verify_exp": False}
 
 
 @fault("accept-alg-none", "Unsigned tokens (alg: none) are accepted.", ("AUTH-005", "AUTH-008"))
 class AcceptAlgNone(Behaviour):
-    """An unsigned token is decoded without a signature check; its ``exp`` is still checked."""
+    """An unsigned token is decoded without a signature check; its ``exp`` (and, when the server
+    has one, its audience) is still checked."""
 
-    def decode_token(self, token: str, key: Any, algorithm: str) -> dict[str, Any]:
+    def decode_token(
+        self, token: str, key: Any, algorithm: str, audience: str | None = None
+    ) -> dict[str, Any]:
         if jwt.get_unverified_header(token).get("alg") != "none":
-            return super().decode_token(token, key, algorithm)
-        options = {**super().token_options(), "verify_signature": False, "verify_exp": True}
-        claims: dict[str, Any] = jwt.decode(token, options=options)  # type: ignore[arg-type, unused-ignore]
+            return super().decode_token(token, key, algorithm, audience)
+        options = {
+            **super().token_options(audience),
+            "verify_signature": False,
+            "verify_exp": True,
+        }
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            options=options,  # type: ignore[arg-type, unused-ignore]
+            audience=audience,
+        )
         return claims
 
 
@@ -313,16 +325,24 @@ class AcceptAlgNone(Behaviour):
     ("AUTH-004", "AUTH-007", "AUTH-008"),
 )
 class SkipSignature(Behaviour):
-    def token_options(self) -> dict[str, Any]:
-        # PyJWT turns every claim check off with the signature check: keep exp's as it was.
-        options = super().token_options()
-        return {**options, "verify_signature": False, "verify_exp": options.get("verify_exp", True)}
+    def token_options(self, audience: str | None = None) -> dict[str, Any]:
+        # PyJWT turns every claim check off with the signature check: keep exp's and aud's as
+        # they were.
+        options = super().token_options(audience)
+        return {
+            **options,
+            "verify_signature": False,
+            "verify_exp": options.get("verify_exp", True),
+            "verify_aud": options.get("verify_aud", False),
+        }
 
-    def decode_token(self, token: str, key: Any, algorithm: str) -> dict[str, Any]:
+    def decode_token(
+        self, token: str, key: Any, algorithm: str, audience: str | None = None
+    ) -> dict[str, Any]:
         alg = jwt.get_unverified_header(token).get("alg")
         if alg != algorithm:  # without the signature check PyJWT would not look at it
             raise jwt.InvalidAlgorithmError(alg)
-        return super().decode_token(token, key, algorithm)
+        return super().decode_token(token, key, algorithm, audience)
 
 
 GUEST: Final = User("guest", "guest", None, None)
@@ -359,10 +379,57 @@ class LeakToOtherRoom(Behaviour):
         return [*super().fanout_room_ids(store, room_id), *siblings]
 
 
+HISTORY_DEFAULT: Final = 20
+"""history-leaks-other-room: the messages its history frame holds when the server sends none."""
+
+
+@fault(
+    "history-leaks-other-room",
+    "Every new connection first gets a history frame (the 20 most recent messages when the"
+    " server is not configured to send history) whose query filters on the room's host, not"
+    " the room: it holds the most recent messages of the host's other rooms too.",
+    ("ISO-001",),
+)
+class HistoryLeaksOtherRoom(Behaviour):
+    """The backlog query of a chat app that selects ``WHERE host = ?`` (or joins on the host's
+    rooms) where it meant ``WHERE room = ?``, and that replays it on every connect."""
+
+    def history_room_ids(self, store: Store, room_id: str, enabled: bool) -> list[str]:
+        rooms = super().history_room_ids(store, room_id, True)
+        return [*rooms, *(other for other in store.sibling_room_ids(room_id) if other not in rooms)]
+
+    def history_length(self, configured: int | None) -> int:
+        return super().history_length(configured) or HISTORY_DEFAULT
+
+
+@fault(
+    "rooms-by-slug",
+    "The room group is keyed by the slug alone (`chat_{room}`, one word from the seed's"
+    " `chat_{username}_{room}`): the events of a room reach the connections of every host's"
+    " room of that slug.",
+    ("ISO-007",),
+)
+class RoomsBySlug(Behaviour):
+    """A Django Channels consumer whose ``room_group_name`` forgot the host: two hosts that
+    both call a room "general" share one group. On a cluster every node delivers each of those
+    rooms' publications to its own connections of the room, so the mix spans the nodes too."""
+
+    def fanout_room_ids(self, store: Store, room_id: str) -> list[str]:
+        rooms = super().fanout_room_ids(store, room_id)
+        return [
+            *rooms,
+            *(other for other in store.same_slug_room_ids(room_id) if other not in rooms),
+        ]
+
+
 @fault(
     "cross-room-edit",
     "An edit by id reaches a message of another room and is broadcast there.",
     ("ISO-002", "ISO-003"),
+    collateral={
+        "ISO-007": "the other host's room of the same slug is another room too: an edit naming"
+        " its message from the main room reaches it",
+    },
 )
 class CrossRoomEdit(Behaviour):
     def in_scope(self, message: Message, room: Room, action: Action) -> bool:
@@ -373,6 +440,10 @@ class CrossRoomEdit(Behaviour):
     "cross-room-delete",
     "A delete by id removes a message of another room and is broadcast there.",
     ("ISO-004", "ISO-005"),
+    collateral={
+        "ISO-007": "the other host's room of the same slug is another room too: a delete naming"
+        " its message from the main room removes it",
+    },
 )
 class CrossRoomDelete(Behaviour):
     def in_scope(self, message: Message, room: Room, action: Action) -> bool:
@@ -436,7 +507,7 @@ class FanoutStopsOnDead(Behaviour):
         dead connection only then."""
         for conn in targets:
             try:
-                await conn.send(text)
+                await send(conn, text)
             except ConnectionClosed:
                 drop(conn)
                 return
@@ -829,7 +900,7 @@ class ReorderUnderLoad(Behaviour):
     def _release(self, conn: ServerConnection) -> None:
         held = self._held.pop(conn, None)
         if held is not None:
-            broadcast([conn], held.text)
+            write([conn], held.text)
 
 
 def backlog(conn: ServerConnection) -> int:

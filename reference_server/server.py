@@ -16,17 +16,19 @@ import os
 import random
 import secrets
 import socket
+from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Final, Literal
 from urllib.parse import unquote
 
 from websockets.asyncio.server import Server, ServerConnection
 from websockets.asyncio.server import serve as ws_serve
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
@@ -35,6 +37,7 @@ from reference_server.behaviour import Action, Behaviour
 from reference_server.broker import BrokerError, Publication, RedisBroker, broker_address
 from reference_server.config import ServerConfig, server_tls_context
 from reference_server.demo import seed_demo
+from reference_server.framing import FRAGMENTS, FramedConnection, send, write
 from reference_server.logs import log
 from reference_server.protocol import (
     DELETE_OWN,
@@ -48,13 +51,26 @@ from reference_server.protocol import (
     SendText,
     encode,
     format_timestamp,
+    parse_stored,
 )
 from reference_server.store import Message, Room, Store, User, open_store
 
 logger = logging.getLogger("reference_server")
 
 PATH_PREFIX = "/ws/chat/"
+#: websockets' keepalive interval and timeout, the heartbeat's when one of them is unset.
+DEFAULT_PING_SECONDS = 20.0
 STOP_GRACE_SECONDS = 2.0
+RATE_WINDOW: Final = 1.0
+"""Seconds of the sliding window ``ServerConfig.rate_limit`` counts accepted frames in."""
+IDLE_REASON: Final = "idle"
+"""The close reason of a connection closed by ``ServerConfig.idle_timeout`` (code 1001)."""
+
+RefusalCause = Literal["auth", "participant", "room"]
+"""Why a client was refused: its token (none, bad, naming no user), its account (not a
+participant, or refused otherwise), or the room (none of that host and slug). The order of
+``ServerConfig.refusal_close_codes``."""
+REFUSAL_CAUSES: Final[tuple[RefusalCause, ...]] = ("auth", "participant", "room")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,12 +83,22 @@ class Session:
     token: str = ""
 
 
-class ChatConnection(ServerConnection):
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A refused client: the reason (safe to log) and its cause."""
+
+    reason: str
+    cause: RefusalCause
+
+
+class ChatConnection(FramedConnection):
     """A server connection that carries the outcome of its handshake checks."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.session: Session | None = None
+        self.refusal_cause: RefusalCause | None = None
+        """Why the client was refused, when it was accepted only to be closed at once."""
         self.subprotocol_choice: str | None = None
         self.key = str(self.id)
         """Names the connection in broker publications, across nodes."""
@@ -122,6 +148,13 @@ class ChatServer:
             broker = RedisBroker(self.config.broker, self._on_publication, self._broker_lost)
             await broker.start()
             self._broker = broker
+        # Unset, websockets' own keepalive (20 s each), exactly as before these settings. Set,
+        # the server's own heartbeat (_heartbeat), as aiohttp's: websockets' keepalive waits
+        # for a ping to be written before it starts the pong's clock, so a reader that stops
+        # reading behind a full buffer is never timed out.
+        heartbeat: dict[str, Any] = {}
+        if self.heartbeat is not None:
+            heartbeat["ping_interval"] = None
         try:
             self._server = await ws_serve(
                 self._handle,
@@ -130,9 +163,10 @@ class ChatServer:
                 process_request=self._process_request,
                 select_subprotocol=self._select_subprotocol,
                 create_connection=ChatConnection,
-                compression=None,
+                compression="deflate" if self.config.compression else None,
                 max_size=self.config.max_frame_bytes,
                 ssl=server_tls_context(self.config),
+                **heartbeat,
             )
         except BaseException:
             await self._stop_broker()
@@ -217,6 +251,7 @@ class ChatServer:
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         conn: ChatConnection = connection  # type: ignore[assignment]  # create_connection
+        conn.fragments = FRAGMENTS if self.config.fragment else 1
         path, _, query = request.path.partition("?")
         target = self._match(path)
         if target is None:
@@ -233,40 +268,49 @@ class ChatServer:
         except Exception as exc:  # a library surprise refuses the client; it never answers 500
             self.errors.append(exc)
             logger.exception("handshake check failed", extra={"fields": {}})
-            outcome = "handshake check failed"
+            outcome = Refused("handshake check failed", "auth")
         if isinstance(outcome, Session):
             conn.session = outcome
             return None
-        log(logger, logging.INFO, "refused", room=f"{host}/{slug}", reason=outcome)
+        log(logger, logging.INFO, "refused", room=f"{host}/{slug}", reason=outcome.reason)
+        conn.refusal_cause = outcome.cause
         if not self.behaviour.refuses_at_handshake(self.config.refusal == "http"):
             return None  # accepted without a session: the handler refuses it at once
         return conn.respond(HTTPStatus(self.config.refusal_status), "Forbidden\n")
 
-    def _admit(self, host: str, slug: str, credentials: Credentials | None) -> Session | str:
-        """A Session, or the reason for refusing (safe to log).
+    def _admit(self, host: str, slug: str, credentials: Credentials | None) -> Session | Refused:
+        """A Session, or why the client is refused (the reason is safe to log).
 
         Seed, "Connection Authentication": "1. User is authenticated via JWT token 2. The target
         room exists with the specified host and slug 3. The user is a participant in the room".
         """
         if credentials is None:
-            return "no token"
+            return Refused("no token", "auth")
         try:
             claim = self._verifier.verify(credentials.token)
         except AuthError as exc:
-            return str(exc)
+            return Refused(str(exc), "auth")
         behaviour = self.behaviour
         user = self.store.user(self.config.user_claim_kind, claim) or behaviour.unknown_user(claim)
         if user is None:
-            return "unknown user"
+            return Refused("unknown user", "auth")
         room = self.store.room(host, slug)
         if room is None:
-            return "no such room"
+            return Refused("no such room", "room")
         if not behaviour.may_join(self.store, room, user):
-            return "not a participant"
+            return Refused("not a participant", "participant")
         refusal = behaviour.admission_refusal(user, credentials.token)
-        if refusal is not None:
-            return refusal
+        if refusal is not None:  # an account refused although it takes part: forbidden too
+            return Refused(refusal, "participant")
         return Session(user, room, credentials.transport, credentials.token)
+
+    def refusal_close_code(self, cause: RefusalCause | None) -> int:
+        """The close code of a refusal by close: ``refusal_close_codes``' code of its cause
+        (HTTP-minded servers close with 4401 / 4403 / 4404), else ``refusal_close_code``."""
+        codes = self.config.refusal_close_codes
+        if codes is None or cause is None:
+            return self.config.refusal_close_code
+        return codes[REFUSAL_CAUSES.index(cause)]
 
     def _select_subprotocol(
         self, connection: ServerConnection, offered: Iterable[Subprotocol]
@@ -291,15 +335,23 @@ class ChatServer:
         conn: ChatConnection = connection  # type: ignore[assignment]
         session = conn.session
         if session is None:
-            await self.behaviour.refuse_open(conn, self.config.refusal_close_code)
+            await self.behaviour.refuse_open(conn, self.refusal_close_code(conn.refusal_cause))
             return
         self._connections[conn.key] = conn
-        self._join(conn, session)
+        self._join(conn, session)  # no await before: nothing comes before its greeting frames
+        idle = self.config.idle_timeout
+        watch = None if idle is None else asyncio.create_task(self._close_when_idle(conn, idle))
+        beat = None if self.heartbeat is None else asyncio.create_task(self._heartbeat(conn))
+        limit = self.config.rate_limit
+        accepted: deque[float] = deque()
         try:
             # One frame at a time: frame N+1 waits until frame N's delay and handling (its
             # fan-out included) are done. websockets answers pings and closes in its own reading
             # task, so neither waits for this loop (as long as fewer than max_queue frames wait).
             async for data in conn:
+                if limit is not None and not self._within_rate(accepted, limit):
+                    await self._reply_error(conn, session.room, self.config.rate_limit_error)
+                    continue
                 await self._processing_delay()
                 try:
                     await self._on_frame(conn, session, data)
@@ -308,11 +360,73 @@ class ChatServer:
                 except Exception as exc:  # no frame may take the server down
                     self.errors.append(exc)
                     logger.exception("frame handling failed", extra={"fields": {}})
-                    await conn.send(self.behaviour.error_frame(INTERNAL))
+                    await send(conn, self.behaviour.error_frame(INTERNAL))
         except ConnectionClosed:
             pass
         finally:
+            if watch is not None:
+                watch.cancel()
+            if beat is not None:
+                beat.cancel()
             self._leave(conn, session)
+
+    @staticmethod
+    def _within_rate(accepted: deque[float], limit: int) -> bool:
+        """Whether one more frame fits ``rate_limit``: fewer than ``limit`` frames accepted
+        within the last RATE_WINDOW seconds (a sliding window; refused frames do not count).
+        Counts the frame when it fits."""
+        now = asyncio.get_running_loop().time()
+        while accepted and accepted[0] <= now - RATE_WINDOW:
+            accepted.popleft()
+        if len(accepted) >= limit:
+            return False
+        accepted.append(now)
+        return True
+
+    @property
+    def heartbeat(self) -> tuple[float, float] | None:
+        """(interval, timeout) of the server's own heartbeat, when ``ping_interval`` or
+        ``ping_timeout`` is set (the other one defaults to websockets' 20 s); None: unset."""
+        interval, timeout = self.config.ping_interval, self.config.ping_timeout
+        if interval is None and timeout is None:
+            return None
+        return (interval or DEFAULT_PING_SECONDS, timeout or DEFAULT_PING_SECONDS)
+
+    async def _heartbeat(self, conn: ChatConnection) -> None:
+        """aiohttp's ``heartbeat=``: a ping every interval; a client whose pong has not come
+        within the timeout of the ping, written or still queued behind data the client does not
+        read, is ended without a close frame (it would queue behind the same data)."""
+        assert self.heartbeat is not None
+        interval, timeout = self.heartbeat
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                async with asyncio.timeout(timeout):
+                    pong = await conn.ping()
+                    await pong
+            except TimeoutError:
+                session = conn.session
+                where = "" if session is None else f"{session.room.host}/{session.room.slug}"
+                log(logger, logging.INFO, "heartbeat timeout", room=where, seconds=timeout)
+                conn.transport.abort()
+                return
+            except ConnectionClosed:
+                return
+
+    async def _close_when_idle(self, conn: ChatConnection, timeout: float) -> None:
+        """Close ``conn`` (1001, "idle") once no data frame went either way for ``timeout``
+        seconds, as a load balancer's idle timeout does; one sleeping task per connection,
+        woken only when the deadline of its last data frame comes (cancelled when it closes)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            quiet = loop.time() - conn.last_data
+            if quiet >= timeout:
+                session = conn.session
+                where = "" if session is None else f"{session.room.host}/{session.room.slug}"
+                log(logger, logging.INFO, "idle", room=where, seconds=round(quiet, 3))
+                await conn.close(CloseCode.GOING_AWAY, IDLE_REASON)
+                return
+            await asyncio.sleep(timeout - quiet)
 
     def _forget(self, conn: ChatConnection, room_id: str) -> None:
         members = self.rooms.get(room_id)
@@ -327,6 +441,7 @@ class ChatServer:
         present = (c.session.user for c in members if c.session is not None)
         if self.behaviour.registers(user, present):
             members[conn] = None
+        self._greet(conn, session)
         log(
             logger,
             logging.INFO,
@@ -336,10 +451,92 @@ class ChatServer:
             transport=session.transport,
         )
 
+    def _group(self, room_id: str) -> list[ChatConnection]:
+        """The open connections of a room's group: of every room its events go to."""
+        return [
+            conn
+            for rid in self.behaviour.fanout_room_ids(self.store, room_id)
+            for conn in self.rooms.get(rid, ())
+        ]
+
+    def _greet(self, conn: ChatConnection, session: Session) -> None:
+        """The frames a new connection gets before any event, written at once (the caller has
+        not awaited since the connection joined its group, so no event can come first): the
+        history frame (``ServerConfig.history``), then the presence frame
+        (``ServerConfig.presence``), whose join the group's other connections get."""
+        history = self._history_frame(session.room)
+        if history is not None:
+            write([conn], history)
+        if self.config.presence:
+            name = session.user.username
+            group = self._group(session.room.id)
+            users = {c.session.user.username for c in group if c.session is not None}
+            write([conn], encode({"type": "presence", "users": sorted(users | {name})}))
+            joined = {"type": "presence", "action": "join", "user": name}
+            write([other for other in group if other is not conn], encode(joined))
+
+    def _history_frame(self, room: Room) -> str | None:
+        """``{"type": "history", "messages": [...]}``: the most recent messages of the rooms
+        the behaviour names (by default the room's ``history`` most recent, when it is set),
+        oldest first, each shaped as its ``new`` event with its current body; None: no frame."""
+        behaviour = self.behaviour
+        enabled = self.config.history is not None
+        room_ids = behaviour.history_room_ids(self.store, room.id, enabled)
+        if not room_ids:
+            return None
+        count = behaviour.history_length(self.config.history)
+        messages = [m for rid in room_ids for m in self.store.recent_messages(rid, count)]
+        messages.sort(key=lambda message: message.created)  # stable: each room's order stays
+        messages = messages[max(0, len(messages) - count) :] if count > 0 else []
+        authors: dict[str, User | None] = {}
+        events = []
+        for message in messages:
+            if message.user_id not in authors:
+                authors[message.user_id] = self.store.user("id", message.user_id)
+            author = authors[message.user_id]
+            if author is not None:
+                events.append(self._stored_event(message, author))
+        return encode({"type": "history", "messages": events})
+
+    def _stored_event(self, message: Message, author: User) -> dict[str, Any]:
+        """A stored message as its ``new`` event, with its current body, edited and updated."""
+        style = self.config.timestamp_style
+        created = parse_stored(message.created)
+        return self._new_event(
+            message,
+            author,
+            created,
+            format_timestamp(created, style),
+            format_timestamp(parse_stored(message.updated), style),
+        )
+
+    def _new_event(
+        self, message: Message, user: User, now: datetime, stamp: str, updated: str
+    ) -> dict[str, Any]:
+        """Seed, "New Message Event": id, user, user_id, body, created, edited, updated,
+        userAvatar (``stamp`` is ``now`` in the configured style)."""
+        behaviour = self.behaviour
+        return {
+            "type": "chat_message",
+            "action": "new",
+            "id": message.id,
+            "user": user.username,
+            "user_id": behaviour.event_user_id(user),
+            "body": behaviour.event_body(message.body),
+            "created": behaviour.created_timestamp(now, stamp),
+            "edited": message.edited,
+            "updated": updated,
+            "userAvatar": user.avatar,
+        }
+
     def _leave(self, conn: ChatConnection, session: Session) -> None:
         self._connections.pop(conn.key, None)
         if not self.behaviour.stays_registered(conn.close_code):
             self._forget(conn, session.room.id)
+        if self.config.presence:
+            others = [other for other in self._group(session.room.id) if other is not conn]
+            left = {"type": "presence", "action": "leave", "user": session.user.username}
+            write(others, encode(left))
         self.behaviour.disconnected(session.token, conn.close_code)
         log(
             logger,
@@ -401,18 +598,7 @@ class ChatServer:
         )
         self.store.add_message(message)
         behaviour.message_created(message, conn)
-        event = {
-            "type": "chat_message",
-            "action": "new",
-            "id": message.id,
-            "user": user.username,
-            "user_id": behaviour.event_user_id(user),
-            "body": behaviour.event_body(cmd.body),
-            "created": behaviour.created_timestamp(now, stamp),
-            "edited": False,
-            "updated": stamp,
-            "userAvatar": user.avatar,
-        }
+        event = self._new_event(message, user, now, stamp, stamp)
         await self._fan_out(room.id, encode(event), conn, "new")
 
     def _find(self, room: Room, message_id: str, action: Action) -> Message | None:

@@ -222,6 +222,15 @@ class Store:
         )
         return [row[0] for row in rows]
 
+    def same_slug_room_ids(self, room_id: str) -> list[str]:
+        """Ids of every room with the same slug as ``room_id``, whatever its host, ``room_id``
+        included (rooms are unique by host and slug, so two hosts may share a slug)."""
+        rows = self._rows(
+            "SELECT id FROM rooms WHERE slug = (SELECT slug FROM rooms WHERE id = ?) ORDER BY id",
+            (room_id,),
+        )
+        return [row[0] for row in rows]
+
     def add_participant(self, room: Room, user: User) -> None:
         """Make ``user`` a participant of ``room`` (idempotent)."""
         self._write(
@@ -293,6 +302,15 @@ class Store:
             (room_id,),
         )
         return [Message(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6])) for r in rows]
+
+    def recent_messages(self, room_id: str, limit: int) -> list[Message]:
+        """The room's ``limit`` most recent messages, oldest first (deleted ones are gone)."""
+        rows = self._rows(
+            "SELECT id, room_id, user_id, body, created, updated, edited FROM messages"
+            f" WHERE room_id = ? ORDER BY created DESC, {self._SEQ} DESC LIMIT ?",
+            (room_id, limit),
+        )
+        return [Message(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6])) for r in reversed(rows)]
 
     def max_message_rowid(self) -> int:
         """The highest number of the messages in insertion order (0 when there are none)."""

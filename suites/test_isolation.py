@@ -19,8 +19,16 @@ async def test_message_stays_in_its_room(chat: Chat) -> None:
     there_host = await chat.connect("host", "other")
     body = chat.nonce("private")
     await chat.post(here, body)
+    # A connection that opens after the message: what a server sends on connect (a history
+    # frame, say) must not carry it either. Every frame is searched for the other room's
+    # content (harness.core.isolation), whatever its type.
+    late = await chat.connect("member", "other", label="late")
     await chat.sentinel(
-        there_host, [there, there_host], "ISO-001", mentions(body), "event from the other room"
+        there_host,
+        [there, there_host, late],
+        "ISO-001",
+        mentions(body),
+        "event from the other room",
     )
 
 
@@ -94,3 +102,69 @@ async def test_edits_and_deletes_stay_in_their_room(chat: Chat) -> None:
     await chat.sentinel(
         poster_here, [watcher_here], "ISO-006", mentions(mid), "event from the other room"
     )
+
+
+# --- rooms of two hosts that share a slug (ISO-007; needs rooms.twin_host) ------------------
+
+
+@requirement("ISO-007")
+async def test_rooms_of_two_hosts_with_one_slug_keep_their_messages(chat: Chat) -> None:
+    # A group keyed by the slug alone mixes them. Both ways, and for a connection that opens
+    # after the other room's message (a history frame on connect).
+    here = await chat.connect("member", "main")
+    twin = await chat.connect("member2", "twin")
+    body = chat.nonce("private")
+    await chat.post(here, body)
+    twin_body = chat.nonce("twin-private")
+    await chat.post(twin, twin_body)
+    late_here = await chat.connect("member2", "main", label="late")
+    late_twin = await chat.connect("member", "twin", label="late")
+    await chat.sentinel(
+        twin, [twin, late_twin], "ISO-007", mentions(body), "event of the other host's room"
+    )
+    await chat.sentinel(
+        here, [here, late_here], "ISO-007", mentions(twin_body), "event of the other host's room"
+    )
+
+
+@requirement("ISO-007")
+async def test_rooms_of_two_hosts_with_one_slug_keep_their_edits_and_deletes(chat: Chat) -> None:
+    watcher_here = await chat.connect("member2", "main")
+    poster_here = await chat.connect("host", "main")
+    author_twin = await chat.connect("member", "twin")
+    message = await chat.post(author_twin)
+    mid = str(message["id"])
+    await author_twin.send_update(mid, chat.nonce("edit-twin"))
+    await author_twin.expect_event("update", id=mid, requirement="EDIT-003")
+    await author_twin.send_delete(mid)
+    await author_twin.expect_event("delete", id=mid, requirement="DEL-002")
+    await chat.sentinel(
+        poster_here, [watcher_here], "ISO-007", mentions(mid), "event of the other host's room"
+    )
+
+
+@requirement("ISO-007")
+async def test_an_edit_or_delete_naming_the_other_hosts_message_changes_nothing(
+    chat: Chat,
+) -> None:
+    author_twin = await chat.connect("member", "twin")
+    watcher_twin = await chat.connect("member2", "twin")
+    author_here = await chat.connect("member", "main")
+    watcher_here = await chat.connect("member2", "main")
+    message = await chat.post(author_twin, observers=[watcher_twin])
+    mid = str(message["id"])
+    body = chat.nonce("cross-edit")
+    await author_here.send_update(mid, body)
+    await author_here.send_delete(mid)
+
+    def touched(f: object) -> bool:
+        return (is_event(f) and f.get("id") == mid) or mentions(body)(f)  # type: ignore[union-attr]
+
+    await chat.settle(author_here, [watcher_here], "ISO-007", touched, "event for it")
+    await chat.sentinel(
+        author_twin, [author_twin, watcher_twin], "ISO-007", touched, "event for the edit"
+    )
+    # The message is still there, unchanged, in its own room: its author edits it there.
+    again = chat.nonce("still-here")
+    await author_twin.send_update(mid, again)
+    await watcher_twin.expect_event("update", id=mid, body=again, requirement="ISO-007")

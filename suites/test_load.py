@@ -14,261 +14,50 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import re
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import pytest
-from websockets.exceptions import ConnectionClosed
 
-from harness.client import Chat, Conn, now_rfc3339
+from harness.client import Chat
 from harness.core import spec
-from harness.core.delivery import Judgement, Receiver, Sent, judge_burst, judge_lag
-from harness.core.failures import (
-    ConformanceFailure,
-    ConformanceTimeout,
-    NotTested,
-    ResourceLimit,
+from harness.core.delivery import Judgement, Sent, judge_burst, judge_lag
+from harness.core.failures import ConformanceFailure, ConformanceTimeout, NotTested
+from harness.flood import (
+    Burst,
+    Collector,
+    Drain,
+    Window,
+    bounded,
+    drains,
+    early,
+    quiet,
+    room_for_the_tag,
+    send_all,
+    settle_drains,
+    shortfall,
+    stands_on_the_basics,
 )
-from harness.target import MIN_BODY
 
 requirement = pytest.mark.requirement
 
 ROLES = ("member", "member2", "host")
-#: Frames of each connection the transcript shows one by one.
-LOGGED = 3
 #: The lagging reader's socket receive buffer (bytes): the kernel then holds next to nothing
 #: for it, and the server's own buffers fill.
 LAG_RECEIVE_BUFFER = 4096
 #: Connections flooding the room while the reader lags (none reads what it is sent).
 LAG_SENDERS = 8
+#: How far ahead of the watcher the flood may go (bytes of events): well under what any server
+#: would call a lagging reader, well over one event.
+LAG_WINDOW = 48 * 1024
+#: At most this many, when the server's rate limit makes each send slowly.
+MAX_LAG_SENDERS = 32
+#: The longest the lag test's flood may take under a server's rate limit (seconds).
+MAX_PACED_FLOOD_S = 15.0
 #: A character of three UTF-8 bytes (one UTF-16 unit): few frames carry many bytes, whatever
 #: unit the server counts the length limit in.
 WIDE = "\u20ac"
 #: The JSON around a body in a new event, roughly (bytes).
 EVENT_OVERHEAD = 260
-
-
-@dataclass
-class Burst:
-    """The messages of one load test: bodies ``<tag> SSS QQQQQQ <padding>``."""
-
-    tag: str
-    length: int
-    fill: str = "x"
-    pattern: re.Pattern[str] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.pattern = re.compile(re.escape(self.tag) + r" (\d{3}) (\d{6}) ")
-
-    def body(self, sender: int, seq: int) -> str:
-        head = f"{self.tag} {sender:03d} {seq:06d} "
-        return head + self.fill * max(0, self.length - len(head))
-
-    def key(self, body: object) -> tuple[int, int] | None:
-        if not isinstance(body, str):
-            return None
-        match = self.pattern.match(body)
-        return None if match is None else (int(match[1]), int(match[2]))
-
-
-class Collector:
-    """Reads one connection during a load test: the burst's events (and errors, and its close)
-    into a :class:`Receiver`; other frames (strangers' traffic) are counted, not judged."""
-
-    def __init__(self, chat: Chat, conn: Conn, burst: Burst, sender: int | None = None) -> None:
-        self.chat = chat
-        self.conn = conn
-        self.burst = burst
-        self.record = Receiver(conn.name, chat.target.node_label(conn.node), sender)
-        self.last = time.monotonic()
-        self.frames = 0
-        self.others = 0
-        self.wanted: set[tuple[int, int]] | None = None
-        self.until: Callable[[tuple[int, int]], bool] | None = None
-        self.done = asyncio.Event()
-        #: More frames than this, and the connection is flooding: the harness stops reading.
-        self.limit = 4 * chat.target.load.total + chat.target.max_buffered_frames
-        self.flooded = False
-
-    async def run(self) -> None:
-        self.last = time.monotonic()
-        try:
-            await self._read()
-        finally:
-            self.done.set()
-            self._summary()
-
-    async def _read(self) -> None:
-        transcript = self.chat.transcript
-        ws = self.conn.ws
-        while not self.done.is_set():
-            try:
-                data = await ws.recv()
-            except ConnectionClosed as exc:
-                code = exc.rcvd.code if exc.rcvd else None
-                self.record.closed = (code, exc.rcvd.reason if exc.rcvd else "")
-                self.conn.closed = self.record.closed
-                how = f"close {code}" if code is not None else "connection lost (no close frame)"
-                transcript.log(self.conn.name, "==", how)
-                return
-            now = time.monotonic()
-            self.last = self.chat.last_frame_at = now
-            self.frames += 1
-            self.chat.traffic.received += 1
-            if self.frames <= LOGGED:
-                transcript.log(self.conn.name, "<-", data if isinstance(data, str) else "binary")
-            if self.frames > self.limit:
-                self.flooded = True
-                transcript.log(
-                    self.conn.name, "==", f"over {self.limit:,} frames: the harness stops reading"
-                )
-                return
-            self._take(data, now)
-
-    def _take(self, data: str | bytes, now: float) -> None:
-        try:
-            frame = json.loads(data)
-        except ValueError:
-            self.others += 1
-            return
-        if not isinstance(frame, dict):
-            self.others += 1
-            return
-        if "error" in frame and frame.get("type") != "chat_message":
-            self.record.errors.append(str(frame["error"]))
-            if len(self.record.errors) == 1 and self.frames > LOGGED:
-                self.chat.transcript.log(
-                    self.conn.name, "<-", data if isinstance(data, str) else ""
-                )
-            return
-        self.chat.traffic.chat_frames += 1
-        key = self.burst.key(frame.get("body")) if frame.get("action") == "new" else None
-        if key is None:
-            self.others += 1
-            return
-        self.record.arrivals.append((key[0], key[1], now))
-        if self.wanted is not None:
-            self.wanted.discard(key)
-            if not self.wanted:
-                self.done.set()
-        if self.until is not None and self.until(key):
-            self.done.set()
-
-    def _summary(self) -> None:
-        count = len(self.record.arrivals)
-        line = f"received {count:,} events of the test"
-        if self.record.errors:
-            line += f", {len(self.record.errors):,} error frames"
-        if self.others:
-            line += f", {self.others:,} other frames (not the test's)"
-        self.chat.transcript.log(self.conn.name, "==", line + " (not logged one by one)")
-
-    def stop(self) -> None:
-        self.done.set()
-
-
-async def _send_all(
-    chat: Chat,
-    conn: Conn,
-    burst: Burst,
-    index: int,
-    sent: list[Sent],
-    count: int,
-    rate: float | None = None,
-) -> None:
-    """Send sender ``index``'s ``count`` messages: as fast as it can, or ``rate`` a second."""
-    gap = 1 / rate if rate else 0.0
-    start = time.monotonic()
-    for seq in range(count):
-        if gap:
-            delay = start + seq * gap - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-        text = json.dumps(
-            {"type": "text", "message": burst.body(index, seq), "timestamp": now_rfc3339()},
-            ensure_ascii=False,
-        )
-        if seq == 0:
-            chat.transcript.log(conn.name, "->", text)
-        sent.append(Sent(index, seq, time.monotonic()))
-        try:
-            await conn.ws.send(text)
-        except ConnectionClosed:
-            return  # its collector records the close
-        chat.traffic.sent += 1
-    pace = f"at {rate:g} a second" if rate else "in a burst"
-    size = len(burst.body(index, 0).encode())
-    chat.transcript.log(conn.name, "==", f"sent {count:,} messages of {size:,} bytes {pace}")
-
-
-def _grace(chat: Chat, judged: list[float]) -> float:
-    """How long every connection must stay silent before the test stops waiting: a few round
-    trips and a few of the slowest deliveries seen, at most ``receive_timeout``."""
-    round_trip = chat.gate.round_trip_s if chat.gate is not None else 0.0
-    slowest = max(judged, default=0.0)
-    return min(chat.target.receive_timeout, max(0.5, 10 * round_trip, 3 * slowest))
-
-
-async def _quiet(
-    chat: Chat, collectors: list[Collector], sent: list[Sent], *, patient: bool = True
-) -> None:
-    """Wait until the burst is over: every collector has every message, or every connection
-    has been silent for the grace. ``patient``: ``receive_timeout`` while some message that no
-    error explains has reached no connection at all (it may still be coming, and would be
-    judged lost)."""
-    sent_at = {(s.sender, s.seq): s.at for s in sent}
-    seen: set[tuple[int, int]] = set()
-    counted = [0] * len(collectors)
-    while not all(c.done.is_set() for c in collectors):
-        await asyncio.sleep(0.05)
-        now = time.monotonic()
-        silent = min((now - c.last for c in collectors if not c.done.is_set()), default=0.0)
-        for i, c in enumerate(collectors):  # only what arrived since the last look
-            arrivals = c.record.arrivals
-            seen.update((s, q) for s, q, _ in arrivals[counted[i] :])
-            counted[i] = len(arrivals)
-        delays = [
-            at - sent_at[(s, q)]
-            for c in collectors[:3]
-            for s, q, at in c.record.arrivals[-50:]
-            if (s, q) in sent_at
-        ]
-        refused = sum(len(c.record.errors) for c in collectors)
-        unexplained = patient and len(sent_at) - len(seen) - refused > 0
-        bound = chat.target.receive_timeout if unexplained else _grace(chat, delays)
-        if silent >= bound:
-            return
-
-
-def _stands_on_the_basics(chat: Chat) -> None:
-    """A load test stands on what the preflight tries: a sender's own events (SEND-002), the
-    room's (SEND-003), an account's second connection (three accounts, many connections each:
-    BCAST-001) and, with ``nodes``, delivery across nodes (NODE-001). One that failed blocks
-    the test at once, instead of a burst lost for a reason already known."""
-    for basic in ("SEND-002", "SEND-003", "BCAST-001", "NODE-001"):
-        chat.gate_check(basic)
-
-
-def _room_for_the_tag(length: int) -> None:
-    if length < MIN_BODY:
-        raise NotTested(
-            f"a message of {length} characters (limits.max_length) cannot carry the test's tag "
-            f"({MIN_BODY} characters)"
-        )
-
-
-def _bounded(collectors: list[Collector]) -> None:
-    """A connection that received more frames than the test can have caused fails the test
-    with what was measured (a flooding server; README, "Bounded resources")."""
-    for c in collectors:
-        if c.flooded:
-            raise ResourceLimit(
-                f"at most {c.limit:,} frames on {c.conn.name} (4 per message of the test, plus "
-                "limits.max_buffered_frames)",
-                f"{c.frames:,} frames, {len(c.record.arrivals):,} of them the test's events",
-            )
 
 
 def _fail(judgement: Judgement, failed: str, expected: str, held: tuple[str, ...]) -> None:
@@ -283,8 +72,8 @@ def _fail(judgement: Judgement, failed: str, expected: str, held: tuple[str, ...
 @pytest.mark.test_timeout(60, per_receive=12)
 async def test_concurrent_burst_reaches_every_connection_once(chat: Chat) -> None:
     load = chat.target.load
-    _room_for_the_tag(load.body_length)
-    _stands_on_the_basics(chat)
+    room_for_the_tag(load.body_length)
+    stands_on_the_basics(chat)
     senders = [
         await chat.connect(ROLES[i % len(ROLES)], label="sender") for i in range(load.senders)
     ]
@@ -303,18 +92,18 @@ async def test_concurrent_burst_reaches_every_connection_once(chat: Chat) -> Non
     try:
         await asyncio.gather(
             *(
-                _send_all(chat, s, burst, i, sent, load.messages, load.rate)
+                send_all(chat, s, burst, i, sent, load.messages, load.rate)
                 for i, s in enumerate(senders)
             )
         )
-        await _quiet(chat, collectors, sent)
+        await quiet(chat, collectors, sent)
     finally:
         for collector in collectors:
             collector.stop()
         for task in reading:
             task.cancel()
         await asyncio.gather(*reading, return_exceptions=True)
-    _bounded(collectors)
+    bounded(collectors)
     judgement = judge_burst(sent, [c.record for c in collectors])
     chat.observe("LOAD-004", judgement.summary)
     for note in judgement.notes:
@@ -342,41 +131,52 @@ async def test_concurrent_burst_reaches_every_connection_once(chat: Chat) -> Non
 @pytest.mark.exclusive  # floods the room: every connection of every other test would carry it
 @pytest.mark.test_timeout(60, per_receive=12)
 async def test_lagging_reader_gets_every_event_or_a_close(chat: Chat) -> None:
-    # The flood goes through LAG_SENDERS connections at once, so that a server handling each
-    # connection's frames one at a time, slowly, still sends it in time. They read none of it
-    # (as RECON-002's senders): a watcher that reads everything says what the server accepted
-    # and when the flood has left it.
+    # The flood goes through several connections at once, so that a server handling each
+    # connection's frames one at a time, slowly, still sends it in time (and one pacing itself
+    # under the server's rate limit). Their readers only count their own echoes and errors. A
+    # watcher that reads everything is the control: it says what the server accepted, and
+    # whether the server loses this flood's events on a connection that does not lag at all.
     chat.needs("network")  # a reader that stops: TCP backpressure
     load = chat.target.load
     limit = min(chat.target.max_length, spec.MAX_LENGTH)
-    _room_for_the_tag(limit)
-    _stands_on_the_basics(chat)
-    reader = await chat.connect("member2", label="lagging", receive_buffer=LAG_RECEIVE_BUFFER)
-    watcher = await chat.connect("host", label="watcher")
-    senders = [await chat.connect(ROLES[i % 2], label="flood") for i in range(LAG_SENDERS)]
+    room_for_the_tag(limit)
+    stands_on_the_basics(chat)
     burst = Burst(chat.nonce("lag"), limit, fill=WIDE)
     per_event = len(burst.body(0, 0).encode()) + EVENT_OVERHEAD
-    share = math.ceil(max(LAG_SENDERS, math.ceil(load.lag_bytes / per_event)) / LAG_SENDERS)
+    total = max(LAG_SENDERS, math.ceil(load.lag_bytes / per_event))
+    count = _lag_senders(chat, total)
+    share = math.ceil(total / count)
+    reader = await chat.connect("member2", label="lagging", receive_buffer=LAG_RECEIVE_BUFFER)
+    watcher = await chat.connect("host", label="watcher")
+    senders = [await chat.connect(ROLES[i % 2], label="flood") for i in range(count)]
     lagging = Collector(chat, reader, burst)
     seen = Collector(chat, watcher, burst)
-    seen.wanted = {(i, q) for i in range(LAG_SENDERS) for q in range(share)}
+    seen.wanted = {(i, q) for i in range(count) for q in range(share)}
+    counters = drains(chat, senders, burst)
     reader.stop_reading("lags")
     stopped = time.monotonic()
     reading = [asyncio.ensure_future(seen.run())]
+    draining = early(chat, counters)
     sent: list[Sent] = []
 
     lagged = 0.0
     try:
+        # At most LAG_WINDOW bytes ahead of the watcher: the flood goes as fast as a reader
+        # that reads, so only the reader that stops reading lags (the watcher is the control).
+        window = Window(chat, seen, max(LAG_SENDERS, LAG_WINDOW // per_event))
         await asyncio.gather(
-            *(_send_all(chat, conn, burst, i, sent, share) for i, conn in enumerate(senders))
+            *(
+                send_all(chat, conn, burst, i, sent, share, window=window)
+                for i, conn in enumerate(senders)
+            )
         )
-        # The flood has left the server. What the watcher missed is not judged here (LOAD-001
-        # judges loss): the reader is held to what the watcher got.
-        await _quiet(chat, [seen], sent, patient=False)
+        # The flood has left the server: the watcher has it all, or it has been silent for
+        # the grace.
+        await quiet(chat, [seen], sent, patient=False)
         await asyncio.sleep(max(0.0, load.lag - (time.monotonic() - stopped)))
         lagged = time.monotonic() - stopped
         reader.resume_reading()
-        sentinel = (LAG_SENDERS, 0)  # a sender index no flooder has
+        sentinel = (count, 0)  # a sender index no flooder has
         lagging.until = lambda key: key == sentinel
         catching_up = asyncio.ensure_future(lagging.run())
         text = json.dumps({"type": "text", "message": burst.body(*sentinel)}, ensure_ascii=False)
@@ -390,20 +190,29 @@ async def test_lagging_reader_gets_every_event_or_a_close(chat: Chat) -> None:
         for task in reading:
             task.cancel()
         await asyncio.gather(*reading, return_exceptions=True)
-        for conn in senders:
-            conn.abort()  # they read none of the flood: they vanish
-    _bounded([seen, lagging])
+        try:
+            await settle_drains(chat, counters, sent, draining, seen.record)
+        finally:
+            for conn in senders:
+                conn.abort()  # a closing handshake would wait behind the flood: they vanish
+    bounded([seen, lagging])
+    _control(chat, sent, seen, counters)
     accepted = {(s, q) for s, q, _ in seen.record.arrivals}
     expected = [m for m in sent if (m.sender, m.seq) in accepted]
     if len(expected) < len(sent):
         chat.observe(
             "LOAD-002",
-            f"{len(sent) - len(expected):,} of the {len(sent):,} flood messages never reached the "
-            "watcher (refused, or lost: LOAD-001 judges loss); the lagging reader is held to the "
-            f"{len(expected):,} that did",
+            f"{len(sent) - len(expected):,} of the {len(sent):,} flood messages were refused "
+            f"openly (error frames, or their sender closed); the lagging reader is held to the "
+            f"{len(expected):,} the watcher received",
         )
+    ended = None if lagging.ended_at is None else lagging.ended_at - stopped
     judgement = judge_lag(
-        expected, lagging.record, lagged_s=lagged, sent_bytes=len(expected) * per_event
+        expected,
+        lagging.record,
+        lagged_s=lagged,
+        sent_bytes=len(expected) * per_event,
+        ended_after_s=ended,
     )
     for note in judgement.notes:
         chat.observe("LOAD-002", note)
@@ -412,8 +221,48 @@ async def test_lagging_reader_gets_every_event_or_a_close(chat: Chat) -> None:
         _fail(
             judgement,
             "LOAD-002",
-            f"every one of the {len(expected):,} events sent while it lagged, or a close frame",
+            f"every one of the {len(expected):,} events sent while it lagged, or the end of "
+            "its connection",
             (),
+        )
+
+
+def _lag_senders(chat: Chat, total: int) -> int:
+    """How many connections send the lag test's ``total`` messages: LAG_SENDERS, or more under
+    the server's rate limit (each sends slowly), so that the flood lasts at most
+    MAX_PACED_FLOOD_S; not tested when even MAX_LAG_SENDERS cannot."""
+    interval = chat.send_interval()
+    if interval is None:
+        return LAG_SENDERS
+    per_sender = MAX_PACED_FLOOD_S / interval
+    count = max(LAG_SENDERS, math.ceil(total / per_sender))
+    if count > MAX_LAG_SENDERS:
+        raise NotTested(
+            f"the server rate-limits at {chat.rate_limit_text()}: the lag test's "
+            f"{total:,} messages (load.lag_bytes) would take "
+            f"{total * interval / MAX_LAG_SENDERS:,.0f} s through {MAX_LAG_SENDERS} connections"
+        )
+    return count
+
+
+def _control(chat: Chat, sent: list[Sent], watcher: Collector, counters: list[Drain]) -> None:
+    """The control: a watcher that reads everything got every message the server accepted
+    (sent, not refused with an error, its sender open). If it did not, the server loses this
+    flood's events without a lagging reader: LOAD-002 cannot blame the lag (LOAD-001 judges
+    loss)."""
+    if watcher.record.closed is not None:
+        raise NotTested(
+            f"the server ended the watcher during the flood ({watcher.record.closed[0] or 'no'}"
+            " close frame): what the lagging reader missed cannot be told from what the server "
+            "refused"
+        )
+    missing = shortfall(sent, watcher.record, counters)
+    if missing:
+        lost = sum(missing.values())
+        raise NotTested(
+            f"the server loses events under this flood without a lagging reader: the watcher, "
+            f"which read everything, missed {lost:,} of the {len(sent):,} messages it accepted "
+            "without an error; see LOAD-001"
         )
 
 

@@ -36,6 +36,8 @@ SLOW_MODULES = (
     "tests/test_headers.py",
     "tests/test_cluster.py",
     "tests/test_install.py",
+    "tests/test_habits.py",
+    "tests/test_causes.py",
     "tests/clientcheck/test_concurrent.py",
 )
 

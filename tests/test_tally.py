@@ -79,7 +79,26 @@ def test_a_closed_connection_is_not_judged_for_loss() -> None:
     verdict = judge([line])
     assert verdict.failures == {}
     assert verdict.judged == 0
-    assert "open refusal" in verdict.notes[0]
+    assert "the connection ended" in verdict.notes[0]
+
+
+def test_a_connection_lost_without_a_close_frame_after_a_prefix_is_not_loss() -> None:
+    # A heartbeat timeout: the client knows the stream broke.
+    tally = _tally([(0, 0), (0, 1), (1, 0)], {0: 10, 1: 10})
+    tally.closed = (None, "")
+    line = tally.summary()
+    assert line["skipped"] == 0
+    assert judge([line]).failures == {}
+
+
+def test_a_gap_then_later_events_is_loss_even_on_a_connection_that_ended() -> None:
+    tally = _tally([(0, 0), (0, 3), (0, 4), (1, 0), (1, 2)], {0: 10, 1: 10})
+    tally.closed = (None, "")
+    line = tally.summary()
+    assert line["skipped"] == 3  # sender 0: 1 and 2; sender 1: 1
+    (failure,) = judge([line]).failures["loss"]
+    assert "skipped 3 events silently (later events of the same sender arrived)" in failure
+    assert "then was lost without a close frame" in failure
 
 
 def test_accepted_counts_drop_closed_senders_and_refused_messages() -> None:

@@ -70,8 +70,13 @@ def full() -> dict[str, Any]:
             "member2": {"username": "carol", "user_id": "3"},
             "outsider": {"username": "dave", "user_id": "4"},
         },
-        "rooms": {"main": "general", "other": "random", "missing": "nope-404"},
-        "limits": {"max_length": 280, "max_frame_bytes": 4096},
+        "rooms": {
+            "main": "general",
+            "other": "random",
+            "missing": "nope-404",
+            "twin_host": "erin",
+        },
+        "limits": {"max_length": 280, "max_frame_bytes": 4096, "max_frames_per_second": 30},
         "expect": {"refusal": "close"},
         "provision": {"command": "true"},
         "restart": {"command": "systemctl restart chat"},
@@ -878,13 +883,19 @@ def test_without_nodes_the_url_is_the_only_endpoint_and_nodes_are_lacking() -> N
     assert target.endpoints == (target.url,)
     assert target.url_for("general", node=5) == target.url_for("general")
     assert target.node_label(0) == ""
-    assert target.lacking == frozenset({"nodes"})
+    assert target.lacking == frozenset({"nodes", "twin"})  # no rooms.twin_host either
 
 
 def test_one_node_is_still_lacking_nodes() -> None:
     data = minimal()
     data["nodes"] = [data["url"]]
-    assert parse(data).lacking == frozenset({"nodes"})
+    assert parse(data).lacking == frozenset({"nodes", "twin"})
+
+
+def test_a_twin_host_offers_iso_007s_fixture() -> None:
+    data = minimal()
+    data["rooms"] = {**data.get("rooms", {}), "twin_host": "erin"}
+    assert "twin" not in parse(data).lacking
 
 
 def test_nodes_without_url_take_the_first_node_as_url() -> None:
@@ -945,3 +956,11 @@ def test_a_bad_load_table_is_one_line_naming_the_key(
     data["load"] = load_
     message = error_of(data)
     assert f"t.toml: {key}: " in message and words in message
+
+
+def test_a_rate_limit_below_one_frame_a_second_is_refused_with_its_key() -> None:
+    data = minimal()
+    data["limits"] = {"max_frames_per_second": 0.5}
+    with pytest.raises(TargetError, match=r"limits\.max_frames_per_second: must be at least 1"):
+        parse(data)
+    assert parse(full()).max_frames_per_second == 30.0

@@ -18,6 +18,8 @@ LEVELS: tuple[Level, ...] = ("MUST", "SHOULD", "INFO")
 NEEDS: dict[str, str] = {
     "nodes": "needs nodes = [...] in the target file (two or more nodes named one by one)",
     "network": "needs a network transport (the target is an in-process [asgi] application)",
+    "twin": "needs rooms.twin_host in the target file (another host with a room of the slug of "
+    "rooms.main and the same participants)",
 }
 CATALOGUE_PATH = Path(__file__).resolve().parents[1] / "catalogue.toml"
 

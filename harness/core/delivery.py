@@ -11,7 +11,9 @@ The rules (catalogue, "Delivery under load"; protocol notes, "Deployed reality")
   that stayed open must receive every accepted message exactly once. A sender that got no
   error for a frame and stayed open had it accepted: its event reaching no connection at all
   is loss too. An error frame, or a close frame, is an open refusal: never loss.
-- LOAD-002: a reader that lagged gets every event sent while it lagged, or a close frame.
+- LOAD-002: a reader that lagged gets every event sent while it lagged, or its connection ends
+  (with a close frame or without: a heartbeat timeout ends it too); a gap followed by later
+  events, or an open connection that never gets the missing ones, is a silent skip.
 - LOAD-003: on each receiver, one sender's events arrive in the order sent (across senders,
   any order).
 - LOAD-004: what was measured (delivered / expected, duplicates, out of order, latency).
@@ -293,16 +295,41 @@ def judge_burst(
     )
 
 
+def _gaps(expected: set[Key], arrivals: Sequence[tuple[int, int, float]]) -> list[Key]:
+    """The expected messages missing although a later message of the same sender arrived: a
+    gap followed by later events (across senders there is no order, so no gap)."""
+    highest: dict[int, int] = {}
+    got: set[Key] = set()
+    for s, q, _ in arrivals:
+        if (s, q) in expected:
+            got.add((s, q))
+            highest[s] = max(highest.get(s, -1), q)
+    return sorted(k for k in expected - got if k[1] < highest.get(k[0], -1))
+
+
 def judge_lag(
-    sent: Sequence[Sent], reader: Receiver, *, lagged_s: float, sent_bytes: int
+    sent: Sequence[Sent],
+    reader: Receiver,
+    *,
+    lagged_s: float,
+    sent_bytes: int,
+    ended_after_s: float | None = None,
 ) -> Judgement:
-    """LOAD-002: the reader that lagged got every event sent while it lagged, or a close frame.
+    """LOAD-002: the reader that lagged got every event sent while it lagged, or its connection
+    ended: events are never skipped silently on a connection that stays open.
 
     ``reader.arrivals`` ends where the test stopped reading: at the sentinel sent after the
-    reader resumed (anything sent before it arrived by then), or at the close."""
+    reader resumed (anything sent before it arrived by then), or at the end of the connection.
+    A connection that ended (a close frame, or none: a TCP close or reset, a heartbeat timeout)
+    after a run of events without a gap told its client that the stream broke; the client
+    reconnects. A close frame could not even get through: it queues behind the very data the
+    reader is not reading. What fails is a gap followed by later events (a skip the client
+    cannot see), or an open connection that never gets the missing events. ``ended_after_s``:
+    how long after the reader stopped reading its end was seen (for the note)."""
     expected = {(s.sender, s.seq) for s in sent}
     got = {(s, q) for s, q, _ in reader.arrivals if (s, q) in expected}
     missing = expected - got
+    gaps = _gaps(expected, reader.arrivals)
     where = f" ({reader.where})" if reader.where else ""
     failures: dict[str, list[str]] = {}
     notes: list[str] = []
@@ -310,14 +337,23 @@ def judge_lag(
         f"{len(expected):,} events ({sent_bytes / 2**20:.1f} MiB) sent while {reader.name}"
         f"{where} lagged {lagged_s:.1f} s"
     )
-    code = reader.closed[0] if reader.closed else None
-    if reader.closed is not None and code is not None:
-        notes.append(f"{what}: it got {len(got):,}, then was {closed_text(reader.closed)}")
-    elif reader.closed is not None:
+    if gaps:
+        ended = (
+            "" if reader.open else f", and later the connection was {closed_text(reader.closed)}"
+        )
         failures["LOAD-002"] = [
-            f"{what}: it got {len(got):,}, then the connection was lost without a close frame "
-            f"({len(missing):,} never arrived: {_names(missing)})"
+            f"{what}: {len(gaps):,} were skipped silently (later events of the same sender "
+            f"arrived on the open connection{ended}): {_names(gaps)}"
         ]
+    elif not reader.open:
+        code = reader.closed[0] if reader.closed else None
+        how = f"close code {code}" if code is not None else "no close frame"
+        after = f" after {ended_after_s:.1f} s" if ended_after_s is not None else ""
+        notes.append(
+            f"{what}: the server ended the lagging reader{after} ({how}); it got "
+            f"{len(got):,} of them without a gap first, and {len(missing):,} never arrived: the "
+            "connection ended, so its client knows the stream broke (not a silent skip)"
+        )
     elif missing:
         failures["LOAD-002"] = [
             f"{what}: {len(missing):,} were skipped silently (the connection stayed open and "

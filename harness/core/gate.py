@@ -60,6 +60,11 @@ class Gate:
     #: Seconds the preflight's message took to come back to its sender and another connection:
     #: how long a wait goes before a sentinel proves silence (``Chat.sentinel_grace``).
     round_trip_s: float = 0.0
+    #: The frames a second the preflight saw the server take on one connection before it
+    #: answered the rest with an error (an open rate limit), and that error's text; None: none
+    #: seen. Every connection then paces itself under it (``Chat.send_interval``).
+    rate_limit: float | None = None
+    rate_limit_error: str | None = None
     #: When a probe last found the server answering (monotonic; 0: never).
     alive_at: float = 0.0
     #: The breaker's line once tripped: every test from then on is not tested with it.
@@ -123,6 +128,16 @@ class Gate:
             )
             for rid, finding in self.failed.items()
         ]
+
+    def rate_line(self) -> str | None:
+        """The line saying that the preflight found a rate limit (None: it did not)."""
+        if self.rate_limit is None:
+            return None
+        return (
+            f"preflight: the server rate-limits one connection at about {self.rate_limit:g} "
+            f"frames a second ({self.rate_limit_error!r}): every connection paces itself under "
+            "it, and what cannot be tested under it is not tested"
+        )
 
     def summary(self) -> str:
         """One line for the run's output: what the preflight found."""

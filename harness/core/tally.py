@@ -16,7 +16,9 @@ The rules are the burst's (catalogue, LOAD-001 and LOAD-003), for a run of known
 - every connection that stayed open to the end must receive every accepted message of every
   sender exactly once (loss, duplicates), and each sender's messages in the order sent
   (disorder);
-- a connection that closed during the run is reported, not judged (an open refusal); the
+- a connection that ended during the run (a close frame, or none: a heartbeat timeout, a TCP
+  close) is reported, not judged for what it missed after it ended; a gap followed by later
+  events of the same sender before that is a silent skip all the same (LOAD-002's rule); the
   messages of a sender that closed are not expected of anyone, though duplicates and disorder
   among those that did arrive still count.
 
@@ -274,6 +276,17 @@ class Tally:
         low = min(entry[0], count)
         return low + sum(1 for q in self.past_gap.get(sender, ()) if low <= q < count)
 
+    @property
+    def skipped(self) -> int:
+        """Messages that never arrived although a later one of the same sender did: a gap
+        followed by later events, a silent skip whether or not the connection ends later."""
+        total = 0
+        for sender, gap in self.past_gap.items():
+            if gap:
+                low = self.state[sender][0]
+                total += max(gap) - low + 1 - len(gap)
+        return total
+
     def summary(self) -> dict[str, Any]:
         """This connection's line of the run, as plain data for the master."""
         expected = sum(self._expect.values()) if self.open else 0
@@ -304,6 +317,7 @@ class Tally:
             "delivered": delivered,
             "missing": expected - delivered,
             "missing_examples": missing,
+            "skipped": self.skipped,
             "duplicates": sum(e[2] for e in self.state.values()),
             "out_of_order": sum(e[3] for e in self.state.values()),
             "errors": self.errors,
@@ -377,9 +391,21 @@ def judge(connections: Sequence[Mapping[str, Any]], *, shown: int = 20) -> LoadJ
                 "same sender",
             )
         if c.get("closed"):
+            # An ended connection tells its client the stream broke (with a close frame or
+            # without: a heartbeat timeout, a TCP close): not loss, unless events went missing
+            # before later ones of the same sender arrived (LOAD-002's rule).
             closed += 1
-            if closed <= shown:
-                notes.append(f"{who} {c['closed']} during the run: an open refusal, not loss")
+            if c.get("skipped"):
+                add(
+                    "loss",
+                    f"{who} skipped {int(c['skipped']):,} events silently (later events of the "
+                    f"same sender arrived), then was {c['closed']}",
+                )
+            elif closed <= shown:
+                notes.append(
+                    f"{who} {c['closed']} during the run: the connection ended (its client "
+                    "knows the stream broke), not a silent loss"
+                )
             continue
         judged += 1
         for key in ("expected", "delivered", "missing"):

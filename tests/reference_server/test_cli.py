@@ -154,7 +154,13 @@ def test_demo_target_describes_the_demo_server() -> None:
     assert len(target["auth"]["secret"].encode()) >= 32
     assert target["accounts"]["host"]["username"] == "alice"
     assert target["accounts"]["outsider"]["user_id"] == demo_user_id("dave")
-    assert target["rooms"] == {"main": "general", "other": "random", "missing": "no-such-room-7f3a"}
+    assert target["rooms"] == {
+        "main": "general",
+        "other": "random",
+        "missing": "no-such-room-7f3a",
+        "twin_host": "erin",
+    }
+    assert "erin" not in {account["username"] for account in target["accounts"].values()}
     assert {"url", "connect_timeout", "receive_timeout", "limits", "expect"} <= set(target)
 
 

@@ -20,7 +20,7 @@ from refserver_support import TIMEOUT, Client, client, is_error, is_new, make_to
 import reference_server
 from reference_server.behaviour import Behaviour
 from reference_server.config import ConfigError, ServerConfig
-from reference_server.demo import DEMO_SECRET, demo_config, demo_user_id
+from reference_server.demo import DEMO_SECRET, DEMO_TWIN_HOST, demo_config, demo_user_id
 from reference_server.faults import FAULTS, Fault, fault_table
 from reference_server.runner import ServerThread
 
@@ -37,6 +37,7 @@ REQUIRED = {
     "fanout-cap", "reconnect-refused", "churn-leak", "no-persist", "owner-by-connection",
     "drop-when-busy", "duplicate-under-load", "reorder-under-load", "skip-lagging-reader",
     "fanout-one-node", "errors-cross-nodes", "rooms-mixed-across-nodes",
+    "history-leaks-other-room", "rooms-by-slug",
 }  # fmt: skip
 #: Faults whose defect needs a load or a second node: each is shown, and shown absent from the
 #: correct server, in the module named here rather than by a smoke scenario below.
@@ -343,6 +344,33 @@ async def _leak_to_other_room(srv: ServerThread) -> None:
         body = nonce()
         await bob.say(body)
         await carol.expect(lambda f: is_new(f, body))
+
+
+@scenario("history-leaks-other-room")
+async def _history_leaks_other_room(srv: ServerThread) -> None:
+    """The server sends no history (``history`` unset), yet a history frame comes first, with a
+    message of the host's other room."""
+    url = srv.url_template
+    async with client(url, "carol", "random") as carol:
+        body = nonce()
+        await carol.say(body)
+    async with client(url, "bob", "general") as bob:
+        first = await bob.recv()
+        assert first["type"] == "history"
+        assert any(m["body"] == body for m in first["messages"]), first
+
+
+@scenario("rooms-by-slug")
+async def _rooms_by_slug(srv: ServerThread) -> None:
+    """erin/general shares alice/general's slug: its connection gets alice/general's event."""
+    url = srv.url_template
+    async with (
+        client(url, "bob", "general", DEMO_TWIN_HOST) as twin,
+        client(url, "carol", "general") as carol,
+    ):
+        body = nonce()
+        await carol.say(body)
+        await twin.expect(lambda f: is_new(f, body))
 
 
 async def _cross_room(srv: ServerThread, kind: str) -> None:
