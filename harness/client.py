@@ -58,7 +58,7 @@ from harness.core.frames import (
     is_event,
     show,
 )
-from harness.core.gate import Gate
+from harness.core.gate import PACE, Gate
 from harness.core.isolation import Ledger, Place
 from harness.core.transcript import Entry, Transcript
 from harness.handshake import Refusal
@@ -75,9 +75,6 @@ MAX_OBSERVATIONS = 50
 MAX_EXTRA_FIELDS = 1000
 #: How long a close frame the harness sent may take to leave, before the transport is aborted.
 CLOSE_GRACE = 0.5
-#: Under a server's rate limit, each connection sends at most this share of it: a window that
-#: is not quite one second, or a clock that drifts, never sees one frame too many.
-PACE = 0.8
 
 
 def now_rfc3339() -> str:

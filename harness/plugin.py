@@ -570,7 +570,10 @@ class ConformancePlugin:
             strict=strict_mode(self.config) if self.config else False,
             lacking=self.lacking,
         )
-        result.warnings = self.target.warnings if self.target else []
+        result.warnings = list(self.target.warnings) if self.target else []
+        rate = self.gate.rate_warning()
+        if rate is not None:
+            result.warnings.append(rate)
         return result
 
     @pytest.hookimpl(tryfirst=True)

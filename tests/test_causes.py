@@ -7,8 +7,8 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from harness.client import PACE, Chat
-from harness.core.gate import Gate
+from harness.client import Chat
+from harness.core.gate import PACE, Gate
 from harness.core.isolation import Ledger
 from harness.preflight import preflight
 from harness.target import parse
@@ -100,6 +100,7 @@ def test_the_preflight_finds_an_open_rate_limit_and_every_connection_paces_under
     chat.gate = gate
     assert chat.send_interval() == 1 / (PACE * gate.rate_limit)
     assert "about" in chat.rate_limit_text() and "found by the preflight" in chat.rate_limit_text()
+    assert "sent at most 0.8 of it" in (gate.rate_warning() or "")
 
 
 def test_a_server_without_a_rate_limit_is_not_paced(tmp_path: Path) -> None:

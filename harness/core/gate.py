@@ -22,6 +22,10 @@ from typing import Any
 from harness.core.failures import ConformanceFailure, NotTested
 from harness.core.results import TestRecord
 
+#: Under a server's rate limit, each connection sends at most this share of it: a window that
+#: is not quite one second, or a clock that drifts, never sees one frame too many.
+PACE = 0.8
+
 #: The basics, in the order the preflight tries them: requirement -> what its failure means.
 BASICS: dict[str, str] = {
     "CONN-001": "a participant's connection is not accepted",
@@ -129,15 +133,21 @@ class Gate:
             for rid, finding in self.failed.items()
         ]
 
-    def rate_line(self) -> str | None:
-        """The line saying that the preflight found a rate limit (None: it did not)."""
+    def rate_warning(self) -> str | None:
+        """What the run says of the rate limit the preflight found, whatever its verdict (None:
+        it found none): every connection paced itself under it."""
         if self.rate_limit is None:
             return None
         return (
-            f"preflight: the server rate-limits one connection at about {self.rate_limit:g} "
-            f"frames a second ({self.rate_limit_error!r}): every connection paces itself under "
-            "it, and what cannot be tested under it is not tested"
+            f"the server rate-limits one connection at about {self.rate_limit:g} frames a "
+            f"second ({self.rate_limit_error!r}): every connection of the harness sent at most "
+            f"{PACE:g} of it, and what cannot be tested under it is not tested"
         )
+
+    def rate_line(self) -> str | None:
+        """The progress line of the rate limit the preflight found (None: none)."""
+        warning = self.rate_warning()
+        return None if warning is None else f"preflight: {warning}"
 
     def summary(self) -> str:
         """One line for the run's output: what the preflight found."""
