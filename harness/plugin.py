@@ -35,7 +35,6 @@ from harness.client import Chat
 from harness.core import catalogue as cat_mod
 from harness.core.failures import (
     ConformanceFailure,
-    ConformanceTimeout,
     HarnessError,
     ResourceLimit,
 )
@@ -463,7 +462,7 @@ class ConformancePlugin:
         try:
             call_sync(item.obj, kwargs, self.gate)
             return
-        except ConformanceTimeout as exc:
+        except ConformanceFailure as exc:
             if scheduler is None or not exc.frame_awaited or not scheduler.crowded_since(mark):
                 raise
         scheduler.alone()

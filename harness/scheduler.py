@@ -32,7 +32,7 @@ from typing import Any
 import pytest
 
 from harness.client import Chat
-from harness.core.failures import ConformanceTimeout
+from harness.core.failures import ConformanceFailure, ConformanceTimeout
 from harness.core.gate import Gate
 from harness.options import requirement_ids
 from harness.runner import run_test, whole_test_bound
@@ -51,9 +51,10 @@ class Outcome:
 
 
 def starved(error: BaseException | None, crowd: int) -> bool:
-    """Whether ``error`` is a wait for a frame that ran out while ``crowd`` tests ran at once:
-    not a verdict (the server may not take the crowd), the test runs again alone."""
-    return isinstance(error, ConformanceTimeout) and error.frame_awaited and crowd > 1
+    """Whether ``error`` is a frame that never came (a wait that ran out, or silence a
+    sentinel proved) while ``crowd`` tests ran at once: not a verdict (the server may not take
+    the crowd), the test runs again alone."""
+    return isinstance(error, ConformanceFailure) and error.frame_awaited and crowd > 1
 
 
 def run_alone_note(crowd: str) -> str:

@@ -372,3 +372,23 @@ def test_the_report_is_escaped_redacted_and_renders(tmp_path: Path) -> None:
 
 def page_uri(report_dir: Path) -> str:
     return (report_dir / "load.html").as_uri()
+
+
+def test_one_process_passes_a_server_with_real_world_habits(tmp_path: Path) -> None:
+    """Heartbeats, extra frames on connect and on join and leave, every message in fragments
+    and compressed: the load mode reads through them all (issue 25)."""
+    habits = ["--ping-interval", "0.2", "--ping-timeout", "2", "--history", "5", "--presence"]
+    habits += ["--fragment", "--compression"]
+    srv = ServerProcess(["--demo", "--db", str(tmp_path / "ref.sqlite3"), *habits]).launch()
+    try:
+        data = demo_target_dict(srv.wait_ready())
+        data["receive_timeout"] = 1.0
+        target = write_target(tmp_path / "target.toml", data)
+        done = load("--target", str(target), *QUIET, "--report-dir", str(tmp_path / "r"))
+    finally:
+        srv.stop()
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = results(tmp_path / "r")
+    assert report["verdict"] == "DELIVERED"
+    assert report["deliveries"]["missing"] == 0
+    assert sum(c["others"] for c in report["per_connection"]) > 0  # the extra frames came

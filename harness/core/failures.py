@@ -20,6 +20,10 @@ class ConformanceFailure(AssertionError):
     #: Raised again from what the preflight or a probe proved (:class:`~harness.core.gate.Gate`),
     #: not found by this test: no probe follows it.
     from_gate = False
+    #: The failure is a frame that never came (a timeout, or silence a sentinel proved), as
+    #: opposed to a wrong one: other tests in the room could have been too many for the server
+    #: (:mod:`harness.scheduler` runs the test again alone).
+    frame_awaited = False
 
     def __init__(
         self,
@@ -59,10 +63,8 @@ class ConformanceTimeout(ConformanceFailure):
     """A bounded wait ran out: the server did not answer, as opposed to answering wrongly."""
 
     kind = "timeout"
-    #: The wait was for a frame the server should send (an event, an error), as opposed to a
-    #: close or a whole test's bound: other tests in the room could have been too many for the
-    #: server (:mod:`harness.scheduler` goes on one test at a time).
-    frame_awaited = False
+    # frame_awaited: the wait was for a frame the server should send (an event, an error), as
+    # opposed to a close or a whole test's bound.
 
 
 class ResourceLimit(Exception):
