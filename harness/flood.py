@@ -24,6 +24,7 @@ import asyncio
 import json
 import re
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -266,9 +267,7 @@ async def settle_drains(
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
         return
-    per_sender: dict[int, int] = {}
-    for m in sent:
-        per_sender[m.sender] = per_sender.get(m.sender, 0) + 1
+    per_sender = Counter(m.sender for m in sent)
     for d in counters:
         d.count = per_sender.get(d.index, 0)
     tasks = running or [asyncio.ensure_future(d.run()) for d in counters]
@@ -372,12 +371,11 @@ async def quiet(
     sent: list[Sent],
     *,
     patient: bool = True,
-    refused: int = 0,
 ) -> None:
     """Wait until the flood is over: every collector has every message, or every connection
     has been silent for the grace. ``patient``: ``receive_timeout`` while some message that no
     error explains has reached no connection at all (it may still be coming, and would be
-    judged lost). ``refused``: frames refused on connections no collector reads."""
+    judged lost)."""
     sent_at = {(s.sender, s.seq): s.at for s in sent}
     seen: set[tuple[int, int]] = set()
     counted = [0] * len(collectors)
@@ -395,7 +393,7 @@ async def quiet(
             for s, q, at in c.record.arrivals[-50:]
             if (s, q) in sent_at
         ]
-        errors = refused + sum(len(c.record.errors) for c in collectors)
+        errors = sum(len(c.record.errors) for c in collectors)
         unexplained = patient and len(sent_at) - len(seen) - errors > 0
         bound = chat.target.receive_timeout if unexplained else grace(chat, delays)
         if silent >= bound:
@@ -434,12 +432,8 @@ def bounded(collectors: list[Collector]) -> None:
 def shortfall(sent: list[Sent], watcher: Receiver, senders: list[Drain]) -> dict[int, int]:
     """Per sender that stayed open: how many of its messages, accepted without an error, never
     reached ``watcher`` (a connection that reads everything)."""
-    got: dict[int, int] = {}
-    for s, _q in {(s, q) for s, q, _ in watcher.arrivals}:  # a duplicate hides no loss
-        got[s] = got.get(s, 0) + 1
-    per_sender: dict[int, int] = {}
-    for m in sent:
-        per_sender[m.sender] = per_sender.get(m.sender, 0) + 1
+    got = Counter(s for s, _q in {(s, q) for s, q, _ in watcher.arrivals})  # no duplicates
+    per_sender = Counter(m.sender for m in sent)
     missing: dict[int, int] = {}
     for drain in senders:
         if drain.closed is not None:

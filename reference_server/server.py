@@ -340,8 +340,16 @@ class ChatServer:
         self._connections[conn.key] = conn
         self._join(conn, session)  # no await before: nothing comes before its greeting frames
         idle = self.config.idle_timeout
-        watch = None if idle is None else asyncio.create_task(self._close_when_idle(conn, idle))
-        beat = None if self.heartbeat is None else asyncio.create_task(self._heartbeat(conn))
+        watch = (
+            None
+            if idle is None
+            else asyncio.create_task(self._close_when_idle(conn, session.room, idle))
+        )
+        beat = (
+            None
+            if self.heartbeat is None
+            else asyncio.create_task(self._heartbeat(conn, session.room))
+        )
         limit = self.config.rate_limit
         accepted: deque[float] = deque()
         try:
@@ -392,7 +400,7 @@ class ChatServer:
             return None
         return (interval or DEFAULT_PING_SECONDS, timeout or DEFAULT_PING_SECONDS)
 
-    async def _heartbeat(self, conn: ChatConnection) -> None:
+    async def _heartbeat(self, conn: ChatConnection, room: Room) -> None:
         """aiohttp's ``heartbeat=``: a ping every interval; a client whose pong has not come
         within the timeout of the ping, written or still queued behind data the client does not
         read, is ended without a close frame (it would queue behind the same data)."""
@@ -405,15 +413,13 @@ class ChatServer:
                     pong = await conn.ping()
                     await pong
             except TimeoutError:
-                session = conn.session
-                where = "" if session is None else f"{session.room.host}/{session.room.slug}"
-                log(logger, logging.INFO, "heartbeat timeout", room=where, seconds=timeout)
+                log(logger, logging.INFO, "heartbeat timeout", room=room.path, seconds=timeout)
                 conn.transport.abort()
                 return
             except ConnectionClosed:
                 return
 
-    async def _close_when_idle(self, conn: ChatConnection, timeout: float) -> None:
+    async def _close_when_idle(self, conn: ChatConnection, room: Room, timeout: float) -> None:
         """Close ``conn`` (1001, "idle") once no data frame went either way for ``timeout``
         seconds, as a load balancer's idle timeout does; one sleeping task per connection,
         woken only when the deadline of its last data frame comes (cancelled when it closes)."""
@@ -421,9 +427,7 @@ class ChatServer:
         while True:
             quiet = loop.time() - conn.last_data
             if quiet >= timeout:
-                session = conn.session
-                where = "" if session is None else f"{session.room.host}/{session.room.slug}"
-                log(logger, logging.INFO, "idle", room=where, seconds=round(quiet, 3))
+                log(logger, logging.INFO, "idle", room=room.path, seconds=round(quiet, 3))
                 await conn.close(CloseCode.GOING_AWAY, IDLE_REASON)
                 return
             await asyncio.sleep(timeout - quiet)
@@ -447,7 +451,7 @@ class ChatServer:
             logging.INFO,
             "connected",
             user=user.username,
-            room=f"{session.room.host}/{session.room.slug}",
+            room=session.room.path,
             transport=session.transport,
         )
 
@@ -543,7 +547,7 @@ class ChatServer:
             logging.INFO,
             "disconnected",
             user=session.user.username,
-            room=f"{session.room.host}/{session.room.slug}",
+            room=session.room.path,
             code=conn.close_code,
         )
 

@@ -93,6 +93,11 @@ class Room:
     host: str
     slug: str
 
+    @property
+    def path(self) -> str:
+        """How URLs and logs name it: ``host/slug``."""
+        return f"{self.host}/{self.slug}"
+
 
 @dataclass(frozen=True, slots=True)
 class Message:

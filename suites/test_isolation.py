@@ -90,18 +90,21 @@ async def test_cross_room_delete_is_not_found(chat: Chat) -> None:
 
 @requirement("ISO-006")
 async def test_edits_and_deletes_stay_in_their_room(chat: Chat) -> None:
+    await _edited_and_deleted_elsewhere(chat, "other", "ISO-006", "event from the other room")
+
+
+async def _edited_and_deleted_elsewhere(chat: Chat, room: str, requirement: str, what: str) -> None:
+    """A message of ``room`` edited and deleted there: no event of it in the main room."""
     watcher_here = await chat.connect("member2", "main")
     poster_here = await chat.connect("host", "main")
-    author_there = await chat.connect("member", "other")
+    author_there = await chat.connect("member", room)
     message = await chat.post(author_there)
     mid = str(message["id"])
     await author_there.send_update(mid, chat.nonce("edit-there"))
     await author_there.expect_event("update", id=mid, requirement="EDIT-003")
     await author_there.send_delete(mid)
     await author_there.expect_event("delete", id=mid, requirement="DEL-002")
-    await chat.sentinel(
-        poster_here, [watcher_here], "ISO-006", mentions(mid), "event from the other room"
-    )
+    await chat.sentinel(poster_here, [watcher_here], requirement, mentions(mid), what)
 
 
 # --- rooms of two hosts that share a slug (ISO-007; needs rooms.twin_host) ------------------
@@ -129,18 +132,7 @@ async def test_rooms_of_two_hosts_with_one_slug_keep_their_messages(chat: Chat) 
 
 @requirement("ISO-007")
 async def test_rooms_of_two_hosts_with_one_slug_keep_their_edits_and_deletes(chat: Chat) -> None:
-    watcher_here = await chat.connect("member2", "main")
-    poster_here = await chat.connect("host", "main")
-    author_twin = await chat.connect("member", "twin")
-    message = await chat.post(author_twin)
-    mid = str(message["id"])
-    await author_twin.send_update(mid, chat.nonce("edit-twin"))
-    await author_twin.expect_event("update", id=mid, requirement="EDIT-003")
-    await author_twin.send_delete(mid)
-    await author_twin.expect_event("delete", id=mid, requirement="DEL-002")
-    await chat.sentinel(
-        poster_here, [watcher_here], "ISO-007", mentions(mid), "event of the other host's room"
-    )
+    await _edited_and_deleted_elsewhere(chat, "twin", "ISO-007", "event of the other host's room")
 
 
 @requirement("ISO-007")

@@ -35,6 +35,11 @@ _TOKEN = re.compile(r"(?<![0-9a-f])[0-9a-f]{16}(?![0-9a-f])")
 MAX_IDS = 100_000
 
 
+def tokens_in(text: str) -> set[str]:
+    """The tokens (16 hex digits standing alone) in ``text``."""
+    return set(_TOKEN.findall(text))
+
+
 class Attribution:
     """The tokens and message ids of one test (one ``Chat``)."""
 
@@ -60,7 +65,7 @@ class Attribution:
         if not self.tokens:
             return False
         text = frame if isinstance(frame, str) else _text(frame)
-        return any(token in self.tokens for token in _TOKEN.findall(text))
+        return any(token in self.tokens for token in tokens_in(text))
 
     def owns(self, frame: Any) -> bool:
         """Whether ``frame`` (a parsed server frame) can be attributed to this test."""

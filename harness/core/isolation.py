@@ -18,26 +18,19 @@ named, say). Which requirement a leak breaks:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Any
 
+from harness.core.attribution import tokens_in
 from harness.core.failures import ConformanceFailure
 from harness.core.frames import show
 
 Place = tuple[str, str]
 """A room as its endpoint names it: (the host's username, the room's slug)."""
 
-#: A token in a frame's text: 16 hex digits standing alone (as harness.core.attribution).
-_TOKEN = re.compile(r"(?<![0-9a-f])[0-9a-f]{16}(?![0-9a-f])")
 #: Tokens and message ids remembered per test, at most (a test makes a handful; a property
 #: test a few hundred).
 MAX_ENTRIES = 100_000
-
-
-def tokens_in(text: str) -> set[str]:
-    """The tokens (16 hex digits standing alone) in ``text``."""
-    return set(_TOKEN.findall(text))
 
 
 def where(place: Place) -> str:
@@ -54,12 +47,16 @@ class Ledger:
         self.tokens: dict[str, tuple[Place, str] | None] = {}
         #: room -> the ids of the test's messages created there
         self.ids: dict[Place, set[str]] = {}
+        #: The rooms the test sent content to: with one, no frame can carry another's.
+        self.places: set[Place] = set()
         self._count = 0
 
     def sent(self, place: Place, text: str, kind: str) -> set[str]:
         """A connection to ``place`` sent ``text`` (a frame of ``kind``): its tokens belong to
         that room; one sent to two rooms belongs to neither. Returns the tokens."""
         found = tokens_in(text)
+        if found:
+            self.places.add(place)
         for token in found:
             if token not in self.tokens:
                 if self._count < MAX_ENTRIES:
@@ -103,6 +100,8 @@ class Ledger:
         """The failure of a frame (its ``text``) received on connection ``conn`` to ``place``
         that carries content the test created in another room; None when it carries none.
         ``own_tokens`` / ``own_ids``: what that connection sent itself."""
+        if self.places <= {place}:
+            return None  # the test created content in this room only (or none yet)
         own = set(own_tokens)
         for token in tokens_in(text):
             entry = self.tokens.get(token)
@@ -139,4 +138,4 @@ def _failure(
     )
 
 
-__all__ = ["Ledger", "Place", "tokens_in", "where"]
+__all__ = ["Ledger", "Place", "where"]
