@@ -288,27 +288,32 @@ class Window:
     ``reader`` has not received yet. The flood then goes no faster than that reader reads, so
     it never falls behind (a server may treat a reader far behind as lagging), whatever the
     speed of the server, of the harness and of the machine, while a connection that stops
-    reading still gets the whole flood queued for it. A message that does not come within the
-    grace (lost, refused) is given up on, so the flood goes on."""
+    reading still gets the whole flood queued for it. Once nothing arrived for a grace while
+    the window was full, the reader is missing messages (lost, or refused): the window opens
+    for the rest of the flood (waiting a grace for each would take a lossy server minutes),
+    and what the reader missed is the control's to judge."""
 
     def __init__(self, chat: Chat, reader: Collector, size: int) -> None:
         self.chat = chat
         self.reader = reader
         self.size = size
-        self.given_up = 0
-
-    def _outstanding(self, sent: int) -> int:
-        return sent - self.given_up - len(self.reader.record.arrivals)
+        #: Whether flow control is off: the reader missed messages.
+        self.opened = False
 
     async def wait(self, sent: int) -> None:
         """Before the next message (``sent`` sent so far by every sender): wait for room."""
-        while self._outstanding(sent) >= self.size and not self.reader.done.is_set():
-            self.reader.progress.clear()
+        reader = self.reader
+        while (
+            not self.opened
+            and sent - len(reader.record.arrivals) >= self.size
+            and not reader.done.is_set()
+        ):
+            reader.progress.clear()
             try:
                 async with asyncio.timeout(grace(self.chat, [])):
-                    await self.reader.progress.wait()
+                    await reader.progress.wait()
             except TimeoutError:
-                self.given_up += self._outstanding(sent) - self.size + 1
+                self.opened = True
 
 
 async def send_all(

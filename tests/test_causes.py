@@ -148,3 +148,29 @@ def test_recon_002_still_fails_when_only_the_half_open_client_stops_the_fan_out(
     assert recon["verdict"] == "failed", output[-3000:]
     assert "(the control) reached it in full" in output, output[-3000:]
     assert code == 1
+
+
+def test_a_flood_window_opens_once_its_reader_misses_messages() -> None:
+    """A reader that never gets some messages costs the flood one grace, not one per window."""
+    from types import SimpleNamespace
+
+    from harness.flood import Window
+
+    async def scenario() -> bool:
+        reader: Any = SimpleNamespace(
+            record=SimpleNamespace(arrivals=[]), progress=asyncio.Event(), done=asyncio.Event()
+        )
+        chat: Any = SimpleNamespace(
+            gate=None, target=SimpleNamespace(receive_timeout=0.1)
+        )  # grace: 0.1 s
+        window = Window(chat, reader, size=4)
+        await window.wait(3)  # room left: no wait
+        assert not window.opened
+        await window.wait(4)  # full, and nothing arrives: one grace, then open
+        assert window.opened
+        async with asyncio.timeout(5):  # a bound, not a measure: it must not wait again
+            for sent in range(5, 500):
+                await window.wait(sent)
+        return window.opened
+
+    assert asyncio.run(scenario())
