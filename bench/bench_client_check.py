@@ -2,7 +2,7 @@
 
     python bench/bench_client_check.py [--sequential] [--base-delay-ms 3000]
 
-Runs ``client-check`` of the reference client (``python -m harness.refclient``) in a subprocess,
+Runs ``client-check`` of the reference client (``python -m reference_client``) in a subprocess,
 every scenario at the seed's 3,000 ms base delay, with the scenarios concurrently (the default;
 target <= 60 s) and, with ``--sequential``, once more one at a time (the client-check option of
 the same name), then prints the wall time and the verdict of each, and whether the two runs gave
@@ -29,11 +29,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def run(report_dir: Path, base_ms: float, *extra: str) -> tuple[float, int, dict[str, Any]]:
     """One client-check run: its wall time, exit status and client-results.json."""
-    client = f"{shlex.quote(sys.executable)} -m harness.refclient"
+    client = f"{shlex.quote(sys.executable)} -m reference_client"
     cmd = [
         sys.executable,
         "-m",
-        "harness.clientcheck",
+        "harness.client",
         "--command",
         client,
         "--base-delay-ms",

@@ -1,8 +1,9 @@
 """``edusphere-conformance``: run, list, serve, client-check, load.
 
-A thin layer over pytest: ``run`` checks its inputs (target file, baseline, ``--only``) and that
-the target answers, then runs the suites with the harness plugin. Exit status: 0 conformant,
-1 not conformant, 2 usage error, bad target file or unreachable target (one line on stderr).
+A thin layer over pytest: ``run`` builds the run (:func:`harness.server.run.build` checks its
+inputs: target file, baseline, ``--only``), checks that the target answers, then runs the suites
+with the harness plugin holding that run. Exit status: 0 conformant, 1 not conformant, 2 usage
+error, bad target file or unreachable target (one line on stderr).
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
 from harness import __version__, extras, redact
-from harness.core import catalogue as cat_mod
+from harness import catalogue as cat_mod
+from harness.core.catalogue import format_table
+from harness.core.failures import UsageError
 from harness.core.results import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
-from harness.target import Target
 
 #: The pytest plugins ``run`` loads, by their entry points' names (registered under those
 #: names, as when pytest loads them itself); with ``-n``, pytest-xdist's too. ``-- -p NAME``
@@ -171,94 +172,38 @@ def cmd_list(args: argparse.Namespace) -> int:
     elif args.format == "markdown":
         print(markdown_table(scope))
     else:
-        print(cat_mod.format_table(cat, scope))
+        print(format_table(cat, scope))
     return EXIT_OK
 
 
 # --- run ----------------------------------------------------------------------------------
 
 
-def _prepare(args: argparse.Namespace) -> Target | None:
-    """Everything that can be wrong before a test runs, checked once: raises
-    :class:`_Refused` with one line. Returns the loaded, provisioned and probed target (None:
-    the bundled reference server), which the plugin then uses as it is."""
-    from harness import preflight
-    from harness import target as target_mod
-    from harness.baseline import BaselineError, load_baseline
-    from harness.core.failures import HarnessError
-
-    cat = cat_mod.load()
-    if args.only:
-        try:
-            cat.select(args.only)
-        except ValueError as exc:
-            raise _Refused(str(exc)) from None
-    if args.baseline:
-        try:
-            load_baseline(args.baseline, cat)
-        except BaselineError as exc:
-            raise _Refused(str(exc)) from None
-    if args.concurrency is not None and args.concurrency < 1:
-        raise _Refused("--concurrency must be at least 1")
-    if args.examples is not None and args.examples < 1:
-        raise _Refused("--examples must be at least 1")
-    if not args.target:
-        return None
-    if "://" in args.target:
-        raise _Refused(str(target_mod.refuse_bare_url(args.target)))
-    try:
-        target = target_mod.load(args.target)
-        preflight.reachable(target)
-    except (target_mod.ProvisionError, HarnessError) as exc:
-        raise _Refused(redact.redact(str(exc)), stopped=True) from None
-    except target_mod.TargetError as exc:  # a mistake in the file: reports stay as they were
-        raise _Refused(str(exc)) from None
-    return target
-
-
-class _Refused(Exception):
-    """The run cannot start; one line. ``stopped``: the options and the target file were right
-    but the target cannot be tested (its provision command, DNS, TLS, no answer): the run's
-    report files say why, as a run that stopped would. A usage mistake (an option, the target
-    file) leaves the report directory as it was."""
-
-    def __init__(self, line: str, *, stopped: bool = False) -> None:
-        super().__init__(line)
-        self.stopped = stopped
-
-
-def _write_stopped(args: argparse.Namespace, line: str) -> None:
-    """results.json, junit.xml and compliance.html of a run that stopped before its tests, so
-    that a CI job reading them sees why (never a stale report of an earlier run)."""
-    from harness.render.files import write_stopped_run
-
-    cat = cat_mod.load()
-    write_stopped_run(
-        line,
-        Path(args.report_dir),
-        started=datetime.now(UTC),
-        target=args.target,
-        selected=cat.select(args.only) if args.only else None,
-        strict=args.strict,
-        catalogue=cat,
-    )
-
-
 def cmd_run(args: argparse.Namespace) -> int:
+    """Build the run (every input checked once, the target file loaded, provisioned and probed
+    once: :func:`harness.server.run.build`), then run the suites with the plugin holding it."""
     import pytest
 
-    from harness.plugin import ConformancePlugin
+    from harness.server.plugin import ConformancePlugin
+    from harness.server.run import build
 
     engine = extras.missing("parallel", "-n (the suites in N processes)") if args.workers else None
     if engine:
         return _fail(engine)
-    try:
-        target = _prepare(args)
-    except _Refused as exc:
-        if exc.stopped:
-            _write_stopped(args, str(exc))
-        return _fail(str(exc))
     report_dir = Path(args.report_dir)
+    try:
+        run = build(
+            target=args.target,
+            only=args.only,
+            baseline=args.baseline,
+            strict=args.strict,
+            report_dir=str(report_dir),
+            examples=args.examples,
+            concurrency=args.concurrency,
+        )
+        run.probe()
+    except UsageError as exc:  # a stopped run's report files say why (UsageError.stopped)
+        return _fail(str(exc))
     try:
         report_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -298,18 +243,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.workers:
         argv += ["-p", "xdist", "-n", args.workers]
     argv += args.pytest_args
-    # The target file was loaded (and its provision command run) once, here: the plugin takes
-    # it as it is and hands it on to pytest-xdist workers.
-    plugin = ConformancePlugin(target, probed=True)
-    code = pytest.main(argv, plugins=[plugin])
-    result = plugin.result
+    # The plugin takes the run as it is, and hands its target on to pytest-xdist workers; the
+    # bundled reference server (no target file) starts now, while pytest collects, unless
+    # workers each start their own.
+    bundled = contextlib.nullcontext() if args.workers else run.start_bundled()
+    with bundled:
+        code = pytest.main(argv, plugins=[ConformancePlugin(run)])
+    result = run.result
     if result is not None and result.finished:
         return result.exit_status  # 0, 1 or 2 (INCOMPLETE: a MUST in scope was not tested)
     if code == pytest.ExitCode.NO_TESTS_COLLECTED:
         return _fail("no test selected (check --only)")
     if code == pytest.ExitCode.USAGE_ERROR:
         return EXIT_USAGE
-    if code == pytest.ExitCode.INTERRUPTED and plugin.interrupted:
+    if code == pytest.ExitCode.INTERRUPTED and run.interrupted:
         print("edusphere-conformance: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     if code == pytest.ExitCode.INTERRUPTED:
@@ -328,7 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return serve_main(args_list, prog="edusphere-conformance")
     if args_list and args_list[0] == "client-check":
-        from harness.clientcheck.cli import main as check_main
+        from harness.client.cli import main as check_main
 
         return check_main(args_list[1:])
     if args_list and args_list[0] == "load":

@@ -6,8 +6,10 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from harness.core.failures import UsageError
 
-class TomlFileError(Exception):
+
+class TomlFileError(UsageError):
     """A file that cannot be read as TOML; ``str()`` is one line naming the file."""
 
 

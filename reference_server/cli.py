@@ -24,6 +24,7 @@ from typing import Any, NoReturn
 
 import jwt
 
+from harness.core.failures import UsageError
 from reference_server.broker import BrokerError
 from reference_server.cluster import ClusterError, run_cluster
 from reference_server.config import (
@@ -52,10 +53,6 @@ from reference_server.store import (
 )
 
 PROG = "python -m reference_server"
-
-
-class UsageError(Exception):
-    """A bad argument: reported as one line, exit status 2."""
 
 
 class _Parser(argparse.ArgumentParser):

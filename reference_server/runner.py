@@ -4,7 +4,10 @@ Protocol-independent plumbing: ``ServerThread(config).start()`` returns once the
 ``restart()`` keeps the port and the database; exceptions raised in the thread are logged and
 re-raised by ``start()`` / ``stop()`` / ``raise_errors()``, never swallowed. ``ServerProcess``
 runs ``serve`` in a process; ``ClusterProcess`` runs ``serve --nodes N --broker URL`` on a
-``RedisServer`` of its own. Everything binds to 127.0.0.1 and stops with its ``with`` block.
+``RedisServer`` of its own. Those three are child processes started and stopped the same way
+(``_ChildProcess``: a ready handshake with a timeout; SIGTERM, then SIGKILL; the last log line in
+the error when one does not start). Everything binds to 127.0.0.1 and stops with its ``with``
+block.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import threading
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Self
+from typing import IO, Any, Self
 
 from reference_server.cluster import TARGET_END, TARGET_START
 from reference_server.config import ServerConfig
@@ -177,7 +180,82 @@ class ServerThread:
             await self._stop_event.wait()
 
 
-class ServerProcess:
+class _ChildProcess:
+    """A program run in a child process: started with a handshake, stopped for sure, its logs kept.
+
+    A subclass spawns it (``start_new_session=self._own_group``) and waits for its own sign
+    that it is ready: a line on its stdout (:meth:`_stdout_lines`, read by a daemon thread so
+    that the wait has a timeout) or an answer on the free port it was given. :meth:`_stop_child`
+    stops it: SIGTERM, up to ``timeout`` to exit, then SIGKILL (to every process left in its
+    group when it has one of its own, so no node outlives it). When it does not start, the
+    error quotes the last line of its log (:meth:`_last_log_line`). ``start()`` returns once it
+    is ready and ``stop()`` stops it: a ``with`` block does both.
+    """
+
+    #: Whether the child leads a process group of its own (SIGKILL then reaches its children).
+    _own_group = False
+
+    def __init__(self, *, timeout: float) -> None:
+        self.timeout = timeout
+        self._proc: subprocess.Popen[Any] | None = None
+
+    def start(self) -> Self:
+        """Start the child and return once it is ready (or raise why it is not)."""
+        raise NotImplementedError
+
+    def stop(self) -> int | None:
+        """Stop the child; its exit status when the subclass reports one."""
+        raise NotImplementedError
+
+    def _stdout_lines(self, limit: int | None = None) -> queue.Queue[str]:
+        """The child's stdout line by line ("" at its end), read by a daemon thread; with
+        ``limit``, the thread stops after that many lines (and reads no further)."""
+        lines: queue.Queue[str] = queue.Queue()
+        stream = self._proc.stdout if self._proc is not None else None
+        threading.Thread(target=_read_lines, args=(stream, lines, limit), daemon=True).start()
+        return lines
+
+    def _last_log_line(self) -> str:
+        """The last line the child logged, for the error when it does not start ("": none)."""
+        return ""
+
+    def _stop_child(self) -> int | None:
+        """SIGTERM the child, wait up to ``timeout``, then SIGKILL: every process left in its
+        group (even after a clean exit) when it has one of its own, else the child if it has
+        not exited; close its stdout. The child's exit status (None if none ran)."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            proc.terminate()
+        try:
+            status: int | None = proc.wait(self.timeout)
+        except subprocess.TimeoutExpired:
+            status = None
+        if self._own_group:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        elif status is None:
+            proc.kill()
+        if status is None:
+            status = proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+        return status
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class ServerProcess(_ChildProcess):
     """A reference server in a process of its own (``python -m reference_server serve``): a
     harness run against the bundled server then has this machine's other core for itself.
 
@@ -187,13 +265,13 @@ class ServerProcess:
         srv.wait_ready()        # the URL template, once it listens
         srv.restart(); srv.stop()
 
-    The same port and database across restarts, like :class:`ServerThread`.
+    The same port and database across restarts, like :class:`ServerThread`. The first launch
+    asks for port 0; the ready line (``listening on URL``) says which port it got.
     """
 
     def __init__(self, args: list[str], *, timeout: float = 20.0) -> None:
+        super().__init__(timeout=timeout)
         self.args = args
-        self.timeout = timeout
-        self._proc: subprocess.Popen[str] | None = None
         self._url: str | None = None
         self._port = 0
 
@@ -202,30 +280,33 @@ class ServerProcess:
         argv += [f"--port={self._port}", "--log-level", "WARNING", *self.args]
         self._url = None
         self._proc = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            start_new_session=self._own_group,
         )
+        return self
+
+    def start(self) -> Self:
+        """:meth:`launch`, then :meth:`wait_ready`."""
+        self.launch().wait_ready()
         return self
 
     def wait_ready(self) -> str:
         """The URL template once the server listens; raises RuntimeError if it never does."""
         if self._url is not None:
             return self._url
-        proc = self._proc
-        if proc is None or proc.stdout is None:
+        if self._proc is None or self._proc.stdout is None:
             raise RuntimeError("reference server not launched")
-        ready = threading.Event()
-        line: list[str] = []
-
-        def read() -> None:
-            assert proc.stdout is not None
-            line.append(proc.stdout.readline())
-            ready.set()
-
-        threading.Thread(target=read, daemon=True).start()
-        if not ready.wait(self.timeout) or not line[0].startswith("listening on "):
+        try:
+            line = self._stdout_lines(limit=1).get(timeout=self.timeout)
+        except queue.Empty:
+            line = ""
+        if not line.startswith("listening on "):
             self.stop()
-            raise RuntimeError(f"reference server did not start: {line[0].strip() if line else ''}")
-        self._url = line[0].removeprefix("listening on ").strip()
+            raise RuntimeError(f"reference server did not start: {line.strip()}")
+        self._url = line.removeprefix("listening on ").strip()
         self._port = int(self._url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
         return self._url
 
@@ -235,17 +316,7 @@ class ServerProcess:
         return self._proc.pid if self._proc is not None else None
 
     def stop(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(self.timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
+        self._stop_child()
 
     def restart(self) -> Self:
         """Stop, then start again on the same port (retried while the port lingers)."""
@@ -274,7 +345,7 @@ def free_port() -> int:
         return port
 
 
-class RedisServer:
+class RedisServer(_ChildProcess):
     """A throwaway Redis server on a free port of 127.0.0.1 (the broker of a test cluster)::
 
         with RedisServer() as redis:
@@ -285,9 +356,10 @@ class RedisServer:
     is not installed (Debian package ``redis-server``).
     """
 
+    _own_group = True
+
     def __init__(self, *, timeout: float = 10.0) -> None:
-        self.timeout = timeout
-        self._proc: subprocess.Popen[bytes] | None = None
+        super().__init__(timeout=timeout)
         self._dir: tempfile.TemporaryDirectory[str] | None = None
         self._port: int | None = None
 
@@ -318,16 +390,20 @@ class RedisServer:
             port = free_port()
             argv = [program, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
             argv += ["--appendonly", "no", "--dir", self._dir.name, "--logfile", str(log)]
-            self._proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                start_new_session=self._own_group,
             )
-            if self._answers_ping(self._proc, port):
+            self._proc = proc
+            if self._answers_ping(proc, port):
                 self._port = port
                 return self
-            _stop_group(self._proc, self.timeout)
-        tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
+            self._stop_child()
+        tail = self._last_log_line()
         self.stop()
-        raise RuntimeError(f"redis-server did not start: {' '.join(tail) or 'no log'}")
+        raise RuntimeError(f"redis-server did not start: {tail or 'no log'}")
 
     def _answers_ping(self, proc: subprocess.Popen[bytes], port: int) -> bool:
         deadline = time.monotonic() + self.timeout
@@ -342,29 +418,23 @@ class RedisServer:
             time.sleep(0.02)  # not listening yet: redis-server says so nowhere we can await
         return False
 
+    def _last_log_line(self) -> str:
+        """The last line of ``redis.log`` (redis-server's ``--logfile``)."""
+        if self._dir is None:
+            return ""
+        log = Path(self._dir.name, "redis.log")
+        return _last_line(log.read_text(errors="replace")) if log.exists() else ""
+
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL after ``timeout``) and remove its directory."""
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            _stop_group(proc, self.timeout)
+        self._stop_child()
         self._port = None
         directory, self._dir = self._dir, None
         if directory is not None:
             directory.cleanup()
 
-    def __enter__(self) -> Self:
-        return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-
-class ClusterProcess:
+class ClusterProcess(_ChildProcess):
     """``python -m reference_server serve --nodes N --broker URL *args``: N node processes
     under one parent, in a process group of their own::
 
@@ -376,14 +446,15 @@ class ClusterProcess:
     group is left after ``timeout``; it returns the parent's exit status.
     """
 
+    _own_group = True
+
     def __init__(self, args: list[str], nodes: int, broker: str, *, timeout: float = 30.0) -> None:
+        super().__init__(timeout=timeout)
         self.args = args
         self.nodes = nodes
         self.broker = broker
-        self.timeout = timeout
         self.urls: list[str] = []
         self.target_text = ""
-        self._proc: subprocess.Popen[str] | None = None
         self._stderr: IO[str] | None = None
         self.returncode: int | None = None
         """The parent's exit status once it has exited (``stop()``, ``wait()``)."""
@@ -410,10 +481,9 @@ class ClusterProcess:
             stderr=self._stderr,
             text=True,
             env=env,
-            start_new_session=True,
+            start_new_session=self._own_group,
         )
-        lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=_read_lines, args=(self._proc.stdout, lines), daemon=True).start()
+        lines = self._stdout_lines()
         try:
             self._read_output(lines)
         except BaseException:
@@ -442,11 +512,11 @@ class ClusterProcess:
         self.target_text = "".join(target)
 
     def _failure(self, what: str) -> str:
-        err = ""
-        if self._stderr is not None:
-            self._stderr.seek(0)
-            err = " ".join(self._stderr.read().strip().splitlines()[-1:])
-        return f"reference cluster {what}: {err or 'no error output'}"
+        return f"reference cluster {what}: {self._last_log_line() or 'no error output'}"
+
+    def _last_log_line(self) -> str:
+        """The last line of the parent's and its nodes' stderr."""
+        return _last_line(self.stderr)
 
     def wait(self, timeout: float | None = None) -> int:
         """Wait for the parent to exit by itself (a node died); its exit status."""
@@ -466,15 +536,9 @@ class ClusterProcess:
     def stop(self) -> int | None:
         """SIGTERM to the parent, which stops its nodes; whatever is left of the group is killed
         after ``timeout``. The parent's exit status."""
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            self.returncode = _stop_group(proc, self.timeout)
-            if proc.stdout is not None:
-                proc.stdout.close()
+        if self._proc is not None:
+            self.returncode = self._stop_child()
         return self.returncode
-
-    def __enter__(self) -> Self:
-        return self.start()
 
     def __exit__(
         self,
@@ -482,32 +546,24 @@ class ClusterProcess:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.stop()
+        super().__exit__(exc_type, exc, tb)
         if self._stderr is not None:
             self._stderr.close()
             self._stderr = None
 
 
-def _read_lines(stream: IO[str] | None, lines: queue.Queue[str]) -> None:
-    """Put each line of ``stream`` on ``lines``, then "" at its end."""
+def _read_lines(stream: IO[str] | None, lines: queue.Queue[str], limit: int | None = None) -> None:
+    """Put each line of ``stream`` on ``lines``, then "" at its end; with ``limit``, stop after
+    that many lines (a process that only prints its ready line is not read while it runs)."""
     if stream is not None:
         with contextlib.suppress(ValueError, OSError):  # closed by stop()
-            for line in stream:
+            for count, line in enumerate(stream, 1):
                 lines.put(line)
+                if count == limit:
+                    return
     lines.put("")
 
 
-def _stop_group(proc: subprocess.Popen[str] | subprocess.Popen[bytes], timeout: float) -> int:
-    """SIGTERM ``proc`` (the leader of its process group), wait up to ``timeout``, then SIGKILL
-    every process left in the group; ``proc``'s exit status."""
-    if proc.poll() is None:
-        proc.terminate()
-    try:
-        status = proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        status = None
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    if status is None:
-        status = proc.wait()
-    return status
+def _last_line(text: str) -> str:
+    """The last non-blank line of a log ("" if it is empty)."""
+    return " ".join(text.strip().splitlines()[-1:])

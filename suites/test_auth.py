@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from harness.client import Chat, Refusal
 from harness.core.failures import ConformanceFailure
+from harness.server.chat import Chat, Refusal
 
 requirement = pytest.mark.requirement
 

@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from harness.client import Chat
 from harness.core.failures import ConformanceFailure
 from harness.core.frames import check_equal
+from harness.server.chat import Chat
 
 requirement = pytest.mark.requirement
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from harness.client import Chat, Refusal
+from harness.server.chat import Chat, Refusal
 
 requirement = pytest.mark.requirement
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness.client import Chat
-from harness.core import spec
+from harness import spec
 from harness.core.frames import event_matching
+from harness.server.chat import Chat
 
 requirement = pytest.mark.requirement
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from harness.client import Chat
-from harness.core import spec
+from harness import spec
 from harness.core.failures import ConformanceFailure
 from harness.core.frames import check_equal, check_not_earlier, event_matching
+from harness.server.chat import Chat
 
 requirement = pytest.mark.requirement
 

@@ -10,8 +10,8 @@ import re
 
 import pytest
 
-from harness.client import Chat
-from harness.core import spec
+from harness import spec
+from harness.server.chat import Chat
 
 requirement = pytest.mark.requirement
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness.client import Chat, Conn
-from harness.core import spec
+from harness import spec
 from harness.core.frames import event_matching, is_event, mentions
+from harness.server.chat import Chat, Conn
 
 requirement = pytest.mark.requirement
 

@@ -18,11 +18,11 @@ import time
 
 import pytest
 
-from harness.client import Chat
-from harness.core import spec
+from harness import spec
 from harness.core.delivery import Judgement, Sent, judge_burst, judge_lag
 from harness.core.failures import ConformanceFailure, ConformanceTimeout, NotTested
-from harness.flood import (
+from harness.server.chat import Chat
+from harness.server.flood import (
     Burst,
     Collector,
     Drain,

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import pytest
 
-from harness.client import Chat, Conn
 from harness.core.catalogue import NEEDS
 from harness.core.failures import NotTested
 from harness.core.frames import is_error, mentions
+from harness.server.chat import Chat, Conn
 
 requirement = pytest.mark.requirement
 

@@ -1,6 +1,6 @@
 """Property-based robustness: client frames generated from schemas/client (ROBUST-016, -017).
 
-hypothesis draws frames from the schema files through :mod:`harness.strategies` (why not
+hypothesis draws frames from the schema files through :mod:`harness.server.strategies` (why not
 hypothesis-jsonschema: see that module). The number of examples comes from ``--examples`` or the
 target's ``[properties] examples``; a failure is shrunk to the smallest frame, which the failure
 message (and so the report) shows.
@@ -24,12 +24,11 @@ import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from harness import schemas
-from harness.client import Chat, Conn
-from harness.core import spec
+from harness import schemas, spec
 from harness.core.failures import ConformanceFailure, ResourceLimit
 from harness.core.frames import is_error, is_event, same_visible_text, show, visible
-from harness.strategies import NearMiss, from_schema, near_miss, short_repr
+from harness.server.chat import Chat, Conn
+from harness.server.strategies import NearMiss, from_schema, near_miss, short_repr
 
 requirement = pytest.mark.requirement
 

@@ -7,11 +7,11 @@ import asyncio
 
 import pytest
 
-from harness.client import Chat, Conn, Refusal
-from harness.core import spec
+from harness import commands, spec
 from harness.core.delivery import Sent, closed_text
 from harness.core.failures import ConformanceFailure, NotTested
-from harness.flood import (
+from harness.server.chat import Chat, Conn, Refusal
+from harness.server.flood import (
     Burst,
     Collector,
     bounded,
@@ -48,7 +48,7 @@ async def test_half_open_client_does_not_stop_the_fan_out(chat: Chat) -> None:
     # connection's frames one at a time, slowly (a database across a network), handles the
     # connections side by side, so the same bytes arrive in a sixteenth of the time. The seed
     # states no throughput: a server too slow for the test's bound even so is "not tested" with
-    # its pace (harness.runner.too_slow), never failed.
+    # its pace (harness.server.calls.too_slow), never failed.
     limit = min(chat.target.max_length, spec.MAX_LENGTH)  # a bigger target limit: same traffic
     room_for_the_tag(limit)
     stands_on_the_basics(chat)
@@ -233,7 +233,7 @@ async def test_messages_survive_a_restart(chat: Chat) -> None:
     author = await chat.connect("member")
     message = await chat.post(author)
     await chat.close_all()
-    await asyncio.to_thread(chat.target.restart)
+    await asyncio.to_thread(commands.restart, chat.target)
     again = await chat.connect("member", requirement="RECON-006")
     body = chat.nonce("after-restart")
     await again.send_update(message["id"], body)

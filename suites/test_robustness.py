@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from harness.client import Chat, Conn
-from harness.core import spec
+from harness import spec
 from harness.core.failures import ConformanceFailure
 from harness.core.frames import is_event, mentions
+from harness.server.chat import Chat, Conn
 
 requirement = pytest.mark.requirement
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.client import Chat
+from harness.server.chat import Chat
 
 requirement = pytest.mark.requirement
 

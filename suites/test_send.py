@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from harness.client import Chat
-from harness.core import spec
+from harness import spec
 from harness.core.failures import ConformanceFailure
 from harness.core.frames import check_equal, event_matching, mentions, parse_timestamp
+from harness.server.chat import Chat
 
 requirement = pytest.mark.requirement
 

@@ -1,6 +1,6 @@
 """An in-memory chat server wired to the harness's client, without sockets (h11's habit).
 
-``FakeServer(...).chat()`` gives a :class:`harness.client.Chat` whose connections talk to the
+``FakeServer(...).chat()`` gives a :class:`harness.server.chat.Chat` whose connections talk to the
 fake through :class:`FakeSocket` queues, so the wire-level verifiers (``settle``, ``sentinel``,
 ``expect_refused``) are tested frame by frame, in milliseconds. The fake does only what the
 tests need: ``text`` frames become ``new`` events for the whole room, anything else gets an
@@ -16,12 +16,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from websockets.exceptions import ConnectionClosed, PayloadTooBig
-from websockets.frames import Close
-
-from harness.client import Chat, Refusal
+from harness.server.chat import Chat, Refusal
 from harness.target import Target, parse
 from harness.tokens import Minter
+from harness.wire.closed import Closed, TooBig
+from harness.wire.plan import Plan
 from reference_server.demo import demo_target_dict
 
 _CLOSED = object()
@@ -30,7 +29,7 @@ BAD_TOKEN = "bad-token"
 
 
 class FakeTransport:
-    """What a :class:`harness.client.Conn` asks of a transport: ``abort()`` drops the fake
+    """What a :class:`harness.server.conn.Conn` asks of a transport: ``abort()`` drops the fake
     connection (the client then reads a close without a frame)."""
 
     def __init__(self, sock: FakeSocket) -> None:
@@ -57,7 +56,7 @@ class FakeSocket:
         self.inbox: asyncio.Queue[object] = asyncio.Queue()
         self.close_code: int | None = None
         self.transport = FakeTransport(self)
-        self.too_big: PayloadTooBig | None = None
+        self.too_big: TooBig | None = None
 
     def deliver(self, frame: dict[str, Any] | str) -> None:
         if self.close_code is None:
@@ -72,23 +71,22 @@ class FakeSocket:
 
     async def send(self, message: str | bytes) -> None:
         if self.too_big is not None:
-            raise ConnectionClosed(None, Close(1009, str(self.too_big))) from self.too_big
+            raise Closed(None, too_big=self.too_big)
         if self.close_code is not None:
-            raise ConnectionClosed(Close(self.close_code, ""), None)
+            raise Closed(self.close_code)
         self.server.handle(self, message)
 
     async def recv(self) -> str | bytes:
         item = await self.inbox.get()
         if item is _CLOSED:
             self.inbox.put_nowait(_CLOSED)
-            raise ConnectionClosed(Close(self.close_code or 1000, ""), None)
-        if isinstance(item, PayloadTooBig):
-            # What websockets raises after refusing a frame over max_size from its header: the
-            # client sent 1009, received nothing, and the parser's exception is the cause (of
-            # every later send too).
+            raise Closed(self.close_code or 1000)
+        if isinstance(item, TooBig):
+            # What the wire raises after refusing a frame over max_size from its header: the
+            # client sent 1009 and received no close frame (every later send too).
             self.too_big = item
             self.shut(1006)
-            raise ConnectionClosed(None, Close(1009, str(item))) from item
+            raise Closed(None, too_big=item)
         assert isinstance(item, str)
         return item
 
@@ -109,8 +107,8 @@ class FakeServer:
     - ``noise``: each text frame is preceded, on every connection of the room, by this many
       events of a stranger's (frames no check asks for);
     - ``huge``: each connection is sent, after the handshake, an event whose body is this many
-      bytes; over the client's ``max_size``, what websockets raises instead (its
-      ``ConnectionClosed`` caused by :class:`PayloadTooBig`, which refuses the frame from its
+      bytes; over the client's ``max_size``, what the wire raises instead (a
+      :class:`~harness.wire.closed.Closed` with ``too_big``: the frame refused from its
       header).
     """
 
@@ -136,13 +134,8 @@ class FakeServer:
         self.client_max_size = target.max_received_frame_bytes
         return Chat(target, Minter(target.auth), opener=self.open)
 
-    async def open(
-        self,
-        url: str,
-        headers: dict[str, str],
-        subprotocols: list[str] | None,
-        receive_buffer: int | None,
-    ) -> tuple[FakeSocket, int] | Refusal:
+    async def open(self, plan: Plan) -> tuple[FakeSocket, int] | Refusal:
+        url = plan.url
         refused = self.refuse if BAD_TOKEN in url else None
         if refused == "http":
             return Refusal("http", status=403)
@@ -155,7 +148,7 @@ class FakeServer:
             sock.shut(4403)
         elif self.huge:
             if self.huge > self.client_max_size:
-                sock.inbox.put_nowait(PayloadTooBig(self.huge, self.client_max_size))
+                sock.inbox.put_nowait(TooBig(self.huge, self.client_max_size))
             else:
                 sock.deliver(self.event("x" * self.huge))
         return sock, 101

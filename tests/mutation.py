@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.core import catalogue
+from harness import catalogue
 from reference_server.config import ServerConfig
 from reference_server.demo import demo_config, demo_target_dict
 from reference_server.faults import FAULTS, Fault

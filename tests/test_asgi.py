@@ -1,5 +1,6 @@
-"""In-process ASGI targets (``[asgi] app``, :mod:`harness.asgi`): what the application is
-handed, what the harness sees of what it does, and the one-line errors of a bad one.
+"""In-process ASGI targets (``[asgi] app``, :mod:`harness.wire.apphost` and
+:mod:`harness.wire.asgi`): what the application is handed, what the harness sees of what it
+does, and the one-line errors of a bad one.
 
 The applications are in tests/asgi_apps.py; the suites against a whole chat application, in
 process and over the network, are in tests/test_asgi_alt.py.
@@ -15,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from harness import asgi
-from harness.client import Chat, Conn, Refusal
 from harness.core.failures import ConformanceTimeout, ResourceLimit
+from harness.server.chat import Chat, Conn, Refusal
 from harness.target import Target, TargetError, parse
+from harness.wire import apphost
 from reference_server.demo import demo_target_dict
 from tests import asgi_apps
 from tests.support import ROOT, assert_usage_error, cli, write_target
@@ -40,7 +41,7 @@ def _target(app: str, **changes: Any) -> Target:
 @pytest.fixture(autouse=True)
 def _stop_apps() -> Any:
     yield
-    asgi.stop_all()
+    apphost.stop_all()
 
 
 def _run(coro: Any) -> Any:
@@ -63,7 +64,7 @@ def test_the_scope_carries_the_request_as_a_server_would(transport: str) -> None
         chat = Chat(target)
         conn = await chat.connect("member")
         await conn.send_raw("hello")
-        frame, _, _ = await conn._recv(1.0)
+        frame, _, _ = await conn.recv_judged(1.0)
         await chat.close_all()
         assert isinstance(frame, dict)
         return frame, "eyJ"  # the start of every JWT the target mints
@@ -99,7 +100,7 @@ def test_the_lifespan_runs_once_and_its_state_reaches_every_connection() -> None
         for _ in range(2):
             conn = await chat.connect("member")
             await conn.send_raw("x")
-            frame, _, _ = await conn._recv(1.0)
+            frame, _, _ = await conn.recv_judged(1.0)
             assert isinstance(frame, dict)
             states.append(frame["state"])
         await chat.close_all()
@@ -107,7 +108,7 @@ def test_the_lifespan_runs_once_and_its_state_reaches_every_connection() -> None
 
     assert _run(go()) == [["pool"], ["pool"]]
     assert (app.started, app.stopped) == (before[0] + 1, before[1])
-    asgi.stop_all()
+    apphost.stop_all()
     assert app.stopped == before[1] + 1
 
 
@@ -157,7 +158,7 @@ def test_an_exception_in_the_application_is_a_close_1011_with_its_traceback_reda
     assert "close 1011 ''" in texts
     (trace,) = [t for t in texts if t.startswith("the application raised:")]
     assert "ValueError: the database said no to token=<redacted>" in trace
-    assert "tests/asgi_apps.py" in trace and "harness/asgi.py" not in trace
+    assert "tests/asgi_apps.py" in trace and "harness/wire/" not in trace
     assert chat.token("member") not in json.dumps(chat.transcript.as_list())
 
 
@@ -231,7 +232,7 @@ def test_a_frame_over_the_bound_is_refused_with_1009() -> None:
 
 
 def test_a_flooding_application_waits_for_the_reader_and_is_bounded() -> None:
-    """The application's send waits once the client holds asgi.WINDOW bytes unread (as a TCP
+    """The application's send waits once the client holds apphost.WINDOW bytes unread (as a TCP
     peer's buffers would make it): the harness's memory stays bounded, and the connection's
     frame bound ends the flood."""
 
@@ -247,7 +248,7 @@ def test_a_flooding_application_waits_for_the_reader_and_is_bounded() -> None:
         return held
 
     held = _run(go())
-    assert asgi.WINDOW < held <= asgi.WINDOW + 2000
+    assert apphost.WINDOW < held <= apphost.WINDOW + 2000
 
 
 # --- a bad [asgi] -------------------------------------------------------------------------

@@ -26,10 +26,10 @@ from typing import Any
 
 import pytest
 
-from harness import asgi
-from harness.client import Chat
-from harness.core import spec
+from harness import spec
+from harness.server.chat import Chat
 from harness.target import parse
+from harness.wire import apphost
 from reference_server.runner import free_port
 from tests.alt_servers.asgi import chat_app
 from tests.alt_servers.asgi.chat_app import FAULTS
@@ -228,7 +228,7 @@ def test_the_transcript_shows_the_same_exchange_as_over_the_network(
         local = Chat(parse(_target(), where="in-process", env=alt_env))
         asyncio.run(_exchange(local))
     finally:
-        asgi.stop_all()
+        apphost.stop_all()
     with uvicorn(alt_env, tmp_path / "uvicorn.log") as url:
         remote = Chat(parse(_target(url), where="served", env=alt_env))
         asyncio.run(_exchange(remote))

@@ -8,8 +8,9 @@ import json
 from typing import Any
 
 from harness.core.attribution import Attribution
-from harness.core.checks import FOREIGN, KEEP, Expect, Fail, Hit, judge_server_frame
+from harness.core.checks import FOREIGN, KEEP, Expect, Fail, Hit
 from harness.core.frames import event_matching, is_event
+from harness.spec import judge_server_frame
 
 ID = "0b7e7dd4-5a4c-4b1e-9a57-0d6d1b7c9a10"
 

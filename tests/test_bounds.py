@@ -17,12 +17,12 @@ from typing import Any, TypeVar
 
 import pytest
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
 
-from harness.client import MAX_OBSERVATIONS, Chat
 from harness.core.bounds import FrameBuffer, frame_size, frame_too_big, size_text
 from harness.core.failures import ConformanceFailure, ResourceLimit
-from harness.records import build_record
+from harness.core.session import MAX_OBSERVATIONS
+from harness.server.chat import Chat
+from harness.server.records import build_record
 from harness.target import (
     MAX_BUFFERED_BYTES,
     MAX_BUFFERED_FRAMES,
@@ -32,6 +32,7 @@ from harness.target import (
     parse,
 )
 from harness.tokens import Minter
+from harness.wire.closed import Closed
 from tests.fakewire import FakeServer, run_scenario
 from tests.hostile import HUGE_BYTES, HostileServer, hostile_target, serve, write_hostile_target
 
@@ -217,7 +218,7 @@ def test_a_frame_over_the_frame_cap_fails_the_test_with_the_sizes() -> None:
 def test_a_frame_over_the_cap_met_while_sending_fails_the_test_too() -> None:
     async def scenario(chat: Chat) -> None:
         member = await chat.connect("member")
-        with pytest.raises(ConnectionClosed):
+        with pytest.raises(Closed):
             await member.ws.recv()  # the cap is met with no wait of the harness's running
         await member.send_text("hello")  # the close is noted here, on a send
 
@@ -435,9 +436,9 @@ def test_a_property_against_a_flooding_server_opens_no_connection_while_shrinkin
     chat = server.chat(limits={"max_buffered_frames": 10})
     opened: list[str] = []
 
-    async def counting(url: str, *args: Any) -> Any:
-        opened.append(url)
-        return await server.open(url, *args)
+    async def counting(plan: Any) -> Any:
+        opened.append(plan.url)
+        return await server.open(plan)
 
     chat.opener = counting
     with pytest.raises(ResourceLimit) as caught:

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from harness.core import catalogue
-from harness.core.catalogue import CATALOGUE_PATH, LEVELS, Catalogue, Requirement, format_table
+from harness import catalogue
+from harness.catalogue import CATALOGUE_PATH
+from harness.core.catalogue import LEVELS, Catalogue, Requirement, format_table
 
 ID = re.compile(r"[A-Z]+-[0-9]{3}")
 

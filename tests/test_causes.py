@@ -7,10 +7,10 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from harness.client import Chat
 from harness.core.gate import PACE, Gate
 from harness.core.isolation import Ledger
-from harness.preflight import preflight
+from harness.server.chat import Chat
+from harness.server.preflight import preflight
 from harness.target import parse
 from reference_server.demo import demo_config, demo_target_dict
 from reference_server.runner import ServerThread
@@ -154,7 +154,7 @@ def test_a_flood_window_opens_once_its_reader_misses_messages() -> None:
     """A reader that never gets some messages costs the flood one grace, not one per window."""
     from types import SimpleNamespace
 
-    from harness.flood import Window
+    from harness.server.flood import Window
 
     async def scenario() -> bool:
         reader: Any = SimpleNamespace(

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from harness.core.checks import KEEP, Expect, Fail, Hit, judge_server_frame
+from harness.core.checks import KEEP, Expect, Fail, Hit
 from harness.core.failures import ConformanceFailure, ConformanceTimeout
 from harness.core.frames import event_matching, is_error, mentions
+from harness.spec import judge_server_frame
 
 NEW: dict[str, Any] = {
     "type": "chat_message",

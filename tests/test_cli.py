@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from harness import __version__, schemas
-from harness.core import catalogue as cat_mod
+from harness import catalogue as cat_mod
 from reference_server.faults import FAULTS
 from tests.support import assert_usage_error, cli, closed_port, minimal_target, write_target
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.core import catalogue
+from harness import catalogue
 from tests import coverage_probe
 
 ROOT = Path(__file__).resolve().parent.parent

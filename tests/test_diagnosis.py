@@ -7,6 +7,7 @@ from collections import Counter
 
 import pytest
 
+from harness.catalogue import load as load_catalogue
 from harness.core.diagnosis import Traffic, diagnose, total
 from harness.core.results import TestRecord, aggregate
 
@@ -73,7 +74,7 @@ def test_the_run_shows_the_diagnosis_beside_a_failure_only() -> None:
         actual="an echo",
         traffic=echo,
     )
-    result = aggregate([failed])
+    result = aggregate([failed], catalogue=load_catalogue())
     assert result.verdict_word == "NON-CONFORMANT"
     assert result.reason is not None and result.reason.startswith("answers every frame")
     assert result.as_json()["diagnosis"] == result.reason

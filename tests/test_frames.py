@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from harness.core import catalogue
+from harness import catalogue, spec
 from harness.core.failures import ConformanceFailure, ConformanceTimeout, HarnessError
 from harness.core.frames import (
     check_equal,
@@ -271,7 +271,9 @@ def test_conformance_failure_carries_id_statement_expected_actual_and_also() -> 
     )
     assert isinstance(failure, AssertionError)
     assert failure.kind == "wrong answer"
-    assert failure.statement == statement
+    assert failure.statement == ""  # the core knows ids; the statement is the catalogue's
+    assert statement not in str(failure)
+    assert spec.stated(failure) is failure and failure.statement == statement
     assert failure.also == ("EDIT-002", "SEND-005")  # the requirement itself is not repeated
     assert failure.requirements == ("EVT-003", "EDIT-002", "SEND-005")
     message = str(failure)
@@ -289,7 +291,7 @@ def test_conformance_failure_without_also() -> None:
 
 
 def test_conformance_failure_of_an_unknown_id_has_no_statement() -> None:
-    failure = ConformanceFailure("NOPE-001", "x", "y")
+    failure = spec.stated(ConformanceFailure("NOPE-001", "x", "y"))
     assert failure.statement == ""
     assert str(failure).startswith("[NOPE-001]")
 

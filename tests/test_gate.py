@@ -64,7 +64,7 @@ def test_the_breaker_trips_once_and_then_every_test_is_not_tested() -> None:
 
 
 def test_every_basic_names_a_catalogue_requirement() -> None:
-    from harness.core import catalogue
+    from harness import catalogue
 
     cat = catalogue.load()
     assert all(rid in cat for rid in BASICS)
@@ -107,11 +107,11 @@ def test_a_missing_own_update_event_is_proven_by_the_sentinel_not_waited_out(
         assert "no answer within" not in text, (rid, text[:2000])
 
 
-# --- the probe after a timeout (harness/preflight.py) ---------------------------------------
+# --- the probe after a timeout (harness/server/preflight.py) ---------------------------------
 
 
 def _probe(url: str, *, echo_seen: bool) -> Gate:
-    from harness.preflight import probe
+    from harness.server.preflight import probe
     from harness.target import parse
     from tests.hostile import hostile_target
 
@@ -154,7 +154,7 @@ def test_a_probe_without_an_echo_to_expect_only_checks_the_handshake() -> None:
 def test_a_timed_out_test_is_probed_unless_it_is_the_last(
     probe: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from harness import runner
+    from harness.server import calls as runner
     from tests.fakewire import FakeServer
 
     probed: list[str] = []
@@ -182,7 +182,7 @@ def test_a_timed_out_test_is_probed_unless_it_is_the_last(
 
 
 def _preflight_against(fault: str | None, tmp_path: Path) -> Gate:
-    from harness.preflight import preflight
+    from harness.server.preflight import preflight
     from harness.target import parse
 
     faults = frozenset({fault}) if fault else frozenset()

@@ -81,7 +81,7 @@ def test_ctrl_c_during_client_check_exits_130_with_the_scenarios_so_far(tmp_path
     client.write_text(
         "import os, sys\n"
         f"open({str(started)!r}, 'w').close()\n"
-        "os.execv(sys.executable, [sys.executable, '-m', 'harness.refclient'])\n",
+        "os.execv(sys.executable, [sys.executable, '-m', 'reference_client'])\n",
         encoding="utf-8",
     )
     code, out = interrupt_when(

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from harness.client import Chat
+from harness.server.chat import Chat
 from reference_server.demo import demo_config, demo_target_dict
 from reference_server.runner import ServerThread
 from tests.fakewire import FakeServer, run_scenario
@@ -85,9 +85,9 @@ def test_connections_alternate_between_the_nodes() -> None:
     opened: list[str] = []
     open_fake = chat.opener
 
-    async def recording(url: str, *rest: Any) -> Any:
-        opened.append(url.split("/ws/")[0])
-        return await open_fake(url, *rest)
+    async def recording(plan: Any) -> Any:
+        opened.append(plan.url.split("/ws/")[0])
+        return await open_fake(plan)
 
     chat.opener = recording
 

@@ -314,7 +314,7 @@ def test_the_report_is_escaped_redacted_and_renders(tmp_path: Path) -> None:
 
     from harness import redact
     from harness.core.tally import Reservoir, Tally, Timeline
-    from harness.load import report
+    from harness.render import load_report as report
     from tests.test_report import chromium
 
     redact.register("s3cret-load-token")

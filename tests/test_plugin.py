@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from harness import commands
 from harness import target as target_mod
 from reference_server.demo import demo_config, demo_target_dict
 from reference_server.runner import ServerThread
@@ -97,7 +98,7 @@ def test_a_loaded_target_survives_the_trip_to_a_worker(
     tmp_path: Path, server: ServerThread
 ) -> None:
     target, _ = provisioned_target(tmp_path, server)
-    loaded = target_mod.load(target)
+    loaded = commands.load_target(target)
     data = json.loads(json.dumps(target_mod.to_data(loaded)))  # what execnet can carry
     assert target_mod.from_data(data) == loaded
 
@@ -127,3 +128,29 @@ def test_the_reference_servers_provisioning_is_a_provision_command_as_is(tmp_pat
         if r["area"] in ("CONN", "AUTH", "ROOM") and r["verdict"] == "not_tested"
     ]
     assert untested == [], [r["reason"] for r in results["requirements"] if r["id"] in untested]
+
+
+def test_a_conformance_failure_is_shown_with_its_requirements_statement() -> None:
+    """The core's failure knows the id; where it is shown, the catalogue's statement is beside
+    it (h2spec's habit), and no traceback."""
+    from harness import catalogue
+    from harness.core.failures import ConformanceFailure
+    from harness.server import records
+
+    class Item:
+        def repr_failure(self, excinfo: Any, *args: Any) -> str:
+            return "a traceback"
+
+    item = Item()
+    records.brief_failures(item)  # type: ignore[arg-type]
+    try:
+        raise ConformanceFailure("SEND-002", "the echo", "nothing")
+    except ConformanceFailure:
+        excinfo = pytest.ExceptionInfo.from_current()
+    text = item.repr_failure(excinfo)
+    assert text.startswith("ConformanceFailure: [SEND-002] ")
+    assert catalogue.load()["SEND-002"].statement in text and "actual:   nothing" in text
+    try:
+        raise ValueError("a bug")
+    except ValueError:
+        assert item.repr_failure(pytest.ExceptionInfo.from_current()) == "a traceback"

@@ -63,7 +63,7 @@ from tests.support import ROOT, not_tested, stop_process, write_target
 
 README = ROOT / "README.md"
 #: The environment's bin directory: ``edusphere-conformance``, and the ``python`` that a README
-#: command such as ``client-check --command "python -m harness.refclient"`` finds on PATH.
+#: command such as ``client-check --command "python -m reference_client"`` finds on PATH.
 BIN = Path(sys.executable).parent
 
 QUICK = 60.0  # seconds: listing, help, provisioning, a selected run
@@ -84,7 +84,7 @@ CI_RUN = (
     " --baseline ci/conformance-baseline.toml --report-dir reports"
 )
 CLIENT_CHECK = (
-    'edusphere-conformance client-check --command "python -m harness.refclient" --base-delay-ms 100'
+    'edusphere-conformance client-check --command "python -m reference_client" --base-delay-ms 100'
 )
 PROGRAM = "edusphere-conformance"
 LIST_MARKDOWN = "edusphere-conformance list --format markdown"
@@ -747,7 +747,7 @@ def test_editable_install_gives_the_command_and_the_plugin() -> None:
     assert "dev" in (dist.metadata.get_all("Provides-Extra") or [])
     points = {(ep.group, ep.name): ep.value for ep in dist.entry_points}
     assert points.get(("console_scripts", "edusphere-conformance")) == "harness.cli:entry"
-    assert points.get(("pytest11", "edusphere_conformance")) == "harness.plugin"
+    assert points.get(("pytest11", "edusphere_conformance")) == "harness.server.plugin"
     import harness
 
     assert Path(harness.__file__).resolve().is_relative_to(ROOT), (

@@ -1,4 +1,4 @@
-"""Secrets never reach a transcript (harness/redact.py, harness.client.Transcript)."""
+"""Secrets never reach a transcript (harness/redact.py, harness.core.transcript.Transcript)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness import redact
-from harness.client import Chat, Transcript
 from harness.core.failures import HarnessError
+from harness.core.transcript import Transcript
+from harness.server.chat import Chat
 from harness.target import Account, Auth, parse
 from harness.tokens import Minter
 
@@ -129,7 +130,7 @@ def test_unregistered_jwt_never_survives_redaction(sub: str, before: str) -> Non
 
 
 def test_transcript_keeps_no_token_of_a_frame_or_url(token: str) -> None:
-    transcript = Transcript()
+    transcript = Transcript(redact.redact)
     frame = {"type": "text", "message": f"my token is {token}", "timestamp": "2024-01-01T00:00:00Z"}
     transcript.log("member#1", "->", json.dumps(frame))
     transcript.log("member#1", "==", f"GET /ws/chat/alice/general?token={token} (token via query)")
@@ -160,7 +161,7 @@ def test_transcript_keeps_no_configured_secret() -> None:
         },
         env={},
     )
-    transcript = Transcript()
+    transcript = Transcript(redact.redact)
     transcript.log("c", "==", f"note: key {secret}")
     assert secret not in transcript.render()
 
@@ -195,7 +196,7 @@ def test_transcript_truncation_does_not_expose_part_of_a_token(token: str) -> No
     # Long text with the token at every position, so that wherever the transcript cuts a long
     # entry, some entry has the token across the cut.
     _header, payload, signature = token.split(".")
-    transcript = Transcript(limit=10_000)
+    transcript = Transcript(redact.redact, limit=10_000)
     for position in range(0, 4000, 5):
         transcript.log("member#1", "<-", "x" * position + token + "y" * (4000 - position))
     rendered = transcript.render()

@@ -1,4 +1,4 @@
-"""The HTML compliance report (harness/report.py), checked end to end through the CLI.
+"""The HTML compliance report (harness/render/server_*.py), checked end to end through the CLI.
 
 Two runs, each once per module: the main job against the bundled server (``--only AUTH,SEND``),
 and a run against a reference server started with the ``not-found-typo`` fault
@@ -25,11 +25,15 @@ from typing import Any
 import pytest
 
 from harness import redact
-from harness import report as report_mod
+from harness.catalogue import load as load_catalogue
 from harness.core import results as results_mod
 from harness.core.delivery import Receiver, Sent, judge_burst
+from harness.render import server_report as report_mod
 from harness.render.figures import render_figures
-from harness.report import display_target, esc, render_section, render_transcript, row_extra_html
+from harness.render.html import esc
+from harness.render.server_detail import PASSED_CHARS, render_transcript
+from harness.render.server_report import row_extra_html
+from harness.render.server_section import display_target, render_section
 from reference_server.demo import DEMO_SECRET, demo_config, demo_target_dict
 from reference_server.runner import ServerThread
 from tests.support import write_target
@@ -427,7 +431,11 @@ def test_the_out_of_scope_filter_shows_only_out_of_scope_rows(tmp_path: Path) ->
         nodeid="suites/test_connection.py::test_a", requirements=("CONN-001",), outcome="passed"
     )
     result = results_mod.aggregate(
-        [record], selected={"CONN-001", "CONN-002"}, target="x", started="2026-01-01T00:00:00Z"
+        [record],
+        catalogue=load_catalogue(),
+        selected={"CONN-001", "CONN-002"},
+        target="x",
+        started="2026-01-01T00:00:00Z",
     )
     out = {r.requirement.id for r in result.requirements if r.out_of_scope}
     assert "CONN-002" not in out and len(out) > 50
@@ -474,8 +482,10 @@ def test_a_passing_test_embeds_a_compacted_transcript() -> None:
         outcome="passed",
         transcript=[*flood, {"t_ms": 300.0, "conn": "member#1", "dir": "==", "text": "close"}],
     )
-    extra = row_extra_html(record, results_mod.aggregate([record], target="x").catalogue)
-    assert len(extra) < 3 * report_mod.PASSED_CHARS
+    extra = row_extra_html(
+        record, results_mod.aggregate([record], catalogue=load_catalogue(), target="x").catalogue
+    )
+    assert len(extra) < 3 * PASSED_CHARS
     assert "2001 entries" in extra and "more sent like this" in extra and "close</p>" in extra
 
 
@@ -520,7 +530,10 @@ def hostile_records() -> list[results_mod.TestRecord]:
 def test_hostile_server_text_is_escaped_everywhere() -> None:
     records = hostile_records()
     result = results_mod.aggregate(
-        records, target="ws://x/<script>/{host}/{room}", started="2026-01-01T00:00:00Z"
+        records,
+        catalogue=load_catalogue(),
+        target="ws://x/<script>/{host}/{room}",
+        started="2026-01-01T00:00:00Z",
     )
     section = render_section(result)
     assert section.count("<script") == 1  # the report's own script, nothing from the server

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from harness import catalogue as cat_mod
 from harness import schemas
 from harness.baseline import Baseline, BaselineError, load_baseline
-from harness.core import catalogue as cat_mod
 from harness.core.catalogue import Catalogue, Requirement
 from harness.core.results import RunResult, aggregate, stopped_before_tests
 from harness.core.results import TestRecord as Record  # not "Test*": pytest would try to collect it
@@ -412,6 +412,7 @@ def test_a_run_that_stopped_early_has_no_verdict() -> None:
     every = tuple(r.id for r in cat_mod.load().scoped("server"))
     result = aggregate(
         [Record("t::a", every, "passed")],
+        catalogue=cat_mod.load(),
         harness_version="0.1.0",
         target="ws://127.0.0.1:1/ws/chat/{host}/{room}",
         started="2026-11-25T21:00:00Z",

@@ -1,4 +1,5 @@
-"""Independent tests overlap (harness/scheduler.py) with the verdicts of a run one at a time."""
+"""Independent tests overlap (harness/server/scheduler.py) with the verdicts of a run one at a
+time."""
 
 from __future__ import annotations
 

@@ -125,7 +125,17 @@ def test_schema_dir_is_the_repo_schemas_directory() -> None:
 
 
 def test_every_schema_file_is_loaded_by_name() -> None:
-    assert set(schemas.schema_names()) >= {*FRAME_SCHEMAS, "common", "results"}
+    assert set(schemas.schema_names()) >= {*FRAME_SCHEMAS, "common", "results", "load", "target"}
+
+
+def test_the_target_file_schema_is_published_valid_and_for_editors() -> None:
+    """``schemas/target.json``: what the harness reads every target file through, and what an
+    editor can point at (``#:schema``)."""
+    contents = schemas.schema("target")
+    Draft202012Validator.check_schema(contents)
+    assert (SCHEMA_DIR / "target.json").is_file()
+    assert "#:schema" in contents["description"]
+    assert contents["additionalProperties"] is False
 
 
 @pytest.mark.parametrize("name", schemas.schema_names())  # every file: no check at run time

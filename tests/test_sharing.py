@@ -1,4 +1,4 @@
-"""The run's lock across pytest-xdist workers (harness/sharing.py): exclusive tests alone,
+"""The run's lock across pytest-xdist workers (harness/server/sharing.py): exclusive tests alone,
 writers before new readers."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness.sharing import RunLock
+from harness.server.sharing import RunLock
 from tests.support import run_suites
 
 

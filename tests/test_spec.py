@@ -1,4 +1,4 @@
-"""The protocol's facts (harness/core/spec.py): equal to the seed, read from data, not restated.
+"""The protocol's facts (harness/spec.py): equal to the seed, read from data, not restated.
 
 The seed strings below are the independent oracle: copied by hand from the seed
 (websocket-api.md, "Error Handling" and "Common Error Messages"), on purpose not read through the
@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import schemas
-from harness.core import catalogue, spec
+from harness import catalogue, schemas, spec
 from harness.target import Target
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -161,7 +160,7 @@ def test_suites_exist() -> None:
 
 @pytest.mark.parametrize("path", SUITES, ids=lambda p: p.name)
 def test_suite_restates_no_error_string_and_not_the_limit(path: Path) -> None:
-    """Suites take these from harness.core.spec; a copy would drift from the catalogue."""
+    """Suites take these from harness.spec; a copy would drift from the catalogue."""
     lines = path.read_text(encoding="utf-8").splitlines()
     found = [
         f"{path.name}:{n}: {line.strip()}"
@@ -181,7 +180,7 @@ def test_restatement_check_catches_a_copy() -> None:
 def test_spec_imports_neither_websockets_nor_pytest() -> None:
     """The core is I/O-free: checked in a fresh interpreter, where nothing else imported them."""
     code = (
-        "import sys, harness.core.spec; "
+        "import sys, harness.spec; "
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'websockets', 'pytest'}))"
     )
     out = subprocess.run(

@@ -1,4 +1,4 @@
-"""harness.strategies: frames generated from the schemas are valid; near misses are not."""
+"""harness.server.strategies: frames generated from the schemas are valid; near misses are not."""
 
 from __future__ import annotations
 
@@ -10,19 +10,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness import schemas
-from harness.strategies import (
+from harness.server.strategies import (
     NEAR_MISS_KINDS,
     SERVABLE_FIELDS,
     SERVABLE_KINDS,
     NearMiss,
     SchemaStrategyError,
-    _Builder,
-    _Options,
     from_schema,
     near_miss,
     rfc3339_datetimes,
     unicode_text_alphabet,
 )
+from harness.server.strategies.valid import _Builder, _Options
 
 CLIENT = ["client/text", "client/update", "client/delete"]
 SERVER = ["server/new", "server/update", "server/delete", "server/error"]

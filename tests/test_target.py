@@ -6,7 +6,9 @@ test checks both the key in the message and that the message is a single line.
 
 from __future__ import annotations
 
+import ast
 import copy
+import dataclasses
 import json
 import shlex
 import socket
@@ -19,16 +21,27 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from jsonschema import Draft202012Validator  # type: ignore[import-untyped, unused-ignore]
 
-from harness import redact
+from harness import commands, redact, schemas
+from harness import target as target_mod
 from harness.target import (
+    MIN_BODY,
+    ROLES,
+    ROOM_ROLES,
     Account,
+    Auth,
+    Load,
+    ProvisionError,
     Target,
     TargetError,
+    Tls,
     apply_provision,
+    from_data,
     load,
     parse,
     refuse_bare_url,
+    to_data,
 )
 from tests.support import ROOT, to_toml, write_target
 
@@ -81,7 +94,7 @@ def full() -> dict[str, Any]:
         "provision": {"command": "true"},
         "restart": {"command": "systemctl restart chat"},
         "properties": {"examples": 7},
-        "headers": {"X-Api-Key": "gateway-key-0123456789", "X-Tenant": "staging"},
+        "headers": {"X-Api-Key": "gateway-key-0123456789", "X-Tenant": "tenant-7f3e9b21c4"},
         "tls": {"verify": False, "server_name": "chat.internal"},
         "nodes": [
             "wss://node1.example.test:8443/ws/chat/{host}/{room}/",
@@ -108,9 +121,11 @@ def error_of(data: dict[str, Any], env: dict[str, str] | None = None) -> str:
     return message
 
 
-def load_error(path: Path, env: dict[str, str] | None = None) -> str:
+def load_error(path: Path, env: dict[str, str] | None = None, reader: Any = load) -> str:
+    """The one line ``reader`` (:func:`load`, or :func:`commands.load_target` to provision)
+    refuses the file at ``path`` with."""
     with pytest.raises(TargetError) as info:
-        load(path, env={} if env is None else env)
+        reader(path, env={} if env is None else env)
     message = str(info.value)
     assert "\n" not in message, message
     return message
@@ -571,7 +586,7 @@ def test_load_runs_the_provision_command(tmp_path: Path) -> None:
         """,
     )
     path = write_target(tmp_path / "t.toml", minimal() | {"provision": {"command": command}})
-    target = load(path, env={})
+    target = commands.load_target(path, env={})
     assert target.accounts["member2"] == Account("member2", "carol", None, "c-3", "t-c")
     assert target.rooms["missing"] == "gone-404"
     assert target.rooms["main"] == "general"
@@ -589,14 +604,14 @@ def test_failing_provision_command_gives_its_last_stderr_line(tmp_path: Path) ->
         """,
     )
     path = write_target(tmp_path / "t.toml", minimal() | {"provision": {"command": command}})
-    message = load_error(path)
+    message = load_error(path, reader=commands.load_target)
     assert message == "provision.command: command exited 1: database is locked"
 
 
 def test_missing_provision_command_is_named(tmp_path: Path) -> None:
     command = str(tmp_path / "no-such-provisioner")
     path = write_target(tmp_path / "t.toml", minimal() | {"provision": {"command": command}})
-    message = load_error(path)
+    message = load_error(path, reader=commands.load_target)
     assert message.startswith("provision.command: command not found")
     assert "no-such-provisioner" in message
 
@@ -604,7 +619,9 @@ def test_missing_provision_command_is_named(tmp_path: Path) -> None:
 def test_provision_command_printing_no_json_is_named(tmp_path: Path) -> None:
     command = py_command(tmp_path, 'print("created 3 users")')
     path = write_target(tmp_path / "t.toml", minimal() | {"provision": {"command": command}})
-    assert load_error(path).startswith("provision.command: output is not JSON")
+    assert load_error(path, reader=commands.load_target).startswith(
+        "provision.command: output is not JSON"
+    )
 
 
 def test_restart_runs_the_restart_command(tmp_path: Path) -> None:
@@ -612,7 +629,7 @@ def test_restart_runs_the_restart_command(tmp_path: Path) -> None:
     command = py_command(tmp_path, f"open({str(marker)!r}, 'w').write('yes')")
     target = parse(minimal() | {"restart": {"command": command}}, env={})
     assert target.can_restart
-    target.restart()
+    commands.restart(target)
     assert marker.read_text() == "yes"
 
 
@@ -760,14 +777,14 @@ def test_a_provision_command_may_supply_the_required_accounts_and_room(tmp_path:
         """,
     )
     data = {"url": minimal()["url"], "provision": {"command": command}}
-    target = load(write_target(tmp_path / "t.toml", data), env={})
+    target = commands.load_target(write_target(tmp_path / "t.toml", data), env={})
     assert (target.accounts["host"].username, target.rooms["main"]) == ("alice", "general")
 
 
 def test_what_neither_the_file_nor_its_provision_names_is_one_line(tmp_path: Path) -> None:
     command = py_command(tmp_path, 'print(\'{"accounts": {"host": {"username": "alice"}}}\')')
     data = {"url": minimal()["url"], "provision": {"command": command}}
-    message = load_error(write_target(tmp_path / "t.toml", data))
+    message = load_error(write_target(tmp_path / "t.toml", data), reader=commands.load_target)
     assert "accounts.member: missing from the file and from the output of provision.command" in (
         message
     )
@@ -813,7 +830,7 @@ def test_an_account_the_provision_command_leaves_without_a_token_is_an_error(
 ) -> None:
     command = py_command(tmp_path, 'print(\'{"accounts": {"outsider": {"username": "dave"}}}\')')
     path = write_target(tmp_path / "t.toml", minimal() | {"provision": {"command": command}})
-    message = load_error(path)
+    message = load_error(path, reader=commands.load_target)
     assert "accounts.outsider.token: missing from the file and from the output of provision" in (
         message
     )
@@ -964,3 +981,179 @@ def test_a_rate_limit_below_one_frame_a_second_is_refused_with_its_key() -> None
     with pytest.raises(TargetError, match=r"limits\.max_frames_per_second: must be at least 1"):
         parse(data)
     assert parse(full()).max_frames_per_second == 30.0
+
+
+# --- the schema: schemas/target.json --------------------------------------------------------
+
+SCHEMA = schemas.schema("target")
+
+
+def _section(*path: str) -> dict[str, Any]:
+    node: dict[str, Any] = SCHEMA
+    for part in path:
+        node = node["properties"][part]
+    return node
+
+
+def test_the_example_file_is_valid_under_the_schema_as_an_editor_reads_it() -> None:
+    """What an editor pointed at the schema (``#:schema``, a Taplo association) checks: the raw
+    file, its ``${VAR}`` still in place."""
+    data = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))
+    assert list(Draft202012Validator(SCHEMA).iter_errors(data)) == []
+
+
+@pytest.mark.parametrize("kind", [Auth, Load, Tls])
+def test_the_schemas_defaults_are_the_dataclasses_defaults(kind: type) -> None:
+    table = {Auth: "auth", Load: "load", Tls: "tls"}[kind]
+    keys = _section(table)["properties"]
+    for f in dataclasses.fields(kind):
+        assert f.name in keys, f"{table}.{f.name} is not in schemas/target.json"
+        if "default" in keys[f.name]:
+            default = f.default_factory() if callable(f.default_factory) else f.default
+            assert keys[f.name]["default"] == default, f"{table}.{f.name}"
+
+
+def test_the_schemas_other_defaults_and_names_are_the_codes() -> None:
+    target = parse(minimal(), env={})
+    for key, value in target_mod._KEYS.items():
+        schema = _section(*value.split("."))
+        if "default" in schema:
+            assert schema["default"] == getattr(target, key), value
+    assert tuple(_section("accounts")["properties"]) == ROLES
+    assert tuple(_section("rooms")["properties"]) == ROOM_ROLES
+    assert _section("load", "body_length")["minimum"] == MIN_BODY
+
+
+def test_every_key_of_the_schema_has_a_description() -> None:
+    def walk(node: dict[str, Any], path: str) -> None:
+        for key, value in node.get("properties", {}).items():
+            assert value.get("description"), f"{path}{key}"
+            walk(value, f"{path}{key}.")
+
+    walk(SCHEMA, "")
+    walk(SCHEMA["$defs"]["account"], "accounts.<role>.")
+
+
+@pytest.mark.parametrize(
+    ("change", "line"),
+    [
+        ({"auth": {"lifetime": 600.0}}, "auth.lifetime: must be an integer, not 600.0"),
+        ({"connect_timeout": float("nan")}, "connect_timeout: must be a finite number, not nan"),
+        ({"load": {"rate": 0.05}}, "load.rate: must be within 0.1-100000, not 0.05"),
+        ({"load": {"lag_bytes": 10}}, "load.lag_bytes: must be within 65536-268435456, not 10"),
+        (
+            {"limits": {"max_buffered_frames": 0}},
+            "limits.max_buffered_frames: must be at least 1, not 0",
+        ),
+        ({"asgi": {"app": ""}}, "asgi.app: must be 'package.module:attribute', not ''"),
+        ({"auth": "query"}, "auth: must be a table, not 'query'"),
+        ({"nodes": ["ws://a/{room}", 2]}, "nodes[1]: must be a string, not 2"),
+    ],
+)
+def test_a_schema_violation_is_one_line_naming_the_key(change: dict[str, Any], line: str) -> None:
+    assert error_of(minimal() | change) == f"t.toml: {line}"
+
+
+def test_an_unknown_account_role_suggests_the_role_meant_and_lists_them() -> None:
+    data = minimal()
+    data["accounts"]["outsidr"] = {"username": "dave"}
+    assert error_of(data) == (
+        "t.toml: accounts.outsidr: unknown account role (did you mean 'accounts.outsider'?); "
+        "roles: host, member, member2, outsider"
+    )
+
+
+def test_of_several_mistakes_the_first_key_is_told_whatever_the_order() -> None:
+    mistakes = {"receive_timeout": "5", "auth": {"lifetime": 0}, "zz": 1}
+    for order in (mistakes, dict(reversed(mistakes.items()))):
+        assert error_of(minimal() | order) == "t.toml: auth.lifetime: must be positive, not 0"
+
+
+def test_a_mistake_in_the_file_is_told_before_an_unset_variable() -> None:
+    data = minimal() | {"origin": "${NOT_SET_ANYWHERE}", "zz": "x"}
+    assert error_of(data) == "t.toml: zz: unknown key"
+
+
+# --- reading runs nothing; harness.commands runs the commands -----------------------------
+
+
+def test_reading_a_target_file_runs_no_command(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    command = py_command(tmp_path, f"open({str(marker)!r}, 'w').write('yes')")
+    path = write_target(tmp_path / "t.toml", minimal() | {"provision": {"command": command}})
+    assert load(path, env={}).provision_command == command
+    assert not marker.exists()
+    with pytest.raises(ProvisionError, match=r"^provision\.command: output is not JSON"):
+        commands.load_target(path, env={})
+    assert marker.read_text() == "yes"
+
+
+def test_target_py_runs_no_process() -> None:
+    tree = ast.parse(Path(target_mod.__file__).read_text(encoding="utf-8"))
+    names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    names |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert not names & {"subprocess", "shlex"}
+    assert not hasattr(Target, "restart")
+
+
+def test_restart_calls_the_restart_hook_before_the_command(tmp_path: Path) -> None:
+    marker = tmp_path / "restarted"
+    command = py_command(tmp_path, f"open({str(marker)!r}, 'w').write('yes')")
+    calls: list[str] = []
+    target = parse(minimal() | {"restart": {"command": command}}, env={})
+    commands.restart(dataclasses.replace(target, restart_hook=lambda: calls.append("hook")))
+    assert calls == ["hook"] and not marker.exists()
+
+
+def test_a_failing_restart_command_is_one_line_naming_its_key() -> None:
+    target = parse(minimal() | {"restart": {"command": "false"}}, env={})
+    with pytest.raises(TargetError, match=r"^restart\.command: command exited 1"):
+        commands.restart(target)
+
+
+# --- to_data / from_data: a loaded target handed to a pytest-xdist worker -------------------
+
+
+def _shapes() -> dict[str, dict[str, Any]]:
+    every = full()
+    del every["provision"]
+    nodes = minimal() | {"nodes": ["ws://a:1/{host}/{room}", "ws://b:2/{host}/{room}"]}
+    sized = minimal() | {"load": {"senders": 3, "rate": 20, "lag": 1}, "limits": {"max_length": 90}}
+    asgi = minimal() | {"asgi": {"app": "tests.asgi_apps:recorder"}}
+    del asgi["url"]
+    headers = minimal() | {"headers": {"X-Api-Key": "round-trip-key-0123456789"}}
+    claims = minimal() | {"auth": {"secret": SECRET, "claims": {"sub": "{username}", "r": [1]}}}
+    return {
+        "minimal": minimal(),
+        "every key": every,
+        "nodes": nodes,
+        "load": sized,
+        "asgi": asgi,
+        "headers": headers,
+        "claims": claims,
+    }
+
+
+@pytest.mark.parametrize("shape", list(_shapes()))
+def test_to_data_and_from_data_round_trip_through_json(shape: str) -> None:
+    target = parse(_shapes()[shape], env={})
+    data = json.loads(json.dumps(to_data(target)))  # what execnet can carry
+    assert from_data(data) == target
+    assert to_data(from_data(data)) == to_data(target)
+
+
+def test_to_data_has_every_field_but_the_restart_hook() -> None:
+    target = dataclasses.replace(parse(minimal(), env={}), restart_hook=lambda: None)
+    names = {f.name for f in dataclasses.fields(Target)} - {"restart_hook"}
+    assert set(to_data(target)) == names
+    assert from_data(to_data(target)).restart_hook is None
+
+
+def test_from_data_registers_the_secrets_it_carries() -> None:
+    data = to_data(parse(full() | {"provision": {}}, env={}))
+    data["auth"]["secret"] = "carried-secret-8d2f41"
+    data["accounts"]["member"]["token"] = "carried-token-3e9a07"
+    data["headers"] = {"X-Api-Key": "carried-header-5c1b66"}
+    from_data(data)
+    shown = redact.redact("carried-secret-8d2f41 carried-token-3e9a07 carried-header-5c1b66")
+    assert "carried" not in shown

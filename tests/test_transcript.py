@@ -12,10 +12,10 @@ import uuid
 import pytest
 
 from harness import redact
-from harness.client import Chat
 from harness.core import transcript as tr
-from harness.core.checks import judge_server_frame
 from harness.core.transcript import ELIDED, NOTE, RECEIVED, SENT, Entry, Transcript
+from harness.server.chat import Chat
+from harness.spec import judge_server_frame
 from harness.target import parse
 
 FLOOD = 1000
@@ -48,7 +48,7 @@ def distinct_text(rng: random.Random, size: int) -> str:
 def test_a_2_mib_frame_is_shown_by_its_start_and_its_length() -> None:
     frame = '{"type":"text","message":"' + "a" * (2 * 1024 * 1024 - 28) + '"}'
     assert len(frame) == 2_097_152
-    transcript = Transcript()
+    transcript = Transcript(redact.redact)
     transcript.log("member#1", SENT, frame)
     [entry] = transcript.as_list()
     text = str(entry["text"])
@@ -59,7 +59,7 @@ def test_a_2_mib_frame_is_shown_by_its_start_and_its_length() -> None:
 
 
 def test_a_frame_up_to_the_limit_is_kept_whole() -> None:
-    transcript = Transcript()
+    transcript = Transcript(redact.redact)
     transcript.log("member#1", RECEIVED, "b" * tr.FRAME_LIMIT)
     assert transcript.as_list()[0]["text"] == "b" * tr.FRAME_LIMIT
 
@@ -80,7 +80,7 @@ def test_a_flood_collapses_to_a_handful_of_lines() -> None:
 
 
 def test_a_flood_in_a_transcript_keeps_its_start_its_end_and_the_count() -> None:
-    transcript = Transcript()
+    transcript = Transcript(redact.redact)
     transcript.log("member#1", NOTE, "handshake accepted: HTTP 101")
     for i in range(FLOOD):
         transcript.log("member#1", SENT, flood_frame(i))
@@ -134,7 +134,7 @@ def test_a_different_frame_or_a_note_ends_a_run() -> None:
 
 
 def test_the_last_entries_and_every_note_survive_a_flood() -> None:
-    transcript = Transcript()
+    transcript = Transcript(redact.redact)
     notes = []
     for i in range(FLOOD):
         if i % 100 == 0:
@@ -152,7 +152,7 @@ def test_the_last_entries_and_every_note_survive_a_flood() -> None:
 
 def test_the_cap_holds_for_5000_distinct_1_kb_frames() -> None:
     rng = random.Random(5000)
-    transcript = Transcript()
+    transcript = Transcript(redact.redact)
     notes = []
     for i in range(5000):
         if i % 250 == 0:
@@ -176,7 +176,7 @@ def test_the_cap_holds_for_5000_distinct_1_kb_frames() -> None:
 
 
 def test_the_cap_holds_when_notes_alone_break_it() -> None:
-    transcript = Transcript()
+    transcript = Transcript(redact.redact)
     for i in range(3000):
         transcript.log(f"cycle#{i}", NOTE, f"handshake accepted: HTTP 101; {'n' * 80} {i}")
     last = [e.text for e in transcript.entries[-tr.KEEP_LAST :]]
@@ -187,7 +187,7 @@ def test_the_cap_holds_when_notes_alone_break_it() -> None:
 
 
 def test_the_line_cap_holds() -> None:
-    transcript = Transcript(limit=100)
+    transcript = Transcript(redact.redact, limit=100)
     for i in range(500):
         transcript.log("a#1", SENT, f"frame {string.ascii_letters[i % 52] * (i % 7 + 1)} {i}")
     shown = transcript.as_list()
@@ -196,7 +196,7 @@ def test_the_line_cap_holds() -> None:
 
 
 def test_compacting_again_keeps_the_counts() -> None:
-    transcript = Transcript()
+    transcript = Transcript(redact.redact)
     for i in range(FLOOD):
         transcript.log("member#1", SENT, flood_frame(i))
         transcript.log("watcher#1", RECEIVED, distinct_text(random.Random(i), 300))
@@ -208,7 +208,7 @@ def test_compacting_again_keeps_the_counts() -> None:
 
 
 def test_memory_stays_bounded_in_a_long_flood() -> None:
-    transcript = Transcript()
+    transcript = Transcript(redact.redact)
     total = tr.GUARD_ENTRIES + 5000
     for i in range(total):
         transcript.log("member#1", SENT, f"ping {i}")
@@ -225,7 +225,7 @@ def test_a_registered_token_never_shows_even_across_the_cut() -> None:
     token = "tok-" + secrets.token_hex(24)
     redact.register(token)
     halves = (token[: len(token) // 2], token[len(token) // 2 :])
-    transcript = Transcript(max_chars=10**9, limit=10**6)
+    transcript = Transcript(redact.redact, max_chars=10**9, limit=10**6)
     for before in range(tr.FRAME_LIMIT - len(token) - 2, tr.FRAME_LIMIT + 2):
         transcript.log("member#1", RECEIVED, "x" * before + token + "y" * 3000)
     shown = json.dumps(transcript.as_list(), ensure_ascii=False) + transcript.render()

@@ -7,8 +7,8 @@ such frames as one line, so that a crowded room does not bloat the report.
 
 from __future__ import annotations
 
-from harness.client import Chat
 from harness.core.transcript import Entry, compact_list, without_unread
+from harness.server.chat import Chat
 from tests.fakewire import FakeServer, run_scenario
 
 

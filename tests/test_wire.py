@@ -9,9 +9,9 @@ from typing import Any, TypeVar
 
 import pytest
 
-from harness.client import Chat, Refusal
 from harness.core.failures import ConformanceFailure, ConformanceTimeout
 from harness.core.frames import is_error
+from harness.server.chat import Chat, Refusal
 from tests.fakewire import BAD_TOKEN, FakeServer, run_scenario
 
 T = TypeVar("T")
@@ -155,7 +155,7 @@ def test_a_failed_test_counts_the_frames_it_never_read() -> None:
     """The traffic of a run says what the endpoint looks like (core/diagnosis); a frame that
     arrived on a connection the test never read again (the sender's own echo, while the test
     waited on an observer) is counted once the test failed, without being judged or logged."""
-    from harness.runner import run_bounded
+    from harness.server.calls import run_bounded
 
     chat = FakeServer().chat()
 

@@ -12,7 +12,7 @@ memory and time:
   checks (strangers' traffic, frames no wait asked for yet), held by :class:`FrameBuffer`.
 
 Passing a bound raises :class:`~harness.core.failures.ResourceLimit` in the test that received
-the frame. I/O-free: the wire layer (:mod:`harness.client`) measures, this module judges.
+the frame. I/O-free: the wire layer (:mod:`harness.server.conn`) measures, this module judges.
 """
 
 from __future__ import annotations

@@ -1,12 +1,12 @@
-"""The requirement catalogue: loaded from ``catalogue.toml``, never restated in code."""
+"""The requirement catalogue as data: its types and :func:`parse` (no file: the one reader of
+``harness/catalogue.toml`` is :mod:`harness.catalogue`); never restated in code."""
 
 from __future__ import annotations
 
 import functools
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal
 
 Level = Literal["MUST", "SHOULD", "INFO"]
@@ -15,13 +15,14 @@ LEVELS: tuple[Level, ...] = ("MUST", "SHOULD", "INFO")
 #: told: ``nodes``, a deployment named node by node (NODE-*); ``network``, a server on the
 #: network rather than an application in-process (a half-open TCP peer, TCP backpressure, the
 #: frame size an ASGI server enforces, a server process to restart).
-NEEDS: dict[str, str] = {
-    "nodes": "needs nodes = [...] in the target file (two or more nodes named one by one)",
-    "network": "needs a network transport (the target is an in-process [asgi] application)",
-    "twin": "needs rooms.twin_host in the target file (another host with a room of the slug of "
-    "rooms.main and the same participants)",
-}
-CATALOGUE_PATH = Path(__file__).resolve().parents[1] / "catalogue.toml"
+NEEDS: Mapping[str, str] = MappingProxyType(
+    {
+        "nodes": "needs nodes = [...] in the target file (two or more nodes named one by one)",
+        "network": "needs a network transport (the target is an in-process [asgi] application)",
+        "twin": "needs rooms.twin_host in the target file (another host with a room of the slug of "
+        "rooms.main and the same participants)",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -47,9 +48,9 @@ class Catalogue:
     version: str
     areas: dict[str, str]
     requirements: tuple[Requirement, ...]
-    #: The seed's facts (error texts, limits), read by :mod:`harness.core.spec`.
+    #: The seed's facts (error texts, limits), read by :mod:`harness.spec`.
     protocol: Mapping[str, Any] = field(default_factory=dict)
-    #: Which requirement each shared check names, read by :mod:`harness.core.spec`.
+    #: Which requirement each shared check names, read by :mod:`harness.spec`.
     checks: Mapping[str, Any] = field(default_factory=dict)
 
     def __getitem__(self, rid: str) -> Requirement:
@@ -85,7 +86,7 @@ class Catalogue:
         return chosen
 
 
-def _parse(data: dict[str, object]) -> Catalogue:
+def parse(data: dict[str, object]) -> Catalogue:
     reqs = []
     raw = data.get("requirement")
     assert isinstance(raw, list)
@@ -121,12 +122,6 @@ def _parse(data: dict[str, object]) -> Catalogue:
         protocol=protocol,
         checks=checks,
     )
-
-
-@functools.cache
-def load(path: Path = CATALOGUE_PATH) -> Catalogue:
-    with path.open("rb") as fh:
-        return _parse(tomllib.load(fh))
 
 
 def format_table(catalogue: Catalogue, scope: str | None = None) -> str:

@@ -2,7 +2,7 @@
 
 Two kinds:
 
-- :func:`judge_server_frame` takes one frame the server sent (already parsed) and says what it
+- :class:`FrameJudge` takes one frame the server sent (already parsed) and says what it
   breaks on its own: not JSON (EVT-001), an unknown ``chat_message`` action (EVT-006), a
   schema violation (EVT-002..005, plus the more specific requirement of the field it is at),
   and what is merely worth noting (extra fields, unrecognised frames: EVT-007).
@@ -13,40 +13,54 @@ Two kinds:
   fails a check; one it cannot is kept, and what it would have broken becomes a note (an
   observation): strangers' traffic never changes a verdict.
 
-The wire layer (:mod:`harness.client`) reads frames and feeds them here; it decides nothing.
+The session (:mod:`harness.core.session`) feeds frames here; the spec's facts come in as
+:class:`Rules` (read from the catalogue and the schemas by :mod:`harness.spec`).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from harness import schemas
-from harness.core import spec
 from harness.core.failures import ConformanceFailure, ConformanceTimeout
 from harness.core.frames import Frame, Predicate, show
 
 _REQUIRED = re.compile(r"^'([^']+)' is a required property")
-
-#: Schema verdicts by (schema, frame text): a server sends one event's text to every connection
-#: of the room, and a run has many connections in one room; validating it once is enough.
-_VERDICTS: dict[tuple[str, str], list[schemas.Violation]] = {}
+#: Schema verdicts remembered by one judge (a server sends one event's text to every connection
+#: of the room, and a run has many connections in one room: validating it once is enough).
 _VERDICTS_MAX = 4096
 
 
-def _validate(name: str, frame: Frame, text: str | bytes) -> list[schemas.Violation]:
-    if not isinstance(text, str):
-        return schemas.validate(name, frame)
-    key = (name, text)
-    found = _VERDICTS.get(key)
-    if found is None:
-        found = schemas.validate(name, frame)
-        if len(_VERDICTS) >= _VERDICTS_MAX:
-            _VERDICTS.clear()
-        _VERDICTS[key] = found
-    return found
+class Violation(Protocol):
+    """One way a frame fails its schema (:class:`harness.schemas.Violation`)."""
+
+    @property
+    def pointer(self) -> str: ...
+    @property
+    def message(self) -> str: ...
+
+
+class Rules(Protocol):
+    """What judging a server frame needs of the spec (:class:`harness.spec.SchemaRules` reads
+    it from the catalogue and the schemas): the event actions, which schema a frame is meant to
+    follow and what it breaks there, which requirement each schema and field stands for, the
+    documented fields of each event."""
+
+    @property
+    def event_actions(self) -> Sequence[str]: ...
+    @property
+    def schema_requirement(self) -> Mapping[str, str]: ...
+    @property
+    def field_requirement(self) -> Mapping[tuple[str, str], str]: ...
+    @property
+    def documented(self) -> Mapping[str, frozenset[str]]: ...
+
+    def classify(self, frame: Frame) -> str | None: ...
+
+    def validate(self, name: str, frame: Frame) -> Sequence[Violation]: ...
 
 
 # --- one server frame on its own --------------------------------------------------------------
@@ -78,45 +92,72 @@ def parse_server_frame(data: str | bytes) -> tuple[Frame, ConformanceFailure | N
     return frame, None
 
 
-def judge_server_frame(data: str | bytes, seen_extra: Iterable[str] = ()) -> Judgement:
-    """Parse and judge one frame as the server sent it. ``seen_extra``: extra event fields
-    already reported in this test (each is reported once)."""
-    frame, violation = parse_server_frame(data)
-    if violation is not None or not isinstance(frame, dict):
-        return Judgement(frame, violation)
-    name = schemas.classify_server_frame(frame)
-    if name is None:
-        if frame.get("type") == "chat_message":
+class FrameJudge:
+    """Judges server frames by ``rules``, remembering the schema verdicts of the last
+    :data:`_VERDICTS_MAX` frame texts (its own state: one judge per process is the spec's)."""
+
+    def __init__(self, rules: Rules) -> None:
+        self.rules = rules
+        self._verdicts: dict[tuple[str, str], Sequence[Violation]] = {}
+
+    def _validate(self, name: str, frame: Frame, text: str | bytes) -> Sequence[Violation]:
+        if not isinstance(text, str):
+            return self.rules.validate(name, frame)
+        key = (name, text)
+        found = self._verdicts.get(key)
+        if found is None:
+            found = self.rules.validate(name, frame)
+            if len(self._verdicts) >= _VERDICTS_MAX:
+                self._verdicts.clear()
+            self._verdicts[key] = found
+        return found
+
+    def __call__(self, data: str | bytes, seen_extra: Iterable[str] = ()) -> Judgement:
+        """Parse and judge one frame as the server sent it. ``seen_extra``: extra event fields
+        already reported in this test (each is reported once)."""
+        rules = self.rules
+        frame, violation = parse_server_frame(data)
+        if violation is not None or not isinstance(frame, dict):
+            return Judgement(frame, violation)
+        name = rules.classify(frame)
+        if name is None:
+            if frame.get("type") == "chat_message":
+                actions = rules.event_actions
+                failure = ConformanceFailure(
+                    "EVT-006",
+                    f"action {', '.join(actions[:-1])} or {actions[-1]}",
+                    f"frame {show(frame)}",
+                )
+                return Judgement(frame, failure)
+            return Judgement(frame, None, (("EVT-007", f"unrecognised frame: {show(frame, 120)}"),))
+        violations = self._validate(name, frame, data)
+        if violations:
+            also: list[str] = []
+            for v in violations:
+                missing = _REQUIRED.match(v.message)
+                key = missing.group(1) if missing else v.pointer.strip("/").split("/")[0]
+                specific = rules.field_requirement.get((name, key))
+                if specific and specific not in also:
+                    also.append(specific)
             failure = ConformanceFailure(
-                "EVT-006",
-                f"action {', '.join(spec.EVENT_ACTIONS[:-1])} or {spec.EVENT_ACTIONS[-1]}",
-                f"frame {show(frame)}",
+                rules.schema_requirement[name],
+                f"a frame valid against schemas/{name}.json",
+                "; ".join(str(v) for v in violations[:3]) + f" in {show(frame)}",
+                also=tuple(also),
             )
             return Judgement(frame, failure)
-        return Judgement(frame, None, (("EVT-007", f"unrecognised frame: {show(frame, 120)}"),))
-    violations = _validate(name, frame, data)
-    if violations:
-        also: list[str] = []
-        for v in violations:
-            missing = _REQUIRED.match(v.message)
-            key = missing.group(1) if missing else v.pointer.strip("/").split("/")[0]
-            specific = spec.FIELD_REQUIREMENT.get((name, key))
-            if specific and specific not in also:
-                also.append(specific)
-        failure = ConformanceFailure(
-            spec.SCHEMA_REQUIREMENT[name],
-            f"a frame valid against schemas/{name}.json",
-            "; ".join(str(v) for v in violations[:3]) + f" in {show(frame)}",
-            also=tuple(also),
-        )
-        return Judgement(frame, failure)
-    action = frame.get("action")
-    if isinstance(action, str) and action in spec.DOCUMENTED:
-        extra = set(frame) - spec.DOCUMENTED[action]
-        if extra - set(seen_extra):
-            text = f"{action} events carry extra fields: {', '.join(sorted(extra))}"
-            return Judgement(frame, None, (("EVT-007", text),), frozenset(extra))
-    return Judgement(frame, None)
+        action = frame.get("action")
+        documented = rules.documented
+        if isinstance(action, str) and action in documented:
+            extra = set(frame) - documented[action]
+            if extra - set(seen_extra):
+                text = f"{action} events carry extra fields: {', '.join(sorted(extra))}"
+                return Judgement(frame, None, (("EVT-007", text),), frozenset(extra))
+        return Judgement(frame, None)
+
+
+#: How a session judges a frame on its own (:class:`FrameJudge`, or a test's stand-in).
+Judge = Callable[[str | bytes, Iterable[str]], Judgement]
 
 
 # --- one wait on one connection ---------------------------------------------------------------

@@ -3,14 +3,13 @@
 The core's vocabulary: a check raises :class:`ConformanceFailure` (or returns it, see
 :mod:`harness.core.checks`); :class:`ResourceLimit` says that the server made the harness pass
 one of its own bounds; :class:`NotTested` says that a check could not run and why;
-:class:`HarnessError` stops the run with one line.
+:class:`HarnessError` stops the run with one line; :class:`UsageError` refuses a user's mistake
+(an option, a target file) in one line.
 """
 
 from __future__ import annotations
 
 import unittest
-
-from harness.core import catalogue
 
 
 class ConformanceFailure(AssertionError):
@@ -22,7 +21,7 @@ class ConformanceFailure(AssertionError):
     from_gate = False
     #: The failure is a frame that never came (a timeout, or silence a sentinel proved), as
     #: opposed to a wrong one: other tests in the room could have been too many for the server
-    #: (:mod:`harness.scheduler` runs the test again alone).
+    #: (:mod:`harness.server.scheduler` runs the test again alone).
     frame_awaited = False
 
     def __init__(
@@ -42,9 +41,13 @@ class ConformanceFailure(AssertionError):
         #: Further requirements the same observation breaks (e.g. a schema violation at
         #: ``/edited`` of an update event breaks EVT-003 and EDIT-002).
         self.also = tuple(r for r in also if r != requirement)
-        cat = catalogue.load()
-        self.statement = cat[requirement].statement if requirement in cat else ""
-        super().__init__(self.describe())
+        #: The catalogue's statement of the requirement, for a person reading the failure:
+        #: filled in where the catalogue is (:func:`harness.spec.stated`); the core knows ids.
+        self.statement = ""
+        super().__init__(requirement, expected, actual)
+
+    def __str__(self) -> str:
+        return self.describe()
 
     @property
     def requirements(self) -> tuple[str, ...]:
@@ -87,6 +90,21 @@ class ResourceLimit(Exception):
 
 class HarnessError(Exception):
     """The harness cannot go on (target unreachable, bad configuration): one clear line."""
+
+
+class UsageError(Exception):
+    """A user's mistake (an option, a target file, a baseline) or a target that cannot be tested:
+    one line, exit status 2, never a traceback. Every command raises this one type.
+
+    ``stopped``: the inputs were right but the target cannot be tested (its provision command,
+    DNS, TLS, no answer): the run stopped before its tests, and its report files say why, as a
+    run that stopped would (:func:`harness.render.files.write_stopped_run`). A plain usage
+    mistake leaves the report directory as it was.
+    """
+
+    def __init__(self, line: str, *, stopped: bool = False) -> None:
+        super().__init__(line)
+        self.stopped = stopped
 
 
 class NotTested(unittest.SkipTest):

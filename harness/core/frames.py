@@ -10,7 +10,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from harness.core.failures import ConformanceFailure
@@ -79,6 +79,17 @@ def mentions(*needles: str) -> Predicate:
         return any(n and n in text for n in needles)
 
     return match
+
+
+# --- timestamps -----------------------------------------------------------------------------
+
+
+def now_rfc3339(timespec: str = "milliseconds", at: datetime | None = None) -> str:
+    """Now (or ``at``), in UTC, as RFC 3339 with ``Z``: ``2024-01-01T12:00:00.123Z`` (the
+    ``timestamp`` of the frames the harness sends); ``timespec="seconds"`` for a run's
+    ``started``. The one clock-to-text of the project: every mode and the reference client."""
+    moment = (at or datetime.now(UTC)).astimezone(UTC)
+    return moment.isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
 # --- value checks (pure) ------------------------------------------------------------------

@@ -15,8 +15,9 @@ all, the rest of the run is not tested, with one line saying why (the run is INC
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from harness.core.failures import ConformanceFailure, NotTested
@@ -27,14 +28,16 @@ from harness.core.results import TestRecord
 PACE = 0.8
 
 #: The basics, in the order the preflight tries them: requirement -> what its failure means.
-BASICS: dict[str, str] = {
-    "CONN-001": "a participant's connection is not accepted",
-    "SEND-002": "the sender never receives its own event",
-    "SEND-003": "another connection of the room never receives the event",
-    "EDIT-007": "an edit of an unknown message gets no error frame",
-    "BCAST-001": "a second connection of an account never receives the event",
-    "NODE-001": "an event never reaches a connection on another node",
-}
+BASICS: Mapping[str, str] = MappingProxyType(
+    {
+        "CONN-001": "a participant's connection is not accepted",
+        "SEND-002": "the sender never receives its own event",
+        "SEND-003": "another connection of the room never receives the event",
+        "EDIT-007": "an edit of an unknown message gets no error frame",
+        "BCAST-001": "a second connection of an account never receives the event",
+        "NODE-001": "an event never reaches a connection on another node",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,7 @@ class Gate:
 
     failed: dict[str, Finding] = field(default_factory=dict)
     #: Whether the preflight saw a sender receive its own event: then a sentinel sent after a
-    #: frame proves silence (:meth:`harness.client.Conn.expect_error`).
+    #: frame proves silence (:meth:`harness.server.conn.Conn.expect_error`).
     echo_seen: bool = False
     #: False once the preflight saw an error frame reach another connection of the room: then
     #: an error cannot be told from another test's, and tests must not overlap.

@@ -16,9 +16,9 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from harness.core import catalogue as cat_mod
 from harness.core import diagnosis
 from harness.core.catalogue import LEVELS, NEEDS, Catalogue, Requirement
+from harness.core.failures import UsageError
 
 VERDICTS = ("passed", "failed", "not_tested", "known", "not_applicable")
 #: The keys of :meth:`RunResult.summary`'s counts per level: the verdicts, then the requirements
@@ -158,7 +158,7 @@ class RequirementResult:
         return out
 
 
-class BaselineError(Exception):
+class BaselineError(UsageError):
     """A baseline file that cannot be used; one line."""
 
 
@@ -490,7 +490,7 @@ def grouped(causes: Sequence[tuple[str, int]], sep: str, shown: int = 3) -> str:
 def aggregate(
     records: Iterable[TestRecord],
     *,
-    catalogue: Catalogue | None = None,
+    catalogue: Catalogue,
     selected: set[str] | None = None,
     baseline: Mapping[str, str] | None = None,
     not_applicable: Mapping[str, str] | None = None,
@@ -509,7 +509,7 @@ def aggregate(
     requirement come from any test (a refusal in a ROOM test shows the refusal style of
     AUTH-010 too), once each.
     """
-    cat = catalogue or cat_mod.load()
+    cat = catalogue
     recs = list(records)
     observations: dict[str, list[str]] = {}
     for rec in recs:

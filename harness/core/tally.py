@@ -35,6 +35,7 @@ import random
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from harness.core.delivery import closed_text, percentile
@@ -353,7 +354,9 @@ class LoadJudgement:
 
 
 #: A failure kind's requirement in the catalogue.
-REQUIREMENT = {"loss": "LOAD-001", "duplicates": "LOAD-001", "disorder": "LOAD-003"}
+REQUIREMENT: Mapping[str, str] = MappingProxyType(
+    {"loss": "LOAD-001", "duplicates": "LOAD-001", "disorder": "LOAD-003"}
+)
 
 
 def judge(connections: Sequence[Mapping[str, Any]], *, shown: int = 20) -> LoadJudgement:

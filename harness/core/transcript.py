@@ -42,11 +42,9 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-
-from harness import redact
 
 SENT, RECEIVED, NOTE, ELIDED = "->", "<-", "==", ".."
 #: A logged text longer than this (characters) keeps this many and says its full length.
@@ -375,6 +373,9 @@ class Transcript:
     logged (each text redacted and cut; compacted in place only past the memory guard).
     """
 
+    #: The secrets' mask every text goes through before it is kept (``harness.redact.redact``:
+    #: the registry of secrets is the process's, not the core's).
+    redact: Callable[[str], str]
     t0: float = field(default_factory=time.monotonic)
     entries: list[Entry] = field(default_factory=list)
     limit: int = MAX_LINES
@@ -384,13 +385,17 @@ class Transcript:
     def log(self, conn: str, direction: str, text: str) -> Entry:
         """Record one handshake, frame, close or note; redacted, then cut. Returns the entry
         (the wire layer marks a frame no check read)."""
-        text = shorten(redact.redact(text))  # this order: a cut token would escape the mask
+        text = shorten(self.redact(text))  # this order: a cut token would escape the mask
         entry = Entry(self._ms(), conn, direction, text)
         self.entries.append(entry)
         self._stored += len(text)
         if self._stored > GUARD_CHARS or len(self.entries) > GUARD_ENTRIES:
             self.compact_in_place()
         return entry
+
+    def redacted(self, text: str) -> str:
+        """``text`` with the secrets masked, as every logged text is."""
+        return self.redact(text)
 
     def compact_in_place(self) -> None:
         """Keep only what a report shows (the memory guard; also once a test is done)."""

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import extras, redact
-from harness.core.failures import HarnessError
+from harness.core.failures import HarnessError, UsageError
 from harness.core.results import EXIT_INTERRUPTED, EXIT_USAGE
 from harness.core.tally import interval_for
 from harness.target import MIN_BODY, Target, TargetError, to_data
@@ -56,15 +56,6 @@ BOUNDS: dict[str, tuple[float, float]] = {
 #: At most this many messages in a run (users x rate x duration): each is tracked per receiver.
 MAX_MESSAGES = 5_000_000
 DEFAULT_MASTER_PORT = 5557
-
-
-class UsageError(Exception):
-    """A mistake in the options or the target file: one line, nothing written."""
-
-
-class Stopped(Exception):
-    """The options were right but the run cannot start (unreachable, refused tokens): one line,
-    and load.json says why."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -178,7 +169,7 @@ def _bundled() -> Iterator[Target]:
         try:
             url = server.wait_ready()
         except RuntimeError as exc:
-            raise Stopped(f"the bundled reference server: {exc}") from None
+            raise UsageError(f"the bundled reference server: {exc}", stopped=True) from None
         try:
             yield target_mod.parse(demo_target_dict(url), where="<bundled reference server>")
         finally:
@@ -186,14 +177,15 @@ def _bundled() -> Iterator[Target]:
 
 
 def _load_target(path: str) -> Target:
+    from harness import commands
     from harness import target as target_mod
 
     if "://" in path:
         raise UsageError(str(target_mod.refuse_bare_url(path)))
     try:
-        target = target_mod.load(path)
+        target = commands.load_target(path)
     except target_mod.ProvisionError as exc:
-        raise Stopped(redact.redact(str(exc))) from None
+        raise UsageError(redact.redact(str(exc)), stopped=True) from None
     except TargetError as exc:
         raise UsageError(str(exc)) from None
     if target.asgi_app is not None:
@@ -206,26 +198,25 @@ def _load_target(path: str) -> Target:
 
 def _check_target(target: Target) -> None:
     """Before any load: the target answers on every node, and accepts the host's token."""
-    from harness import handshake
+    from harness.wire import raw
 
     if "main" not in target.rooms:
         raise UsageError(f"{target.source}: the load mode needs rooms.main")
     if not any(r in target.accounts for r in ("host", "member", "member2")):
         raise UsageError(f"{target.source}: the load mode needs accounts.host or accounts.member")
     try:
-        handshake.probe(target)
+        raw.probe(target)
     except HarnessError as exc:
-        raise Stopped(redact.redact(str(exc))) from None
+        raise UsageError(redact.redact(str(exc)), stopped=True) from None
     _one_connection(target)
 
 
 def _one_connection(target: Target) -> None:
     """One handshake with a participant's token: refused tokens end the run here, in one line,
     rather than as a thousand refused connections."""
-    from websockets.exceptions import InvalidHandshake, InvalidStatus
-
-    from harness.load.wire import open_connection
+    from harness.core.session import Refusal
     from harness.tokens import Minter
+    from harness.wire.sync import open_connection
 
     role = next(r for r in ("host", "member", "member2") if r in target.accounts)
     try:
@@ -238,19 +229,26 @@ def _one_connection(target: Target) -> None:
         where = target.node_label(node) or "the target"
         try:
             ws = open_connection(target, node, token)
-        except InvalidStatus as exc:
-            status = exc.response.status_code
-            hint = " (check [auth] and accounts)" if status in (401, 403) else ""
-            raise Stopped(
-                f"{where} refused accounts.{role}'s handshake into rooms.main: HTTP {status}{hint}"
-            ) from None
         except TimeoutError:
-            raise Stopped(
+            raise UsageError(
                 f"{where} did not answer accounts.{role}'s handshake within "
-                f"{target.connect_timeout:.1f} s"
+                f"{target.connect_timeout:.1f} s",
+                stopped=True,
             ) from None
-        except (OSError, InvalidHandshake) as exc:
-            raise Stopped(redact.redact(f"{where}: handshake failed: {exc}")) from None
+        except OSError as exc:
+            raise UsageError(
+                redact.redact(f"{where}: handshake failed: {exc}"), stopped=True
+            ) from None
+        if isinstance(ws, Refusal):
+            if ws.status is None:
+                line = f"{where}: handshake failed: {ws.detail}"
+                raise UsageError(redact.redact(line), stopped=True)
+            hint = " (check [auth] and accounts)" if ws.status in (401, 403) else ""
+            raise UsageError(
+                f"{where} refused accounts.{role}'s handshake into rooms.main: "
+                f"HTTP {ws.status}{hint}",
+                stopped=True,
+            )
         ws.close()
 
 
@@ -300,7 +298,7 @@ def _body_length(target: Target) -> int:
 
 
 def _run_master(args: argparse.Namespace, target: Target, started: datetime) -> int:
-    from harness.load import report
+    from harness.render import load_report as report
 
     workers = args.expect_workers if args.expect_workers is not None else args.workers
     if args.workers > workers:
@@ -314,6 +312,7 @@ def _run_master(args: argparse.Namespace, target: Target, started: datetime) -> 
         raise UsageError(f"--report-dir {args.report_dir}: {exc.strerror}") from None
     _check_target(target)
 
+    from harness.load import master as load_master
     from harness.load import runtime  # Locust: the process is gevent's from here on
     from reference_server.runner import free_port
 
@@ -347,7 +346,7 @@ def _run_master(args: argparse.Namespace, target: Target, started: datetime) -> 
     else:
         runner = environment.create_local_runner()
         runtime.register_worker(runner, side)
-    master = runtime.Master(
+    master = load_master.Master(
         runner=runner,
         users=args.users,
         workers=workers,
@@ -381,22 +380,6 @@ def _run_master(args: argparse.Namespace, target: Target, started: datetime) -> 
     for line in report.summary_lines(data):
         print(line)
     return EXIT_INTERRUPTED if interrupted else int(data["exit_status"])
-
-
-def _write_stopped(args: argparse.Namespace, line: str, started: datetime, source: str) -> None:
-    from harness.load import report
-
-    report_dir = Path(args.report_dir)
-    with contextlib.suppress(OSError):
-        report_dir.mkdir(parents=True, exist_ok=True)
-        data = report.build(
-            {"stopped": line},
-            settings={"users": args.users, "rate": args.rate, "duration": args.duration},
-            target=source,
-            started=started,
-            finished=datetime.now(UTC),
-        )
-        report.write(report_dir, data)
 
 
 # --- a worker -----------------------------------------------------------------------------
@@ -435,11 +418,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _run_master(args, target, started)
         return _run_master(args, _load_target(args.target), started)
     except UsageError as exc:
-        print(f"{PROG}: error: {redact.redact(str(exc))}", file=sys.stderr)
-        return EXIT_USAGE
-    except Stopped as exc:
-        line = str(exc)
-        _write_stopped(args, line, started, source)
+        from harness.render.files import write_stopped_run
+
+        line = redact.redact(str(exc))
+        if exc.stopped:  # the options were right but the run cannot start: load.json says why
+            write_stopped_run(
+                line,
+                Path(args.report_dir),
+                started=started,
+                mode="load",
+                settings={"users": args.users, "rate": args.rate, "duration": args.duration},
+                target=source,
+            )
         print(f"{PROG}: error: {line}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

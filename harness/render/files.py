@@ -1,17 +1,17 @@
-"""Writing a run's files: results.json and junit.xml, the same way in every mode; and all
-three (with a compliance page of its own) for a run that stopped before pytest could write its
-report."""
+"""Writing a run's files: results.json and junit.xml, the same way in every mode; and, for a run
+that stopped before its tests (:func:`write_stopped_run`, the one writer of every mode), files
+that say why: all three (with a compliance page of its own), or the load mode's."""
 
 from __future__ import annotations
 
 import contextlib
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from harness import __version__, redact
 from harness.core.results import RunResult, stopped_before_tests
-from harness.render import html, junit
+from harness.render import html, junit, load_report
 
 #: The server mode's report files.
 RESULTS_JSON, JUNIT_XML, COMPLIANCE_HTML = "results.json", "junit.xml", "compliance.html"
@@ -52,10 +52,27 @@ def write_stopped(result: RunResult, report_dir: Path) -> list[Path]:
     ]
 
 
-def write_stopped_run(line: str, report_dir: Path, *, started: datetime, **options: Any) -> None:
-    """The report files of a run that stopped before its tests, with ``line`` as its reason
-    (``options``: :func:`harness.core.results.aggregate`'s target, selection, strict). A report
-    directory that cannot be written loses nothing: the line on the terminal says it all."""
+def write_stopped_run(
+    line: str,
+    report_dir: Path,
+    *,
+    started: datetime,
+    mode: Literal["server", "load"] = "server",
+    **options: Any,
+) -> None:
+    """The one writer of a run that stopped before its tests, with ``line`` as its reason: the
+    server mode's results.json, junit.xml and compliance.html (``options``:
+    :func:`harness.core.results.aggregate`'s target, selection, strict), or the load mode's
+    load.json and load.html (``options``: its settings and target). A report directory that
+    cannot be written loses nothing: the line on the terminal says it all."""
+    if mode == "load":
+        with contextlib.suppress(OSError):
+            report_dir.mkdir(parents=True, exist_ok=True)
+            data = load_report.build(
+                {"stopped": line}, started=started, finished=datetime.now(UTC), **options
+            )
+            load_report.write(report_dir, data)
+        return
     result = stopped_before_tests(
         line,
         started=started.isoformat(timespec="seconds").replace("+00:00", "Z"),

@@ -14,7 +14,7 @@ from html import escape
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # only the types: rendering needs no socket code
-    from harness.clientcheck.results import ScenarioResult
+    from harness.client.results import ScenarioResult
 
 __all__ = ["render_timeline_svg"]
 

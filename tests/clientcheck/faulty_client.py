@@ -1,7 +1,7 @@
 """Faulty variants of the reference client, chosen by ``EDUSPHERE_FAULT``.
 
 Run like the reference client (``python faulty_client.py`` with ``EDUSPHERE_WS_URL`` set); each
-variant overrides one step of :class:`harness.refclient.ReconnectingClient` to break one
+variant overrides one step of :class:`reference_client.ReconnectingClient` to break one
 requirement, the way real clients get it wrong:
 
 - ``double-schedule``: schedules a reconnection on both the error and the close event (CLIENT-003)
@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import sys
 
-from harness.refclient import ReconnectingClient, main
+from reference_client import ReconnectingClient, main
 
 
 class DoubleSchedule(ReconnectingClient):

@@ -13,7 +13,7 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from harness import schemas
-from harness.clientcheck.report import HTML_NAME, JSON_NAME, JUNIT_NAME
+from harness.render.client_report import HTML_NAME, JSON_NAME, JUNIT_NAME
 
 __all__ = ["read_reports"]
 

@@ -24,10 +24,10 @@ from typing import Any
 
 import pytest
 
-from harness.clientcheck import Settings, check_client, main
-from harness.clientcheck import cli as check_cli
+from harness.client import Settings, check_client, main
+from harness.client import cli as check_cli
 from harness.core.results import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_NONCONFORMANT, EXIT_OK
-from harness.refclient import ReconnectingClient
+from reference_client import ReconnectingClient
 from tests.clientcheck.reports import read_reports
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,7 +60,7 @@ def _assert_gone(pids: list[int]) -> None:
 
 def test_reference_client_passes_every_scenario(tmp_path: Path) -> None:
     pidfile = tmp_path / "pids"
-    command = f"sh -c 'echo $$ >> {pidfile}; exec {PY} -m harness.refclient'"
+    command = f"sh -c 'echo $$ >> {pidfile}; exec {PY} -m reference_client'"
     code, data = run_check(
         tmp_path, "--command", command, "--base-delay-ms", "60", "--tolerance-ms", "400"
     )
@@ -137,7 +137,7 @@ def test_default_tolerance_is_stated_and_the_token_never_shown(
     code, data = run_check(
         tmp_path,
         "--command",
-        f"{PY} -m harness.refclient",
+        f"{PY} -m reference_client",
         "--scenario",
         "clean-close",
         "--base-delay-ms",
@@ -220,7 +220,7 @@ def test_the_overall_timeout_ends_the_run_incomplete_with_status_2(
     code, data = run_check(
         tmp_path,
         "--command",
-        f"{PY} -m harness.refclient",
+        f"{PY} -m reference_client",
         "--scenario",
         "give-up",
         "--base-delay-ms",

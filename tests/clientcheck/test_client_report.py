@@ -13,20 +13,19 @@ from typing import Any
 
 import pytest
 
-from harness import schemas
-from harness.clientcheck.report import render_html, write_reports
-from harness.clientcheck.results import ClientRun, evaluate, summarise
-from harness.clientcheck.runner import ScenarioRun
-from harness.clientcheck.scenarios import Settings, scenario_by_name
-from harness.clientcheck.server import AttemptRecord, FrameRecord
-from harness.core import catalogue
+from harness import catalogue, schemas
+from harness.client.play import ScenarioRun
+from harness.client.results import ClientRun, evaluate, summarise
+from harness.client.scenarios import Settings, scenario_by_name
 from harness.core.results import (
     EXIT_INCOMPLETE,
     EXIT_NONCONFORMANT,
     EXIT_OK,
     RunResult,
 )
+from harness.render.client_report import render_html, write_reports
 from harness.render.terminal import summary_lines
+from harness.wire.serve import AttemptRecord, FrameRecord
 from tests.clientcheck.reports import read_reports
 
 ROOM = "/ws/chat/alice/general"

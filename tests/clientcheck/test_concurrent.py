@@ -19,11 +19,11 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from harness.clientcheck import Settings, SetupError, main
-from harness.clientcheck import runner as runner_mod
-from harness.clientcheck.cli import build_parser, settings_from_args
-from harness.clientcheck.runner import ScenarioRun, default_timeout_s, run_scenarios
-from harness.clientcheck.scenarios import SCENARIO_NAMES, SCENARIOS, Scenario, worst_case_s
+from harness.client import Settings, SetupError, main
+from harness.client import play as runner_mod
+from harness.client.cli import build_parser, settings_from_args
+from harness.client.play import ScenarioRun, default_timeout_s, run_scenarios
+from harness.client.scenarios import SCENARIO_NAMES, SCENARIOS, Scenario, worst_case_s
 from harness.core.results import EXIT_INCOMPLETE, EXIT_NONCONFORMANT, EXIT_OK
 from tests.clientcheck.reports import read_reports
 

@@ -8,8 +8,9 @@ import re
 
 import pytest
 
-from harness.clientcheck.frames import inspect_frame
-from harness.refclient import delete_frame, rfc3339_now, text_frame, update_frame
+from harness.client.frames import inspect_frame
+from harness.core.frames import now_rfc3339
+from reference_client import delete_frame, text_frame, update_frame
 
 MESSAGE_ID = "123e4567-e89b-12d3-a456-426614174000"
 
@@ -26,8 +27,8 @@ def test_reference_client_frames_validate() -> None:
 
 def test_reference_timestamps_look_like_the_seed() -> None:
     moment = dt.datetime(2024, 1, 1, 12, 0, 0, 123456, tzinfo=dt.UTC)
-    assert rfc3339_now(moment) == "2024-01-01T12:00:00.123Z"
-    now = rfc3339_now()
+    assert now_rfc3339(at=moment) == "2024-01-01T12:00:00.123Z"
+    now = now_rfc3339()
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", now)
     assert dt.datetime.fromisoformat(now).tzinfo is not None
 

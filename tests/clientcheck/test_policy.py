@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from harness.clientcheck.policy import (
+from harness import catalogue
+from harness.client.policy import (
     AttemptObs,
     End,
     FrameObs,
@@ -14,7 +15,6 @@ from harness.clientcheck.policy import (
     check_paths,
     default_tolerance_ms,
 )
-from harness.core import catalogue
 from harness.core.results import Finding, fold
 
 ROOM = "/ws/chat/alice/general"

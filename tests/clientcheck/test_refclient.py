@@ -11,7 +11,7 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 
-from harness.refclient import NotConnectedError, ReconnectingClient, State, main
+from reference_client import NotConnectedError, ReconnectingClient, State, main
 
 Handler = Callable[[ServerConnection], Awaitable[None]]
 

@@ -9,7 +9,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 
-from harness.sharing import RunLock
+from harness.server.sharing import RunLock
 
 Held = Callable[[RunLock], contextlib.AbstractContextManager[None]]
 

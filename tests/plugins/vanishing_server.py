@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from harness.plugin import plugin_of
+from harness.server.plugin import run_of
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    bundled = plugin_of(item.config)._bundled
-    if bundled is not None:
-        bundled.stop()  # a second stop does nothing
+    server = run_of(item.config).bundled.process
+    if server is not None:
+        server.stop()  # a second stop does nothing

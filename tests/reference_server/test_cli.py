@@ -14,7 +14,8 @@ import jwt
 import pytest
 from refserver_support import TIMEOUT, client, make_token, refusal, run
 
-from harness.target import apply_provision, load, parse, run_command
+from harness.commands import load_target, run_command
+from harness.target import apply_provision, parse
 from reference_server.cli import main
 from reference_server.config import ServerConfig
 from reference_server.demo import DEMO_SECRET, demo_target_dict, demo_user_id
@@ -118,7 +119,7 @@ def test_provision_for_target_prints_what_a_target_provision_command_must(
         ]
     )
     (tmp_path / "t.toml").write_text(toml + "\n")
-    loaded = load(tmp_path / "t.toml", env={})  # the harness runs the command itself
+    loaded = load_target(tmp_path / "t.toml", env={})  # the harness runs the command itself
     assert {r: (a.username, a.user_id) for r, a in loaded.accounts.items()} == {
         r: (a.username, a.user_id) for r, a in accounts.items()
     }
