@@ -67,6 +67,7 @@ README = ROOT / "README.md"
 BIN = Path(sys.executable).parent
 
 QUICK = 60.0  # seconds: listing, help, provisioning, a selected run
+SLOW = 30.0  # seconds: a handshake or a frame of a `serve` the test started, on a loaded machine
 FULL = 180.0  # seconds: a whole conformance run or a benchmark, on a loaded 2-core CI machine
 
 # --- the commands the README shows, as it shows them -----------------------------------------
@@ -987,14 +988,19 @@ def _serve(
             token = jwt.encode(claims, DEMO_SECRET, algorithm=DEMO_ALGORITHM)
             url = match.group(1).format(host=DEMO_HOST, room=DEMO_ROOMS[0]) + f"?token={token}"
             options: dict[str, Any] = {"ssl": tls} if tls is not None else {}
-            with connect(
-                url, open_timeout=10, proxy=None, additional_headers=headers, **options
-            ) as ws:
-                t0 = time.monotonic()
-                for body in bodies:
-                    ws.send(json.dumps({"type": "text", "message": body}))
-                events = [json.loads(ws.recv(timeout=10)) for _ in bodies]
-                return events, time.monotonic() - t0
+            try:
+                with connect(
+                    url, open_timeout=SLOW, proxy=None, additional_headers=headers, **options
+                ) as ws:
+                    t0 = time.monotonic()
+                    for body in bodies:
+                        ws.send(json.dumps({"type": "text", "message": body}))
+                    events = [json.loads(ws.recv(timeout=SLOW)) for _ in bodies]
+                    return events, time.monotonic() - t0
+            except TimeoutError as exc:  # a loaded CI machine, or a server that hangs: say which
+                log = (tmp_path / "serve.log").read_text(errors="replace")[-2000:]
+                why = f"{exc} (the server: {proc.poll()=}; its log: {log!r})"
+                raise AssertionError(why) from exc
         finally:
             stop_process(proc)
 
