@@ -199,8 +199,12 @@ class ConnState:
         self, message_id: Any, message: Any, timestamp: str, extra: Mapping[str, Any]
     ) -> Frame:
         """An ``update`` frame: its events are this connection's own from now on."""
-        frame = {"type": "update", "messageId": message_id, "message": message}
-        frame["timestamp"] = timestamp
+        frame = {
+            "type": "update",
+            "messageId": message_id,
+            "message": message,
+            "timestamp": timestamp,
+        }
         frame.update(extra)
         self._edits(message_id)
         return frame

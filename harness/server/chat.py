@@ -15,7 +15,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from harness import redact, spec
-from harness.core.connstate import ConnState
 from harness.core.failures import ConformanceFailure, ConformanceTimeout, HarnessError
 from harness.core.frames import Frame, Predicate, event_matching
 from harness.core.gate import Gate
@@ -133,10 +132,6 @@ class Chat:
 
     def observe(self, requirement: str, text: str) -> None:
         self.session.observe(requirement, text)
-
-    def conn_of(self, state: ConnState) -> Conn:
-        """The connection whose state ``state`` is."""
-        return self._peers[id(state)]
 
     # connecting ----------------------------------------------------------------------------
 

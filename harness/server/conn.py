@@ -24,6 +24,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, cast
 
+from harness.core.bounds import FrameBuffer
 from harness.core.checks import Expect, Fail, Hit
 from harness.core.connstate import ConnState, Kept, Overflow, echo_of
 from harness.core.failures import (
@@ -119,7 +120,7 @@ class Conn:
         return self.state.node
 
     @property
-    def buffer(self) -> Any:
+    def buffer(self) -> FrameBuffer:
         return self.state.buffer
 
     @property
