@@ -132,6 +132,11 @@ class Target:
     examples: int = 25
     #: Seconds each property test may spend drawing examples (None: 2 x receive_timeout).
     property_budget: float | None = None
+    #: ``[conversations]``: sequences the stateful suite draws, steps per sequence, and the
+    #: seconds it may spend (None: 2 x receive_timeout).
+    sequences: int = 50
+    sequence_steps: int = 10
+    conversation_budget: float | None = None
     source: str = "<bundled reference server>"
     restart_hook: Callable[[], object] | None = field(default=None, compare=False, repr=False)
     #: ``[headers]``: sent with every handshake (a gateway's API key, Basic auth); their values
@@ -194,6 +199,15 @@ class Target:
         return 2 * self.receive_timeout
 
     @property
+    def conversations_budget_s(self) -> float:
+        """Seconds the conversation suite may spend drawing sequences (as many again for
+        shrinking a failing one): ``conversations.time_budget``, else twice
+        ``receive_timeout``."""
+        if self.conversation_budget is not None:
+            return self.conversation_budget
+        return 2 * self.receive_timeout
+
+    @property
     def host_name(self) -> str:
         """The username of the host of the rooms of [rooms] (``accounts.host``)."""
         return self.accounts["host"].username
@@ -252,6 +266,9 @@ _KEYS = {
     "restart_command": "restart.command",
     "examples": "properties.examples",
     "property_budget": "properties.time_budget",
+    "sequences": "conversations.sequences",
+    "sequence_steps": "conversations.steps",
+    "conversation_budget": "conversations.time_budget",
 }
 
 

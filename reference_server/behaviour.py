@@ -100,6 +100,14 @@ class Behaviour:
         number."""
         return configured or 0
 
+    def joined(self, conn: ServerConnection, user: User, room: Room) -> None:
+        """Hook: ``conn``, admitted as ``user``, joined ``room`` (after ``registers`` decided,
+        before its greeting frames)."""
+
+    def left(self, conn: ServerConnection, user: User, room: Room) -> None:
+        """Hook: ``conn`` of ``user`` to ``room`` closed (it is no longer in the room's group
+        unless ``stays_registered``); called before ``disconnected``."""
+
     def stays_registered(self, close_code: int | None) -> bool:
         """Whether a closed connection stays in its room's group: never."""
         return False
@@ -170,6 +178,14 @@ class Behaviour:
     def message_created(self, message: Message, conn: ServerConnection) -> None:
         """Hook: ``conn`` created ``message``."""
 
+    def missing_message(
+        self, store: Store, message_id: str, action: Action, conn: ServerConnection
+    ) -> Message | None:
+        """The message an edit or delete (``action``) on ``conn`` names when the store holds
+        none of that id (never created, or deleted): none, it is not found (EDIT-007, EDIT-009,
+        DEL-005, DEL-006)."""
+        return None
+
     def in_scope(self, message: Message, room: Room, action: Action) -> bool:
         """Protocol notes, "Room isolation": a frame on a connection to room A never changes a
         message of room B; such a message is not found."""
@@ -208,6 +224,11 @@ class Behaviour:
         return True
 
     # -- fan-out and errors (server.ChatServer) -----------------------------------------------
+
+    def event_room_id(self, message: Message, user: User, action: Action) -> str:
+        """The room whose group gets the ``action`` event of ``message`` caused by ``user``'s
+        frame: the message's room (Seed, "Event Types": the room group; ISO-006)."""
+        return message.room_id
 
     def fanout_room_ids(self, store: Store, room_id: str) -> list[str]:
         """The rooms whose connections get a room's events: that room only (ISO-001)."""

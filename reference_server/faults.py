@@ -68,6 +68,10 @@ class Fault:
     level: Level
     behaviour: type[Behaviour] = field(compare=False, repr=False)
     collateral: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
+    sequence: bool = field(default=False, kw_only=True, compare=False)
+    """Found only by the stateful conversation suite (suites/test_conversation.py): every other
+    suite passes with it on; the mutation matrix runs every suite against it and checks that
+    only the conversation suite fails."""
 
 
 FAULTS: dict[str, Fault] = {}
@@ -80,14 +84,23 @@ def fault(
     requirements: tuple[str, ...],
     level: Level = "MUST",
     collateral: Mapping[str, str] | None = None,
+    *,
+    sequence: bool = False,
 ) -> Callable[[type[Behaviour]], type[Behaviour]]:
-    """Register the decorated Behaviour subclass as the fault ``name``."""
+    """Register the decorated Behaviour subclass as the fault ``name`` (``sequence``: see
+    ``Fault.sequence``)."""
 
     def register(behaviour: type[Behaviour]) -> type[Behaviour]:
         if name in FAULTS:
             raise ValueError(f"fault {name} registered twice")
         FAULTS[name] = Fault(
-            name, description, requirements, level, behaviour, dict(collateral or {})
+            name,
+            description,
+            requirements,
+            level,
+            behaviour,
+            dict(collateral or {}),
+            sequence=sequence,
         )
         return behaviour
 
@@ -996,6 +1009,237 @@ class RoomsMixedAcrossNodes(Behaviour):
         if from_this_node:
             return rooms
         return [*rooms, *(other for other in store.sibling_room_ids(room_id) if other not in rooms)]
+
+
+# -- found only by sequences ---------------------------------------------------------------------
+#
+# Each strikes only after a sequence of steps (an edit then a delete, a close then a reconnect):
+# no single exchange of the other suites sets it up. See ``Fault.sequence``.
+
+
+@fault(
+    "resurrect-edited",
+    "An edit of a deleted message that had been edited before its delete is served: its"
+    " `update` event is broadcast (the message comes back) instead of `Message not found.`;"
+    " a deleted message never edited is still not found.",
+    ("EDIT-009",),
+    sequence=True,
+)
+class ResurrectEdited(Behaviour):
+    """The edit path looks messages up in a cache of the ones it edited, which a delete does
+    not invalidate. Deletes and the store are unaffected: the message stays deleted there."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._edited: dict[str, Message] = {}
+
+    def may_edit(self, user: User, message: Message, room: Room, conn: ServerConnection) -> bool:
+        allowed = super().may_edit(user, message, room, conn)
+        if allowed:  # the edit is served: the cache keeps the message
+            self._edited[message.id] = message
+        return allowed
+
+    def missing_message(
+        self, store: Store, message_id: str, action: Action, conn: ServerConnection
+    ) -> Message | None:
+        if action == "update" and message_id in self._edited:
+            return self._edited[message_id]
+        return super().missing_message(store, message_id, action, conn)
+
+
+@fault(
+    "undelete-on-reconnect",
+    "A delete is forgotten once the connection that made it closed: a later delete of that"
+    " message by its author, on a connection opened after that close, is served again (a"
+    " second `delete` event) instead of `Message not found.`; edits of it are still not found.",
+    ("DEL-006",),
+    sequence=True,
+)
+class UndeleteOnReconnect(Behaviour):
+    """Deletes are remembered per connection (a tombstone in the deleting connection's state),
+    and only the delete path consults them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._clock = itertools.count()
+        self._opened: dict[ServerConnection, tuple[int, str]] = {}  # open: (when, user id)
+        self._tombstones: dict[ServerConnection, dict[str, Message]] = {}
+        self._forgotten: dict[str, tuple[Message, int]] = {}  # id -> (message, when closed)
+
+    def joined(self, conn: ServerConnection, user: User, room: Room) -> None:
+        self._opened[conn] = (next(self._clock), user.id)
+        super().joined(conn, user, room)
+
+    def left(self, conn: ServerConnection, user: User, room: Room) -> None:
+        self._opened.pop(conn, None)
+        closed = next(self._clock)
+        for message in self._tombstones.pop(conn, {}).values():
+            self._forgotten[message.id] = (message, closed)
+        super().left(conn, user, room)
+
+    def may_delete(self, user: User, message: Message, room: Room, conn: ServerConnection) -> bool:
+        allowed = super().may_delete(user, message, room, conn)
+        if allowed:  # the delete is served: this connection holds its tombstone
+            self._forgotten.pop(message.id, None)
+            self._tombstones.setdefault(conn, {})[message.id] = message
+        return allowed
+
+    def missing_message(
+        self, store: Store, message_id: str, action: Action, conn: ServerConnection
+    ) -> Message | None:
+        forgotten = self._forgotten.get(message_id)
+        opened = self._opened.get(conn)
+        if action == "delete" and forgotten is not None and opened is not None:
+            message, closed = forgotten
+            when, user_id = opened
+            if when > closed and user_id == message.user_id:
+                return message
+        return super().missing_message(store, message_id, action, conn)
+
+
+@fault(
+    "update-follows-reconnect",
+    "The messages of a connection that closed move with its account's next connection (a"
+    " reconnection, to whichever room): until the account opens another one, the `update`"
+    " events of its edits of those messages go to the room it reconnected to instead of the"
+    " message's room.",
+    ("ISO-006",),
+    collateral={
+        "EDIT-003": "the update event goes to the other room, so the message's own room misses it",
+    },
+    sequence=True,
+)
+class UpdateFollowsReconnect(Behaviour):
+    """A session-affine server: a message belongs to the connection that sent it; when that
+    connection closes, its messages pass to the account's next connection, and the edit path
+    publishes to the room of the connection a message belongs to. The room is the reconnection's
+    only while that is the account's newest connection. Before any reconnection, and for new
+    and delete events, the message's room gets its events."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._sent: dict[ServerConnection, list[str]] = {}  # open connection -> its messages
+        self._orphans: dict[str, list[str]] = {}  # account -> messages of its closed ones
+        self._home: dict[str, tuple[ServerConnection, str]] = {}  # message -> (conn, room)
+        self._newest: dict[str, ServerConnection] = {}  # account -> its newest connection
+
+    def message_created(self, message: Message, conn: ServerConnection) -> None:
+        self._sent.setdefault(conn, []).append(message.id)
+        super().message_created(message, conn)
+
+    def joined(self, conn: ServerConnection, user: User, room: Room) -> None:
+        for message_id in self._orphans.pop(user.id, []):
+            self._home[message_id] = (conn, room.id)
+        self._newest[user.id] = conn
+        super().joined(conn, user, room)
+
+    def left(self, conn: ServerConnection, user: User, room: Room) -> None:
+        self._orphans.setdefault(user.id, []).extend(self._sent.pop(conn, []))
+        super().left(conn, user, room)
+
+    def event_room_id(self, message: Message, user: User, action: Action) -> str:
+        room_id = super().event_room_id(message, user, action)
+        home = self._home.get(message.id)
+        if action == "update" and home is not None and self._newest.get(user.id) is home[0]:
+            return home[1]
+        return room_id
+
+
+@fault(
+    "twin-misses-edits",
+    "A connection opened while another connection of the same account is open in the same"
+    " room gets no `update` events of the edits that account sends on its other connections;"
+    " `new` and `delete` events, its own edits' and other accounts' reach it.",
+    ("BCAST-001",),
+    collateral={"EDIT-003": "the update event misses a connection of the room"},
+    sequence=True,
+)
+class TwinMissesEdits(Behaviour):
+    """A server that assumes an account's client already shows the account's own edits, and
+    skips its later connections in a room (its twins there) for them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._accounts: dict[ServerConnection, str] = {}  # open connection -> its account
+        self._open: dict[tuple[str, str], set[ServerConnection]] = {}  # (user, room) -> open
+        self._twins: set[ServerConnection] = set()
+
+    def joined(self, conn: ServerConnection, user: User, room: Room) -> None:
+        self._accounts[conn] = user.id
+        present = self._open.setdefault((user.id, room.id), set())
+        if present:
+            self._twins.add(conn)
+        present.add(conn)
+        super().joined(conn, user, room)
+
+    def left(self, conn: ServerConnection, user: User, room: Room) -> None:
+        self._accounts.pop(conn, None)
+        key = (user.id, room.id)
+        present = self._open.get(key, set())
+        present.discard(conn)
+        if not present:
+            self._open.pop(key, None)
+        self._twins.discard(conn)
+        super().left(conn, user, room)
+
+    def fanout_targets(
+        self, targets: list[Conn], sender: Conn | None, action: Action
+    ) -> list[Conn]:
+        editor = None if sender is None else self._accounts.get(sender)
+        if action == "update" and editor is not None:
+            targets = [
+                conn
+                for conn in targets
+                if conn is sender or conn not in self._twins or self._accounts.get(conn) != editor
+            ]
+        return super().fanout_targets(targets, sender, action)
+
+
+@fault(
+    "replay-after-vanish",
+    "When the connection that last edited a message vanishes (closed without a close"
+    " handshake), the message's next `update` event is written twice, back to back, to every"
+    " connection of the room.",
+    ("CONV-001",),
+    sequence=True,
+)
+class ReplayAfterVanish(Behaviour):
+    """A server that resends an edit it believes unacknowledged: the edits of a client that
+    vanished are replayed once with the next change to the message. The state is the
+    message's own, so it never reaches a message another test (or sequence) touches."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._editor: dict[str, ServerConnection] = {}  # message -> its last editor
+        self._resend: set[str] = set()  # messages whose next update is written twice
+
+    def may_edit(self, user: User, message: Message, room: Room, conn: ServerConnection) -> bool:
+        allowed = super().may_edit(user, message, room, conn)
+        if allowed:
+            self._editor[message.id] = conn
+        return allowed
+
+    def left(self, conn: ServerConnection, user: User, room: Room) -> None:
+        if conn.protocol.close_rcvd is None:  # vanished: no close frame from the client
+            edited = [mid for mid, editor in self._editor.items() if editor is conn]
+            self._resend.update(edited)
+        for mid in [mid for mid, editor in self._editor.items() if editor is conn]:
+            del self._editor[mid]
+        super().left(conn, user, room)
+
+    async def deliver(
+        self, targets: list[Conn], text: str, sender: str, drop: Callable[[Conn], None]
+    ) -> None:
+        await super().deliver(targets, text, sender, drop)
+        if not self._resend:
+            return
+        event = json.loads(text)
+        if not isinstance(event, dict) or event.get("action") != "update":
+            return
+        message_id = str(event.get("id"))
+        if message_id in self._resend:
+            self._resend.discard(message_id)
+            await super().deliver(targets, text, sender, drop)
 
 
 def fault_table() -> str:

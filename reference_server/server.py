@@ -445,6 +445,7 @@ class ChatServer:
         present = (c.session.user for c in members if c.session is not None)
         if self.behaviour.registers(user, present):
             members[conn] = None
+        self.behaviour.joined(conn, user, session.room)
         self._greet(conn, session)
         log(
             logger,
@@ -541,6 +542,7 @@ class ChatServer:
             others = [other for other in self._group(session.room.id) if other is not conn]
             left = {"type": "presence", "action": "leave", "user": session.user.username}
             write(others, encode(left))
+        self.behaviour.left(conn, session.user, session.room)
         self.behaviour.disconnected(session.token, conn.close_code)
         log(
             logger,
@@ -603,20 +605,26 @@ class ChatServer:
         self.store.add_message(message)
         behaviour.message_created(message, conn)
         event = self._new_event(message, user, now, stamp, stamp)
-        await self._fan_out(room.id, encode(event), conn, "new")
+        room_id = behaviour.event_room_id(message, user, "new")
+        await self._fan_out(room_id, encode(event), conn, "new")
 
-    def _find(self, room: Room, message_id: str, action: Action) -> Message | None:
+    def _find(
+        self, conn: ChatConnection, room: Room, message_id: str, action: Action
+    ) -> Message | None:
         """The message, if it exists in this room. Protocol notes, "Room isolation": a frame on
         a connection to room A never changes a message of room B."""
+        behaviour = self.behaviour
         message = self.store.message(message_id)
-        if message is None or not self.behaviour.in_scope(message, room, action):
+        if message is None:
+            message = behaviour.missing_message(self.store, message_id, action, conn)
+        if message is None or not behaviour.in_scope(message, room, action):
             return None
         return message
 
     async def _edit(self, conn: ChatConnection, room: Room, user: User, cmd: Edit) -> None:
         """Seed, "Update Message Event": id, body, edited=true, updated; only the author edits
         ("You can only edit your own messages.")."""
-        message = self._find(room, cmd.message_id, "update")
+        message = self._find(conn, room, cmd.message_id, "update")
         if message is None:
             await self._reply_error(conn, room, self._parser.not_found)
             return
@@ -634,12 +642,13 @@ class ChatServer:
             "updated": format_timestamp(now, self.config.timestamp_style),
         }
         event = self.behaviour.update_event(event)
-        await self._fan_out(message.room_id, encode(event), conn, "update")
+        room_id = self.behaviour.event_room_id(message, user, "update")
+        await self._fan_out(room_id, encode(event), conn, "update")
 
     async def _delete(self, conn: ChatConnection, room: Room, user: User, cmd: Delete) -> None:
         """Seed, "Delete Message Event": id; only the author deletes ("You can only delete your
         own messages.")."""
-        message = self._find(room, cmd.message_id, "delete")
+        message = self._find(conn, room, cmd.message_id, "delete")
         if message is None:
             await self._reply_error(conn, room, self._parser.not_found)
             return
@@ -648,7 +657,8 @@ class ChatServer:
             return
         self.store.delete_message(message.id)
         text = encode({"type": "chat_message", "action": "delete", "id": message.id})
-        await self._fan_out(message.room_id, text, conn, "delete")
+        room_id = self.behaviour.event_room_id(message, user, "delete")
+        await self._fan_out(room_id, text, conn, "delete")
 
     async def _reply_error(
         self, conn: ChatConnection, room: Room, error: str, close_code: int | None = None

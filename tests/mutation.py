@@ -11,7 +11,7 @@ import json
 import sys
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,13 @@ CLUSTER_NODES = 2
 #: Examples per property: enough that every kind of near miss is drawn (one in nine each).
 EXAMPLES = 100
 
+#: The stateful suite's test: the only one that may fail a sequence fault (``Fault.sequence``).
+CONVERSATION_TEST = "suites/test_conversation.py::test_conversations_follow_the_model"
+
+#: Seconds the stateful suite may draw (and as many shrink) in the matrix: the short receive
+#: timeout would make its default budget (2 x receive_timeout) cut the shrinking short.
+CONVERSATION_BUDGET = 30.0
+
 
 @dataclass
 class Outcome:
@@ -41,6 +48,8 @@ class Outcome:
     failed: dict[str, str]  # id -> level
     expected: tuple[str, ...]
     output: str
+    #: id -> the tests whose failure blamed it (results.json ``failed_by``).
+    failed_by: dict[str, list[str]] = field(default_factory=dict)
 
     def row(self) -> dict[str, object]:
         return {
@@ -53,6 +62,12 @@ class Outcome:
     @property
     def missing(self) -> list[str]:
         return [r for r in self.expected if r not in self.failed]
+
+    @property
+    def found_elsewhere(self) -> list[str]:
+        """Tests other than the stateful suite's that failed a requirement: for a sequence
+        fault, a suite that catches it without a sequence (then it is no sequence fault)."""
+        return sorted({t for tests in self.failed_by.values() for t in tests} - {CONVERSATION_TEST})
 
     @property
     def unexplained(self) -> list[str]:
@@ -146,6 +161,8 @@ def run_fault(name: str, workdir: Path | None = None, *, whole: bool = False) ->
                 data["nodes"] = nodes
             if not whole:
                 data["receive_timeout"] = RECEIVE_TIMEOUT
+            if fault.sequence:
+                data["conversations"] = {"time_budget": CONVERSATION_BUDGET}
             target = write_target(base / "target.toml", data)
             code, results, output = run_suites(
                 target,
@@ -154,9 +171,14 @@ def run_fault(name: str, workdir: Path | None = None, *, whole: bool = False) ->
                 # One test at a time: a fault that breaks the room for everyone in it (a dead
                 # connection stops the fan-out) would otherwise fail its neighbours' tests too.
                 *(() if whole else ("--examples", str(EXAMPLES), "--concurrency", "1")),
-                only=None if whole else areas_for(fault),
+                # A sequence fault: every suite, to show that only the stateful one finds it.
+                only=None if whole or fault.sequence else areas_for(fault),
             )
-    failed = {}
+    failed: dict[str, str] = {}
+    failed_by: dict[str, list[str]] = {}
     if results is not None:
-        failed = {r["id"]: r["level"] for r in results["requirements"] if r["verdict"] == "failed"}
-    return Outcome(name, code, failed, fault.requirements, output)
+        for r in results["requirements"]:
+            if r["verdict"] == "failed":
+                failed[r["id"]] = r["level"]
+                failed_by[r["id"]] = list(r.get("failed_by", []))
+    return Outcome(name, code, failed, fault.requirements, output, failed_by)

@@ -28,6 +28,12 @@ def test_fault_is_caught_at_its_requirements(name: str, record_property: Any) ->
     assert outcome.exit_code == 1, f"{name}: the run was not non-conformant\n{tail}"
     assert not outcome.missing, f"{name}: documented requirements passed: {outcome.missing}\n{tail}"
     assert not outcome.unexplained, f"{name}: unexplained failures {outcome.unexplained}\n{tail}"
+    if fault.sequence:
+        # Every suite ran: the stateful one alone failed it, and no other suite noticed.
+        assert not outcome.found_elsewhere, (
+            f"{name} is a sequence fault but other suites caught it: {outcome.found_elsewhere}"
+        )
+        assert any(outcome.failed_by.values()), f"{name}: no failing test named\n{tail}"
     if fault.level == "SHOULD":
         musts = [r for r, level in outcome.failed.items() if level == "MUST"]
         assert not musts, f"{name} is a SHOULD fault but failed MUST {musts}"

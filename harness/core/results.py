@@ -155,6 +155,8 @@ class RequirementResult:
             out["rationale"] = self.requirement.rationale
         if self.figures:
             out["figures"] = self.figures
+        if self.failures:
+            out["failed_by"] = sorted({record.nodeid for record in self.failures})
         return out
 
 

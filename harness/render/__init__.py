@@ -3,7 +3,8 @@
 The pieces every mode shares: ``terminal`` (the summary lines), ``junit`` (junit.xml), ``files``
 (results.json and the other files of a report directory), ``html`` (the pieces of every HTML
 report), ``svg`` (timelines), ``figures`` (what a test measured: the load tests' delivery
-figures).
+figures, a stateful test's shortest failing sequence), ``replay_script`` (a sequence figure as a
+standalone script that replays it, written next to results.json).
 
 Each mode's reports, built from those pieces:
 

@@ -1,6 +1,7 @@
-"""Writing a run's files: results.json and junit.xml, the same way in every mode; and, for a run
-that stopped before its tests (:func:`write_stopped_run`, the one writer of every mode), files
-that say why: all three (with a compliance page of its own), or the load mode's."""
+"""Writing a run's files: results.json (with the replay scripts of its sequence figures beside it)
+and junit.xml, the same way in every mode; and, for a run that stopped before its tests
+(:func:`write_stopped_run`, the one writer of every mode), files that say why: all three (with a
+compliance page of its own), or the load mode's."""
 
 from __future__ import annotations
 
@@ -11,14 +12,26 @@ from typing import Any, Literal
 
 from harness import __version__, redact
 from harness.core.results import RunResult, stopped_before_tests
-from harness.render import html, junit, load_report
+from harness.render import html, junit, load_report, replay_script
 
 #: The server mode's report files.
 RESULTS_JSON, JUNIT_XML, COMPLIANCE_HTML = "results.json", "junit.xml", "compliance.html"
 
 
 def write_results_json(result: RunResult, path: Path) -> Path:
+    """results.json at ``path``, and beside it one replay script per ``sequence`` figure
+    (:func:`harness.render.replay_script.write_replays`): each such figure of ``result`` gains
+    ``"replay"``, the script's file name, before results.json (and the HTML report, rendered
+    after it) is written."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    replay_script.write_replays(
+        {
+            "requirements": [
+                {"id": r.requirement.id, "figures": r.figures} for r in result.requirements
+            ]
+        },
+        path.parent,
+    )
     path.write_text(result.dumps(), encoding="utf-8")
     return path
 

@@ -372,6 +372,18 @@ tr.es-figrow>td{background:#fff;padding:4px 10px 10px 24px;border-left:4px solid
 padding:1px 8px;border-bottom:1px solid #eaeef2;text-align:right}
 .es-fig-table td:first-child,.es-fig-table th:first-child{text-align:left}
 .es-fig-table tr.es-fig-bad td{color:#cf222e}
+.es-seq-table{margin:6px 0;max-width:100%}.es-seq-table td,.es-seq-table th{text-align:left;
+vertical-align:top;overflow-wrap:anywhere;padding:3px 8px}
+.es-seq-table td:first-child{text-align:right;font-family:ui-monospace,Menlo,Consolas,monospace}
+.es-seq-table tr.es-seq-fail td{background:#fff5f5;border-top:2px solid #cf222e;
+border-bottom:2px solid #cf222e}
+.es-seq-table tr.es-seq-fail td:first-child{box-shadow:inset 4px 0 #cf222e;color:#cf222e;
+font-weight:700}
+.es-seq-ref{font-style:normal;font-weight:700;color:#6e40c9}
+.es-seq-note{color:#a40e26;font-size:12px;margin-top:2px}
+.es-seq-conns{font-size:12px;color:#57606a;margin:2px 0}
+.es-seq-witness{margin:4px 0;padding-left:18px;font-size:12.5px;color:#57606a}
+.es-seq-replay{margin:4px 0;font-size:13px}
 .es-detail-box>summary,.es-exchange>summary{cursor:pointer;color:#57606a;font-size:13px;
 margin:2px 0}
 .es-failure{margin:6px 0 10px}

@@ -42,6 +42,11 @@ REQUIRED = {
 #: Faults whose defect needs a load or a second node: each is shown, and shown absent from the
 #: correct server, in the module named here rather than by a smoke scenario below.
 SHOWN_ELSEWHERE = {
+    "resurrect-edited": "test_sequence_faults.py",
+    "undelete-on-reconnect": "test_sequence_faults.py",
+    "update-follows-reconnect": "test_sequence_faults.py",
+    "twin-misses-edits": "test_sequence_faults.py",
+    "replay-after-vanish": "test_sequence_faults.py",
     "drop-when-busy": "test_load_faults.py",
     "duplicate-under-load": "test_load_faults.py",
     "reorder-under-load": "test_load_faults.py",
