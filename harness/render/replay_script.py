@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import redact
+from harness.wire.replay_runtime import describe_step
 
 __all__ = [
     "CA_VARIABLE",
@@ -90,30 +91,6 @@ def command(figure: Mapping[str, Any], file_name: str) -> str:
 
 def _dicts(value: object) -> list[Mapping[str, Any]]:
     return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
-
-
-def _quoted(text: object, limit: int = 60) -> str:
-    shown = json.dumps(text, ensure_ascii=False)
-    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
-
-
-def describe_step(step: Mapping[str, Any]) -> str:
-    """One step in words: ``edit c1 m1 "late"``, ``reconnect c3 in room other (closing c2)``."""
-    do, conn = str(step.get("do", "")), str(step.get("conn", ""))
-    given = step.get("frame")
-    frame: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
-    if do in ("connect", "reconnect"):
-        room = f" in room {step['room']}" if step.get("room") else ""
-        was = f" (closing {step.get('from')})" if do == "reconnect" else ""
-        return f"{do} {conn}{room}{was}"
-    if do == "send":
-        creates = f" (creates {step['creates']})" if step.get("creates") else ""
-        return f"send {conn} {_quoted(frame.get('message'))}{creates}"
-    if do == "edit":
-        return f"edit {conn} {step.get('message')} {_quoted(frame.get('message'))}"
-    if do == "delete":
-        return f"delete {conn} {step.get('message')}"
-    return f"{do} {conn}"
 
 
 # --- the script's text -----------------------------------------------------------------------

@@ -91,6 +91,26 @@ def quoted(text: object, limit: int = 60) -> str:
     return shown if len(shown) <= limit else shown[: limit - 1] + "…"
 
 
+def describe_step(step: Mapping[str, Any]) -> str:
+    """One step in words: ``edit c1 m1 "late"``, ``reconnect c3 in room other (closing c2)``
+    (the script's lines and the report's docstring of the script)."""
+    do, conn = str(step.get("do", "")), str(step.get("conn", ""))
+    given = step.get("frame")
+    frame: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
+    if do in ("connect", "reconnect"):
+        room = f" in room {step['room']}" if step.get("room") else ""
+        was = f" (closing {step.get('from')})" if do == "reconnect" else ""
+        return f"{do} {conn}{room}{was}"
+    if do == "send":
+        creates = f" (creates {step['creates']})" if step.get("creates") else ""
+        return f"send {conn} {quoted(frame.get('message'))}{creates}"
+    if do == "edit":
+        return f"edit {conn} {step.get('message')} {quoted(frame.get('message'))}"
+    if do == "delete":
+        return f"delete {conn} {step.get('message')}"
+    return f"{do} {conn}"
+
+
 def show(frame: object) -> str:
     """A frame as it came, at most :data:`SHOWN` characters."""
     text = frame if isinstance(frame, str) else json.dumps(frame, ensure_ascii=False)
@@ -269,21 +289,8 @@ class Replay:
         return EXIT_PASS
 
     def describe(self, step: Mapping[str, Any]) -> str:
-        do, conn = str(step.get("do")), str(step.get("conn"))
-        given = step.get("frame")
-        frame: Mapping[str, Any] = given if isinstance(given, dict) else {}
-        if do in ("connect", "reconnect"):
-            room = step.get("room") or self.conns.get(conn, {}).get("room")
-            was = f" (closing {step.get('from')})" if do == "reconnect" else ""
-            return f"{do} {conn} in room {room}{was}"
-        if do == "send":
-            creates = f" (creates {step['creates']})" if step.get("creates") else ""
-            return f"send {conn} {quoted(frame.get('message'))}{creates}"
-        if do == "edit":
-            return f"edit {conn} {step.get('message')} {quoted(frame.get('message'))}"
-        if do == "delete":
-            return f"delete {conn} {step.get('message')}"
-        return f"{do} {conn}"
+        room = step.get("room") or self.conns.get(str(step.get("conn")), {}).get("room")
+        return describe_step({**step, "room": room} if room else step)
 
     async def step(self, step: Mapping[str, Any]) -> None:
         do, name = str(step.get("do")), str(step.get("conn"))
