@@ -153,6 +153,9 @@ class Finding:
     witness: tuple[str, ...] = ()
     #: Further requirements the same observation breaks.
     also: tuple[str, ...] = ()
+    #: A frame that never came (as opposed to a wrong one): in a crowd, the test runs again
+    #: alone before it is believed (the scheduler's rule for every test).
+    awaited: bool = False
 
 
 class Model:
@@ -355,7 +358,9 @@ def check(record: Record, step: Step) -> Finding | None:
         got.setdefault(seen.conn, []).append(seen)
 
     def found(requirement: str, want: str, actual: str, *extra: str) -> Finding:
-        return Finding(requirement, step.n, want, actual, _witness(record, step, extra))
+        awaited = actual.endswith(": nothing")
+        witness = _witness(record, step, extra)
+        return Finding(requirement, step.n, want, actual, witness, awaited=awaited)
 
     # 1. Frames nothing expected, most specific cause first.
     for conn, frames in got.items():
