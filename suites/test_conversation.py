@@ -110,6 +110,16 @@ class Sequence:
     #: Over the budget: its later steps go to the model only (:meth:`Conversations.dry`).
     dry: bool = False
 
+    def created(self, send: Op, outcome: conv.Outcome) -> None:
+        """Remember the message a send created (none when it was refused)."""
+        if outcome.ref is not None and not outcome.refused:
+            self.made[id(send)] = outcome.ref
+            self.creators[outcome.ref] = send
+
+    def target_of(self, op: Op) -> str | None:
+        """The message an edit or delete names, in this sequence (None: an unknown id)."""
+        return self.made.get(id(op.target)) if op.target is not None else None
+
 
 class Conversations:
     """The sequences of one test (one event loop), their budget and what they found."""
@@ -213,10 +223,8 @@ class Conversations:
             model.close(op.conn)
         elif op.do == "send":
             outcome = model.send(op.conn, op.body)
-            if outcome.ref is not None and not outcome.refused:
-                seq.made[id(op)] = outcome.ref
-                seq.creators[outcome.ref] = op
-        elif op.target is not None and (ref := seq.made.get(id(op.target))) is not None:
+            seq.created(op, outcome)
+        elif (ref := seq.target_of(op)) is not None:
             if op.do == "edit":
                 model.edit(op.conn, ref, op.body)
             else:
@@ -267,18 +275,16 @@ class Conversations:
         elif op.do == "send":
             frame = {"type": "text", "message": op.body}
             outcome = model.send(op.conn, op.body)
-            if outcome.ref is not None and not outcome.refused:
-                seq.made[id(op)] = outcome.ref
-                seq.creators[outcome.ref] = op
+            seq.created(op, outcome)
             await seq.conns[op.conn].send_text(op.body)
         elif op.do == "edit":
-            op.ref = seq.made.get(id(op.target)) if op.target is not None else None
+            op.ref = seq.target_of(op)
             message_id = model.id_of(op.ref) if op.ref else conv.GHOST
             frame = {"type": "update", "messageId": message_id, "message": op.body}
             outcome = model.edit(op.conn, op.ref or "?", op.body)
             await seq.conns[op.conn].send_update(message_id, op.body)
         else:
-            op.ref = seq.made.get(id(op.target)) if op.target is not None else None
+            op.ref = seq.target_of(op)
             message_id = model.id_of(op.ref) if op.ref else conv.GHOST
             frame = {"type": "delete", "messageId": message_id}
             outcome = model.delete(op.conn, op.ref or "?")
@@ -590,7 +596,7 @@ def stories(chat: Chat) -> list[list[Op]]:
     return [life, twins]
 
 
-def _story(c: Conversations, seq: Sequence, finding: conv.Finding) -> list[str]:
+def _story(seq: Sequence, finding: conv.Finding) -> list[str]:
     """The sequence as numbered steps: who did what on which connection, what came back (the
     failing step marked with the requirement it broke)."""
     lines = []
@@ -735,7 +741,7 @@ def _report(c: Conversations, best: Failed) -> None:
     seq, finding = c.replay(best.ops)
     again = finding is not None
     finding = finding or best.finding
-    story = _story(c, seq, finding) if again else [f"{i}. {op.text()}" for i, op in
+    story = _story(seq, finding) if again else [f"{i}. {op.text()}" for i, op in
                                                    enumerate(best.ops, start=1)]  # fmt: skip
     if again:
         c.chat.figures[finding.requirement] = _figure(c, seq, finding)

@@ -47,7 +47,7 @@ class Story:
         self.begin(do, conn, outcome)
         return outcome
 
-    def event(self, conn: str, action: str, ref: str, body: str | None = None,
+    def event(self, conn: str, action: conv.Action, ref: str, body: str | None = None,
               message_id: str | None = None) -> None:  # fmt: skip
         assert self.step is not None
         message = self.model.messages.get(ref)
@@ -55,7 +55,7 @@ class Story:
             message_id = self.given.setdefault(ref, next(self.ids))
         if body is None and message is not None and action != "delete":
             body = message.body
-        self.step.seen.append(conv.Seen(conn, action, message_id, body, f"{action} {ref}"))  # type: ignore[arg-type]
+        self.step.seen.append(conv.Seen(conn, action, message_id, body, f"{action} {ref}"))
 
     def error(self, conn: str, text: str) -> None:
         assert self.step is not None

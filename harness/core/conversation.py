@@ -295,7 +295,7 @@ class Model:
 # --- the checker -----------------------------------------------------------------------------
 
 
-def _describe(item: Item, model: Model) -> str:
+def _describe(item: Item) -> str:
     if isinstance(item, Error):
         texts = " or ".join(sorted(item.texts)) or "any text"
         return f"{item.conn}: error ({texts})"
@@ -325,8 +325,9 @@ class Record:
     def __init__(self, model: Model) -> None:
         self.model = model
         self.steps: list[Step] = []
-        #: Per connection, every owned event it received (action, message ref or id, body).
+        #: Per connection, its view: message ref (or id) -> (latest body, deleted).
         self.folded: dict[str, dict[str, tuple[str, bool]]] = {}
+        #: Per connection, every owned event it received: (action, ref or id, body, step).
         self.received: dict[str, list[tuple[str, str, str | None, int]]] = {}
 
     def add(self, step: Step) -> None:
@@ -380,7 +381,7 @@ def check(record: Record, step: Step) -> Finding | None:
                 actor = model.links[step.conn]
                 if conn == step.conn:
                     wanted = " or ".join(
-                        _describe(i, model)
+                        _describe(i)
                         for i in expected.get(conn, [])
                         if isinstance(i, Error) or not model.messages[i.ref].sentinel
                     )
@@ -389,9 +390,7 @@ def check(record: Record, step: Step) -> Finding | None:
                 req = "ERR-002" if link.user == actor.user else "ERR-001"
                 return found(req, f"the error on {step.conn} only", shown)
             if ref is not None and outcome.refused and ref == outcome.ref:
-                wanted = " or ".join(
-                    _describe(i, model) for i in outcome.items if isinstance(i, Error)
-                )
+                wanted = " or ".join(_describe(i) for i in outcome.items if isinstance(i, Error))
                 return found(outcome.requirement, wanted, shown)
             past = [*record.received.get(conn, []), *now]
             key = (seen.action, ref or seen.id or "?", seen.body)
@@ -410,14 +409,14 @@ def check(record: Record, step: Step) -> Finding | None:
                         and i.ref == ref]  # fmt: skip
                 if same:
                     req = "SEND-001" if seen.action == "new" else "EDIT-001"
-                    return found(req, _describe(same[0], model), shown)
+                    return found(req, _describe(same[0]), shown)
             return found("CONV-003", f"{conn}: nothing of {ref or seen.id}", shown)
         # 2. What was expected and never came.
         for item in want:
-            return found(_missing(model, item, step), _describe(item, model), f"{conn}: nothing")
+            return found(_missing(model, item, step), _describe(item), f"{conn}: nothing")
     for conn, items in expected.items():
         if conn not in got and items:
-            return found(_missing(model, items[0], step), _describe(items[0], model),
+            return found(_missing(model, items[0], step), _describe(items[0]),
                          f"{conn}: nothing")  # fmt: skip
     # 3. The order of one step's events on one connection (one sender, accepted in order).
     for conn, frames in got.items():
