@@ -69,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         help="conformance tests run at once (default 8; 1: one after another)",
     )
+    run.add_argument(
+        "--time-budget",
+        metavar="SECONDS",
+        type=float,
+        help="how long the run may take (default 20); over it, it names its slowest tests",
+    )
     run.add_argument("-n", "--workers", metavar="N", help="run in N processes (pytest-xdist)")
     run.add_argument("-v", "--verbose", action="store_true", help="pytest's own per-test output")
     run.add_argument("pytest_args", nargs="*", help="after --: passed to pytest as they are")
@@ -200,6 +206,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             report_dir=str(report_dir),
             examples=args.examples,
             concurrency=args.concurrency,
+            time_budget=args.time_budget,
         )
         run.probe()
     except UsageError as exc:  # a stopped run's report files say why (UsageError.stopped)
@@ -240,6 +247,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         argv += ["--examples", str(args.examples)]
     if args.concurrency is not None:
         argv += ["--concurrency", str(args.concurrency)]
+    if args.time_budget is not None:
+        argv += ["--time-budget", repr(args.time_budget)]
     if args.workers:
         argv += ["-p", "xdist", "-n", args.workers]
     argv += args.pytest_args

@@ -260,7 +260,8 @@ def summarise(
     """Fold every scenario's findings into one verdict per client requirement (:func:`fold`).
 
     The run is complete when every selected scenario ran to its end (``incomplete`` is None).
-    ``started``: RFC 3339 (default: now).
+    ``started``: RFC 3339 (default: now). A requirement's duration is the observed time of the
+    scenarios that passed or failed it (``observed_until_ms``), as a server test's is its call's.
     """
     if started is None:
         started = now_rfc3339(timespec="seconds")
@@ -275,6 +276,7 @@ def summarise(
         selected=chosen,
         nothing_ran=NOT_IN_RUN,
         unselected="not exercised by the scenarios chosen (--scenario)",
+        durations={s.name: s.observed_until_ms / 1000 for s in scenarios},
     )
     result = RunResult(
         catalogue=catalogue,

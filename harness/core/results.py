@@ -57,7 +57,29 @@ class TestRecord:
     figures: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Requirements of a failed test that it proved met before failing (passed, not untested).
     held_requirements: tuple[str, ...] = ()
+    #: The wall time of the test's call, in seconds (a scheduled test's real run, not the wait
+    #: for its outcome; under pytest-xdist, without the wait for the run's lock).
     duration_s: float = 0.0
+
+    @property
+    def name(self) -> str:
+        """The test's name without its module: ``test_edit_is_broadcast[alice]``."""
+        return self.nodeid.rsplit("::", 1)[-1]
+
+    @property
+    def speaks_for(self) -> tuple[str, ...]:
+        """The requirements the test gave evidence on: its own, then any other its failure
+        blamed."""
+        return tuple(dict.fromkeys((*self.requirements, *self.failed_requirements)))
+
+    def as_json(self) -> dict[str, Any]:
+        """The test in results.json's ``tests``."""
+        return {
+            "nodeid": self.nodeid,
+            "outcome": self.outcome,
+            "duration_s": round(self.duration_s, 3),
+            "requirements": list(self.speaks_for),
+        }
 
     @property
     def reason(self) -> str:
@@ -112,6 +134,16 @@ class RequirementResult:
     figures: list[dict[str, Any]] = field(default_factory=list)
     #: False when the target lacks what the requirement ``needs`` (``nodes``).
     applies: bool = True
+    #: The wall time, in seconds, of each test (server mode: node id; client mode: scenario)
+    #: that tested it: that passed or failed it. A test that was skipped, or stopped before it
+    #: came to the requirement, did not test it.
+    test_durations: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def duration_s(self) -> float:
+        """The wall time of the tests that tested it, summed (a test that speaks for several
+        requirements counts for each); 0 when none did."""
+        return sum(self.test_durations.values())
 
     @property
     def out_of_scope(self) -> bool:
@@ -142,6 +174,7 @@ class RequirementResult:
             "reason": self.reason,
             "area": self.requirement.area,
             "source": self.requirement.source,
+            "duration_s": round(self.duration_s, 3),
         }
         if self.fixed:
             out["fixed"] = True
@@ -225,8 +258,13 @@ def fold(
     nothing_ran: str = "no test ran",
     unselected: str = "not selected (--only)",
     lacking: Collection[str] = (),
+    durations: Mapping[str, float] | None = None,
 ) -> list[RequirementResult]:
     """One verdict per requirement, the same rules in every mode.
+
+    ``durations``: the wall time of each finding's ``source`` (a test, a scenario), in seconds:
+    a requirement's :attr:`~RequirementResult.test_durations` are those of the sources that
+    passed or failed it.
 
     ``lacking``: what the target does not offer (catalogue ``needs``, e.g. ``nodes``): a
     requirement that needs it and was not tested is out of the run's scope, with that reason.
@@ -242,6 +280,7 @@ def fold(
     baseline = baseline or {}
     not_applicable = not_applicable or {}
     observations = observations or {}
+    durations = durations or {}
     results: list[RequirementResult] = []
     for req in requirements:
         mine = by_req.get(req.id, [])
@@ -279,6 +318,9 @@ def fold(
             if f.record is not None and all(f.record is not r for r in records):
                 records.append(f.record)
         details = [f.detail for f in (*failures, *passes) if f.detail]
+        timed = {
+            f.source: durations[f.source] for f in (*failures, *passes) if f.source in durations
+        }
         results.append(
             RequirementResult(
                 req,
@@ -291,6 +333,7 @@ def fold(
                 details,
                 in_scope,
                 applies=not unmet,
+                test_durations=dict(sorted(timed.items())),
             )
         )
     return results
@@ -331,6 +374,37 @@ class RunResult:
     diagnosis: str | None = None
     #: What the run must say loudly whatever its verdict (``tls.verify = false``).
     warnings: list[str] = field(default_factory=list)
+    #: How long the run may take, in seconds (``--time-budget``); None: the mode sets none.
+    time_budget_s: float | None = None
+
+    @property
+    def over_budget(self) -> bool:
+        """Whether the run took longer than its time budget."""
+        return self.time_budget_s is not None and self.duration_s > self.time_budget_s
+
+    def slowest(self, n: int | None = None) -> list[TestRecord]:
+        """The run's tests, the slowest first (the first ``n``; None: all of them)."""
+        ordered = sorted(self.tests, key=lambda t: (-t.duration_s, t.nodeid))
+        return ordered if n is None else ordered[:n]
+
+    def budget_line(self, shown: int = 5) -> str | None:
+        """Over its time budget, the run's duration and its ``shown`` slowest tests, each with
+        its requirements and its name, in one line: ``the run took 103.2 s, over its budget of
+        20 s; the slowest: LOAD-002 45.1 s (test_lagging_reader_...), ...``. None under it."""
+        if not self.over_budget or self.time_budget_s is None:
+            return None
+        budget = self.time_budget_s
+        took = f"{self.duration_s:.3f}"
+        for decimals in (1, 2):  # as many as it takes to read as more than the budget
+            if float(f"{self.duration_s:.{decimals}f}") > budget:
+                took = f"{self.duration_s:.{decimals}f}"
+                break
+        line = f"the run took {took} s, over its budget of {budget:g} s"
+        slowest = [
+            f"{id_runs(t.speaks_for) or '-'} {seconds_text(t.duration_s)} ({t.name})"
+            for t in self.slowest(shown)
+        ]
+        return line + (f"; the slowest: {', '.join(slowest)}" if slowest else "")
 
     def summary(self) -> dict[str, dict[str, int]]:
         """Requirements per level and :data:`COUNTS` key: each verdict, and ``out_of_scope``
@@ -456,6 +530,11 @@ class RunResult:
             "target": self.target,
             "started": self.started,
             "duration_s": round(self.duration_s, 3),
+        }
+        if self.time_budget_s is not None:
+            out["time_budget_s"] = self.time_budget_s
+            out["over_budget"] = self.over_budget
+        out |= {
             "strict": self.strict,
             "conformant": self.conformant,
             "complete": self.complete,
@@ -464,6 +543,8 @@ class RunResult:
             "summary": self.summary(),
             "requirements": [r.as_json() for r in self.requirements],
         }
+        if self.mode == "server":
+            out["tests"] = [t.as_json() for t in self.slowest()]
         reason = self.reason
         if reason:
             out["reason"] = reason
@@ -478,6 +559,33 @@ class RunResult:
 
     def dumps(self) -> str:
         return json.dumps(self.as_json(), indent=2, ensure_ascii=False) + "\n"
+
+
+def seconds_text(seconds: float) -> str:
+    """A test's duration in a few characters: ``45.1 s``, or under a second ``230 ms``."""
+    return f"{seconds:.1f} s" if seconds >= 1 else f"{seconds * 1000:.0f} ms"
+
+
+def id_runs(ids: Iterable[str]) -> str:
+    """Requirement ids in one short word, sorted: three or more consecutive ids of one area as
+    a run (``CONV-001..004``), comma-separated: ``AUTH-001,AUTH-003,CONV-001..004``."""
+    parsed: list[tuple[str, int, str]] = []
+    for rid in dict.fromkeys(ids):
+        area, _, number = rid.rpartition("-")
+        parsed.append((area, int(number), rid) if area and number.isdigit() else (rid, -1, rid))
+    runs: list[list[tuple[str, int, str]]] = []
+    for entry in sorted(parsed):
+        if runs and entry[1] >= 0 and runs[-1][-1][:2] == (entry[0], entry[1] - 1):
+            runs[-1].append(entry)
+        else:
+            runs.append([entry])
+    words: list[str] = []
+    for run in runs:
+        if len(run) >= 3:
+            words.append(f"{run[0][2]}..{run[-1][2].rpartition('-')[2]}")
+        else:
+            words.extend(rid for _, _, rid in run)
+    return ",".join(words)
 
 
 def grouped(causes: Sequence[tuple[str, int]], sep: str, shown: int = 3) -> str:
@@ -503,6 +611,7 @@ def aggregate(
     harness_version: str = "",
     strict: bool = False,
     lacking: Collection[str] = (),
+    time_budget_s: float | None = None,
 ) -> RunResult:
     """The server mode's fold: test records into per-requirement verdicts.
 
@@ -525,6 +634,7 @@ def aggregate(
         not_applicable=not_applicable,
         observations=observations,
         lacking=lacking,
+        durations={rec.nodeid: rec.duration_s for rec in recs},
     )
     for result in results:
         rid = result.requirement.id
@@ -541,6 +651,7 @@ def aggregate(
         tests=recs,
         mode="server" if scope == "server" else "client",
         diagnosis=diagnosis.diagnose(traffic),
+        time_budget_s=time_budget_s,
     )
 
 

@@ -10,6 +10,11 @@ left it out, or the target lacks what it needs) and not tested is skipped with
 ``out of scope``. The tests or scenarios behind a requirement are listed in its properties; the
 verdict and its reason are properties of every suite, with ``out_of_scope``, how many of the
 suite's requirements are out of scope.
+
+Times, in seconds: a test case's ``time`` is its requirement's duration (the wall time of the
+tests that passed or failed it, :attr:`~harness.core.results.RequirementResult.duration_s`; 0
+for one nothing tested, out of scope ones included); a suite's is the wall time of the distinct
+tests behind its cases, each counted once; ``<testsuites time>`` is the run's duration.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ def render(result: RunResult) -> str:
     counts: dict[str, dict[str, int]] = {}
     run_properties: dict[str, ET.Element] = {}
     out_of_scope: dict[str, int] = {}
+    timed: dict[str, dict[str, float]] = {}  # area -> test -> its wall time
     deciding = {id(r) for r in result.untested}
     for r in result.requirements:
         area = r.requirement.area
@@ -36,6 +42,7 @@ def render(result: RunResult) -> str:
             counts[area] = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
             run_props = run_properties[area] = ET.SubElement(suite, "properties")
             out_of_scope[area] = 0
+            timed[area] = {}
             ET.SubElement(run_props, "property", name="verdict", value=result.verdict_word)
             if result.reason:
                 ET.SubElement(
@@ -47,7 +54,9 @@ def render(result: RunResult) -> str:
             "testcase",
             classname=f"{result.mode}.{area}",
             name=f"{r.requirement.id} ({r.requirement.level}) {r.requirement.statement}",
+            time=f"{r.duration_s:.3f}",
         )
+        timed[area].update(r.test_durations)
         props = ET.SubElement(case, "properties")
         ET.SubElement(props, "property", name="requirement", value=r.requirement.id)
         ET.SubElement(props, "property", name="level", value=r.requirement.level)
@@ -79,6 +88,7 @@ def render(result: RunResult) -> str:
     for area, suite in by_area.items():
         for key, value in counts[area].items():
             suite.set(key, str(value))
+        suite.set("time", f"{sum(timed[area].values()):.3f}")
         ET.SubElement(
             run_properties[area], "property", name="out_of_scope", value=str(out_of_scope[area])
         )

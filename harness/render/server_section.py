@@ -1,10 +1,13 @@
 """The conformance section of the server-mode HTML report, above pytest-html's own summary.
 
-A header (target, date, versions, duration, the verdict in one word), a per-level summary, the
-failed requirements, and the requirement matrix grouped by area, with filters and, for every
-failed requirement, its failure detail (:mod:`harness.render.server_detail`). A requirement out
-of the run's scope (left out by ``--only``, or needing what the target lacks) that nothing tested
-is "out of scope" with its reason, counted and filtered apart from "not tested" (its row keeps
+A header (target, date, versions, duration and time budget, the verdict in one word), a
+per-level summary, the failed requirements, the slowest tests (folded), and the requirement
+matrix grouped by area, with filters, each requirement's duration (the wall time of the tests
+that tested it) and, for every failed requirement, its failure detail
+(:mod:`harness.render.server_detail`). A run over its time budget says so in the header, with
+its slowest tests (the terminal's line). A requirement out of the run's scope (left out by
+``--only``, or needing what the target lacks) that nothing tested is "out of scope" with its
+reason, counted and filtered apart from "not tested" (its row keeps
 ``data-verdict="not_tested"`` and adds ``data-scope="out"``). Its style (:data:`CSS`) and script
 (:data:`SCRIPT`: it moves the section to the top of the page and runs the matrix filters) are
 inline: the page needs no external asset.
@@ -17,7 +20,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 from harness import redact
 from harness.core.catalogue import LEVELS
-from harness.core.results import COUNTS, OUT_OF_SCOPE, RequirementResult, RunResult
+from harness.core.results import (
+    COUNTS,
+    OUT_OF_SCOPE,
+    RequirementResult,
+    RunResult,
+    id_runs,
+    seconds_text,
+)
 from harness.render.figures import render_figures
 from harness.render.html import (
     COUNT_LABEL,
@@ -30,6 +40,7 @@ from harness.render.html import (
 from harness.render.server_detail import _test_link, esc_code, failure_html
 
 OPEN_TRANSCRIPT = 40  # failure transcripts up to this many entries are shown open in the matrix
+SLOWEST_SHOWN = 10  # tests in the report's "slowest tests" list
 _PLACEHOLDER = re.compile(r"\{[A-Za-z_]+\}")
 
 
@@ -64,6 +75,16 @@ def _duration(seconds: float) -> str:
     return f"{minutes} min {secs:02d} s"
 
 
+def _budget(result: RunResult) -> str:
+    """The header's time budget: the budget, and over it the run's slowest tests."""
+    if result.time_budget_s is None:
+        return ""
+    line = result.budget_line()
+    if line is None:
+        return f'{result.time_budget_s:g} s <span class="es-muted">(within it)</span>'
+    return f'<b class="es-over" id="es-over-budget">over</b>: {esc(line)}'
+
+
 def _verdict_class(result: RunResult) -> str:
     return {"CONFORMANT": "es-ok", "INCOMPLETE": "es-incomplete"}.get(result.verdict_word, "es-bad")
 
@@ -76,6 +97,7 @@ def _header(result: RunResult) -> str:
         ("target", f"<code>{esc(display_target(result.target))}</code>"),
         ("date", esc(_date(result.started))),
         ("duration", esc(_duration(result.duration_s))),
+        ("time budget", _budget(result)),
         (
             "versions",
             f"harness {esc(result.harness_version)} &middot; "
@@ -83,7 +105,7 @@ def _header(result: RunResult) -> str:
         ),
         ("--strict", esc(strict)),
     ]
-    meta = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows)
+    meta = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows if v)
     return (
         f'<header class="es-header {cls}">'
         f'<div class="es-verdict" id="es-verdict" data-verdict="{esc(word)}">{esc(word)}</div>'
@@ -123,6 +145,37 @@ def _failed_list(result: RunResult) -> str:
     return (
         '<section class="es-failed"><h2>Failed requirements</h2>'
         f'<ul class="es-failed-list">{"".join(items)}</ul></section>'
+    )
+
+
+def _slowest(result: RunResult) -> str:
+    """The run's slowest tests (:data:`SLOWEST_SHOWN`), folded: duration, requirements, test,
+    outcome."""
+    tests = result.slowest(SLOWEST_SHOWN)
+    if not tests:
+        return ""
+    rows = "".join(
+        f'<tr data-nodeid="{esc(t.nodeid)}" data-duration="{t.duration_s:.3f}">'
+        f'<td class="es-n">{esc(seconds_text(t.duration_s))}</td>'
+        f'<td class="es-rid">{esc(id_runs(t.speaks_for))}</td>'
+        f"<td>{_test_link(t.nodeid)}</td><td>{esc(t.outcome)}</td></tr>"
+        for t in tests
+    )
+    return (
+        '<details class="es-slowest" id="es-slowest"><summary>Slowest tests '
+        f'<span class="es-muted">({len(tests)} of {len(result.tests)})</span></summary>'
+        '<table class="es-slowest-table"><thead><tr><th>duration</th><th>requirements</th>'
+        f"<th>test</th><th>outcome</th></tr></thead><tbody>{rows}</tbody></table></details>"
+    )
+
+
+def _requirement_duration(r: RequirementResult) -> str:
+    """The wall time of the tests that tested it, small, under them (nothing when none did)."""
+    if not r.test_durations:
+        return ""
+    return (
+        f'<div class="es-dur" data-duration="{r.duration_s:.3f}" '
+        f'title="wall time of the tests that tested it">{esc(seconds_text(r.duration_s))}</div>'
     )
 
 
@@ -181,7 +234,7 @@ def _requirement_rows(r: RequirementResult) -> str:
         f'<td><span class="es-level es-l-{req.level}">{req.level}</span></td>'
         f'<td class="es-statement" title="source: {esc(req.source)}">{esc_code(req.statement)}</td>'
         f"<td>{verdict}</td>"
-        f'<td><ul class="es-tests">{tests}</ul></td>'
+        f'<td><ul class="es-tests">{tests}</ul>{_requirement_duration(r)}</td>'
         f'<td class="es-notes">{_notes(r)}</td></tr>'
     )
     if r.figures:
@@ -263,13 +316,15 @@ def _matrix(result: RunResult) -> str:
 
 
 def render_section(result: RunResult) -> str:
-    """The whole conformance section: header, summary, failed list, requirement matrix."""
+    """The whole conformance section: header, summary, failed list, slowest tests, requirement
+    matrix."""
     return (
         f'<style type="text/css">{CSS}</style>'
         '<section id="es-report">'
         + _header(result)
         + _summary(result)
         + _failed_list(result)
+        + _slowest(result)
         + _matrix(result)
         + '<h2 class="es-divider">Tests (pytest-html)</h2></section>'
         + f"<script>{SCRIPT}</script>"
@@ -408,6 +463,12 @@ white-space:pre-wrap;overflow-wrap:anywhere;max-height:480px;overflow:auto;color
 .es-extra{color:#1f2328;font-size:13px;padding:4px 0}
 .es-skip{margin:4px 0}
 #results-table .log{overflow-wrap:anywhere}
+.es-over{color:#cf222e}
+.es-dur{font-size:11.5px;color:#656d76;margin-top:2px}
+.es-slowest{margin:18px 0 6px}.es-slowest>summary{cursor:pointer;font-size:15px;font-weight:600}
+.es-slowest-table{border-collapse:collapse;font-size:12.5px;margin-top:6px}
+.es-slowest-table th,.es-slowest-table td{border:1px solid #d8dee4;padding:3px 8px;text-align:left}
+.es-slowest-table td.es-n{text-align:right;white-space:nowrap}
 .es-divider{border-top:1px solid #d0d7de;padding-top:14px;margin-top:30px}
 """.replace("\n", "")
 

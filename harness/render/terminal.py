@@ -2,7 +2,9 @@
 
 The table's columns are :meth:`RunResult.summary`'s counts: the verdicts, then "out of scope"
 (requirements the run's selection or the target's lacks left out: not "not tested", which counts
-only what the run could have tested and did not).
+only what the run could have tested and did not). A run that took longer than its time budget
+says so in one line before the verdict line, with its five slowest tests
+(:meth:`RunResult.budget_line`); under its budget, nothing more.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ def summary_lines(result: RunResult) -> list[str]:
         lines.append(f"{word}: {result.reason}")
     if word != "INCOMPLETE" and result.untested_line:
         lines.append(f"also {result.untested_line}")
+    budget = result.budget_line()
+    if budget:
+        lines.append(budget)
     strict = " (strict)" if result.strict else ""
     lines.append(f"verdict: {word}{strict} against {result.target}")
     return lines

@@ -6,6 +6,9 @@ import pytest
 
 #: Conformance tests run at once unless ``--concurrency`` says otherwise.
 DEFAULT_CONCURRENCY = 8
+#: How long a run may take, in seconds, unless ``--time-budget`` says otherwise (issue 28's
+#: gate target): over it, the summary names the slowest tests.
+DEFAULT_TIME_BUDGET_S = 20.0
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -47,6 +50,13 @@ def add_options(parser: pytest.Parser) -> None:
         default=DEFAULT_CONCURRENCY,
         metavar="N",
         help="conformance tests run at once (default 8; 1: one after another)",
+    )
+    group.addoption(
+        "--time-budget",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="how long the run may take (default 20); over it, it names its slowest tests",
     )
     group.addoption(
         "--conformance-progress",

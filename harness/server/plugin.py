@@ -233,6 +233,7 @@ def _run_from_options(config: pytest.Config) -> Run:
             report_dir=config.getoption("report_dir"),
             examples=config.getoption("examples"),
             concurrency=config.getoption("concurrency"),
+            time_budget=config.getoption("time_budget"),
             workerinput=getattr(config, "workerinput", None),
         )
     except UsageError as exc:

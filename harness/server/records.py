@@ -23,7 +23,8 @@ from harness.server.options import requirement_ids
 CHAT = pytest.StashKey[Chat]()
 #: The run's results model, once the session finished (on the controller).
 RESULT = pytest.StashKey[RunResult]()
-#: How long a test run by the scheduler really took (its call only waits for the outcome).
+#: How long a test really ran, where pytest's call time would say more: one the scheduler ran
+#: (its call only waits for the outcome), one that waited for the run's lock (pytest-xdist).
 DURATION = pytest.StashKey[float]()
 #: The line of a conformance test whose set-up raised (not a verdict): the run stops after it.
 SETUP_ERROR = pytest.StashKey[str]()

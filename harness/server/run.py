@@ -2,12 +2,13 @@
 and result, and what is the run's to do with them.
 
 :func:`build` is the one place where a run's inputs are checked (``--only``, ``--baseline``,
-``--concurrency``, ``--examples``, the target file, loaded and provisioned once): the CLI calls
-it with its arguments, the plugin with pytest's options when pytest runs the suites without the
-CLI, and a pytest-xdist worker with the target its controller handed over (it never reads the
-file nor runs its commands). Every mistake is a :class:`~harness.core.failures.UsageError` with
-one line; a run that stops before its tests (its provision command fails, the target does not
-answer) first writes its report files, which say why.
+``--concurrency``, ``--examples``, ``--time-budget``, the target file, loaded and provisioned
+once): the CLI calls it with its arguments, the plugin with pytest's options when pytest runs
+the suites without the CLI, and a pytest-xdist worker with the target its controller handed
+over (it never reads the file nor runs its commands). Every mistake is a
+:class:`~harness.core.failures.UsageError` with one line; a run that stops before its tests (its
+provision command fails, the target does not answer) first writes its report files, which say
+why.
 
 Without a target file the run's target is the bundled reference server, in a process of its
 own: started by :meth:`Run.start_bundled` (the CLI, around the whole run), else on first use
@@ -21,6 +22,7 @@ import asyncio
 import contextlib
 import dataclasses
 import inspect
+import math
 import os
 import tempfile
 import time
@@ -43,7 +45,7 @@ from harness.render.files import write_junit, write_results_json, write_stopped_
 from harness.server import preflight as preflight_mod
 from harness.server.calls import call_sync, run_bounded, settle, whole_test_bound
 from harness.server.chat import Chat
-from harness.server.options import DEFAULT_CONCURRENCY, requirement_ids
+from harness.server.options import DEFAULT_CONCURRENCY, DEFAULT_TIME_BUDGET_S, requirement_ids
 from harness.server.progress import Progress
 from harness.server.records import CHAT, DURATION, record_of
 from harness.server.scheduler import Scheduler, exclusive, run_alone_note, schedulable
@@ -70,6 +72,7 @@ def build(
     report_dir: str | None = None,
     examples: int | None = None,
     concurrency: int | None = None,
+    time_budget: float | None = None,
     workerinput: Mapping[str, Any] | None = None,
 ) -> Run:
     """The run of these inputs, each checked here and nowhere else; raises
@@ -93,6 +96,8 @@ def build(
         raise UsageError("--concurrency must be at least 1")
     if examples is not None and examples < 1:
         raise UsageError("--examples must be at least 1")
+    if time_budget is not None and not (math.isfinite(time_budget) and time_budget > 0):
+        raise UsageError("--time-budget must be a number of seconds more than 0")
     run = Run(
         catalogue,
         selected=selected,
@@ -102,6 +107,7 @@ def build(
         examples=examples,
         concurrency=DEFAULT_CONCURRENCY if concurrency is None else concurrency,
         source=target,
+        time_budget_s=DEFAULT_TIME_BUDGET_S if time_budget is None else time_budget,
     )
     if workerinput is not None:
         run.worker = True
@@ -126,6 +132,7 @@ class Run:
         examples: int | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
         source: str | None = None,
+        time_budget_s: float = DEFAULT_TIME_BUDGET_S,
     ) -> None:
         self.catalogue = catalogue
         #: The requirements ``--only`` selected (None: all of them).
@@ -135,6 +142,8 @@ class Run:
         self.report_dir = report_dir
         self.examples = examples
         self.concurrency = concurrency
+        #: How long the run may take, in seconds (``--time-budget``).
+        self.time_budget_s = time_budget_s
         #: The target as the user named it (the file): how a stopped run's reports name it.
         self.source = source
         #: The loaded target (None: the bundled reference server).
@@ -362,7 +371,11 @@ class Run:
             self._call(item, kwargs)
         else:
             with lock.alone() if exclusive(item) else lock.shared():
-                self._call(item, kwargs)
+                start = time.monotonic()  # its duration, without the wait for its turn
+                try:
+                    self._call(item, kwargs)
+                finally:
+                    item.stash[DURATION] = time.monotonic() - start
         return True
 
     def _call(self, item: pytest.Function, kwargs: dict[str, Any]) -> None:
@@ -444,6 +457,7 @@ class Run:
             selected=self.selected,
             strict=self.strict,
             catalogue=self.catalogue,
+            time_budget_s=self.time_budget_s,
         )
 
     def ended_by(self, exc: BaseException) -> None:
@@ -468,6 +482,7 @@ class Run:
             harness_version=__version__,
             strict=self.strict,
             lacking=self.lacking,
+            time_budget_s=self.time_budget_s,
         )
         result.warnings = list(self.target.warnings) if self.target else []
         rate = self.gate.rate_warning()
