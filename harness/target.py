@@ -90,6 +90,11 @@ class Load:
     #: socket buffers (Linux: up to 4 MiB a socket by default), so the server must buffer them
     #: itself, or close the reader.
     lag_bytes: int = 6 * 1024 * 1024
+    #: Seconds each flood (the burst, the lag's flood, RECON-002's) may take to be served at the
+    #: pace the preflight measured: a slower server gets fewer messages a sender, or more
+    #: senders, and a flood paced by its readers still sending after 2.5 times it stops there
+    #: (README, "Timeouts and budgets").
+    time_budget: float = 2.0
 
     @property
     def total(self) -> int:

@@ -23,18 +23,24 @@ from harness.core.delivery import Judgement, Sent, judge_burst, judge_lag
 from harness.core.failures import ConformanceFailure, ConformanceTimeout, NotTested
 from harness.server.chat import Chat
 from harness.server.flood import (
+    FLOOD_CAP,
     Burst,
     Collector,
     Drain,
     Window,
     bounded,
+    deadline,
     drains,
     early,
+    prove,
     quiet,
     room_for_the_tag,
     send_all,
+    senders_for,
     settle_drains,
+    share,
     shortfall,
+    sized_note,
     stands_on_the_basics,
 )
 
@@ -44,15 +50,14 @@ ROLES = ("member", "member2", "host")
 #: The lagging reader's socket receive buffer (bytes): the kernel then holds next to nothing
 #: for it, and the server's own buffers fill.
 LAG_RECEIVE_BUFFER = 4096
-#: Connections flooding the room while the reader lags (none reads what it is sent).
-LAG_SENDERS = 8
+#: Connections flooding the room while the reader lags (none reads what it is sent), at least:
+#: more against a server whose pace would make each one's share outlast ``load.time_budget``.
+LAG_SENDERS = 2
 #: How far ahead of the watcher the flood may go (bytes of events): well under what any server
 #: would call a lagging reader, well over one event.
 LAG_WINDOW = 48 * 1024
-#: At most this many, when the server's rate limit makes each send slowly.
+#: At most this many; a server slower than that takes fewer bytes in the budget.
 MAX_LAG_SENDERS = 32
-#: The longest the lag test's flood may take under a server's rate limit (seconds).
-MAX_PACED_FLOOD_S = 15.0
 #: A character of three UTF-8 bytes (one UTF-16 unit): few frames carry many bytes, whatever
 #: unit the server counts the length limit in.
 WIDE = "\u20ac"
@@ -84,19 +89,26 @@ async def test_concurrent_burst_reaches_every_connection_once(chat: Chat) -> Non
     burst = Burst(chat.nonce("load"), load.body_length)
     collectors = [Collector(chat, conn, burst, i) for i, conn in enumerate(senders)]
     collectors += [Collector(chat, conn, burst) for conn in readers]
-    wanted = {(s, q) for s in range(load.senders) for q in range(load.messages)}
+    messages = load.messages
+    fits = share(chat)
+    if fits is not None and fits < messages:
+        messages = fits
+        chat.observe(
+            "LOAD-004", sized_note(chat, f"{messages:,} of the {load.messages:,} messages a sender")
+        )
+    wanted = {(s, q) for s in range(load.senders) for q in range(messages)}
     for collector in collectors:
         collector.wanted = set(wanted)
     reading = [asyncio.ensure_future(c.run()) for c in collectors]
     sent: list[Sent] = []
     try:
         await asyncio.gather(
-            *(
-                send_all(chat, s, burst, i, sent, load.messages, load.rate)
-                for i, s in enumerate(senders)
-            )
+            *(send_all(chat, s, burst, i, sent, messages, load.rate) for i, s in enumerate(senders))
         )
-        await quiet(chat, collectors, sent)
+        await quiet(chat, collectors)
+        ended = await prove(chat, collectors, sent, senders, burst)
+        if ended is not None:
+            chat.observe("LOAD-004", ended)
     finally:
         for collector in collectors:
             collector.stop()
@@ -131,9 +143,9 @@ async def test_concurrent_burst_reaches_every_connection_once(chat: Chat) -> Non
 @pytest.mark.exclusive  # floods the room: every connection of every other test would carry it
 @pytest.mark.test_timeout(60, per_receive=12)
 async def test_lagging_reader_gets_every_event_or_a_close(chat: Chat) -> None:
-    # The flood goes through several connections at once, so that a server handling each
-    # connection's frames one at a time, slowly, still sends it in time (and one pacing itself
-    # under the server's rate limit). Their readers only count their own echoes and errors. A
+    # The flood goes through as many connections as the server's pace asks for, so that a
+    # server handling each connection's frames one at a time, slowly (or a rate limit), still
+    # takes it within load.time_budget. Their readers only count their own echoes and errors. A
     # watcher that reads everything is the control: it says what the server accepted, and
     # whether the server loses this flood's events on a connection that does not lag at all.
     chat.needs("network")  # a reader that stops: TCP backpressure
@@ -144,14 +156,25 @@ async def test_lagging_reader_gets_every_event_or_a_close(chat: Chat) -> None:
     burst = Burst(chat.nonce("lag"), limit, fill=WIDE)
     per_event = len(burst.body(0, 0).encode()) + EVENT_OVERHEAD
     total = max(LAG_SENDERS, math.ceil(load.lag_bytes / per_event))
-    count = _lag_senders(chat, total)
-    share = math.ceil(total / count)
+    fits = share(chat)
+    if fits is not None and fits * MAX_LAG_SENDERS < total:
+        chat.observe(
+            "LOAD-002",
+            sized_note(
+                chat,
+                f"{fits * MAX_LAG_SENDERS * per_event / 2**20:.1f} MiB of the "
+                f"{total * per_event / 2**20:.1f} MiB of load.lag_bytes",
+            ),
+        )
+        total = max(LAG_SENDERS, fits * MAX_LAG_SENDERS)
+    count = senders_for(chat, total, LAG_SENDERS, MAX_LAG_SENDERS)
+    each = math.ceil(total / count)
     reader = await chat.connect("member2", label="lagging", receive_buffer=LAG_RECEIVE_BUFFER)
     watcher = await chat.connect("host", label="watcher")
     senders = [await chat.connect(ROLES[i % 2], label="flood") for i in range(count)]
     lagging = Collector(chat, reader, burst)
     seen = Collector(chat, watcher, burst)
-    seen.wanted = {(i, q) for i in range(count) for q in range(share)}
+    seen.wanted = {(i, q) for i in range(count) for q in range(each)}
     counters = drains(chat, senders, burst)
     reader.stop_reading("lags")
     stopped = time.monotonic()
@@ -164,15 +187,27 @@ async def test_lagging_reader_gets_every_event_or_a_close(chat: Chat) -> None:
         # At most LAG_WINDOW bytes ahead of the watcher: the flood goes as fast as a reader
         # that reads, so only the reader that stops reading lags (the watcher is the control).
         window = Window(chat, seen, max(LAG_SENDERS, LAG_WINDOW // per_event))
+        until = deadline(chat)
         await asyncio.gather(
             *(
-                send_all(chat, conn, burst, i, sent, share, window=window)
+                send_all(chat, conn, burst, i, sent, each, window=window, deadline=until)
                 for i, conn in enumerate(senders)
             )
         )
+        if len(sent) < count * each and time.monotonic() > until:
+            chat.observe(
+                "LOAD-002",
+                f"the flood stopped after {len(sent):,} of its {count * each:,} messages "
+                f"({len(sent) * per_event / 2**20:.1f} MiB): the server delivered them to the "
+                f"watcher slower than it took them, and {FLOOD_CAP:g} x load.time_budget "
+                "had passed",
+            )
         # The flood has left the server: the watcher has it all, or it has been silent for
-        # the grace.
-        await quiet(chat, [seen], sent, patient=False)
+        # the grace and each sender's sentinel came after the rest.
+        await quiet(chat, [seen])
+        ended = await prove(chat, [seen], sent, senders, burst, counters, draining)
+        if ended is not None:
+            chat.observe("LOAD-002", ended)
         await asyncio.sleep(max(0.0, load.lag - (time.monotonic() - stopped)))
         lagged = time.monotonic() - stopped
         reader.resume_reading()
@@ -225,24 +260,6 @@ async def test_lagging_reader_gets_every_event_or_a_close(chat: Chat) -> None:
             "its connection",
             (),
         )
-
-
-def _lag_senders(chat: Chat, total: int) -> int:
-    """How many connections send the lag test's ``total`` messages: LAG_SENDERS, or more under
-    the server's rate limit (each sends slowly), so that the flood lasts at most
-    MAX_PACED_FLOOD_S; not tested when even MAX_LAG_SENDERS cannot."""
-    interval = chat.send_interval()
-    if interval is None:
-        return LAG_SENDERS
-    per_sender = MAX_PACED_FLOOD_S / interval
-    count = max(LAG_SENDERS, math.ceil(total / per_sender))
-    if count > MAX_LAG_SENDERS:
-        raise NotTested(
-            f"the server rate-limits at {chat.rate_limit_text()}: the lag test's "
-            f"{total:,} messages (load.lag_bytes) would take "
-            f"{total * interval / MAX_LAG_SENDERS:,.0f} s through {MAX_LAG_SENDERS} connections"
-        )
-    return count
 
 
 def _control(chat: Chat, sent: list[Sent], watcher: Collector, counters: list[Drain]) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from harness.core.gate import PACE, Gate
 from harness.core.isolation import Ledger
+from harness.server import flood
 from harness.server.chat import Chat
 from harness.server.preflight import preflight
 from harness.target import parse
@@ -106,6 +107,42 @@ def test_the_preflight_finds_an_open_rate_limit_and_every_connection_paces_under
 def test_a_server_without_a_rate_limit_is_not_paced(tmp_path: Path) -> None:
     gate = _preflight(tmp_path)
     assert gate.rate_limit is None and gate.rate_line() is None
+    assert gate.pace is not None and gate.pace > 0  # the probe's texts all served: its pace
+
+
+def test_the_preflight_measures_a_slow_servers_pace_and_the_floods_are_sized_by_it(
+    tmp_path: Path,
+) -> None:
+    """20 ms of processing a frame, one at a time per connection: at most 50 frames a second on
+    one connection (a bound, not a measure: a busy machine only makes it slower)."""
+    gate = _preflight(tmp_path, latency_ms=(20.0, 20.0))
+    assert gate.rate_limit is None
+    assert gate.pace is not None and 0 < gate.pace <= 50 * 1.02, gate.pace
+    chat = Chat(parse(demo_target_dict("ws://127.0.0.1:9/ws/chat/{host}/{room}"), where="<t>"))
+    chat.gate = gate
+    budget = chat.target.load.time_budget
+    assert flood.share(chat) == max(1, int(gate.pace * budget))
+    per_sender = flood.share(chat) or 1
+    assert flood.senders_for(chat, 1200, 4, 48) == max(4, min(48, -(-1200 // per_sender)))
+    assert "measured by the preflight" in flood.sized_note(chat, "the flood")
+
+
+def test_a_flood_is_sized_by_the_slower_of_the_pace_and_the_rate_limit() -> None:
+    data = demo_target_dict("ws://127.0.0.1:9/ws/chat/{host}/{room}")
+    data["load"] = {"time_budget": 2}
+    chat = Chat(parse(data, where="<t>"))
+    assert flood.pace(chat) is None and flood.share(chat) is None
+    assert flood.senders_for(chat, 1200, 4, 48) == 4  # nothing known: the least
+    chat.gate = Gate(pace=1000.0)
+    assert flood.share(chat) == 2000
+    assert flood.senders_for(chat, 1200, 4, 48) == 4  # fast: the least does it
+    chat.gate = Gate(pace=10.0)
+    assert flood.share(chat) == 20
+    assert flood.senders_for(chat, 1200, 4, 48) == 48  # 60 wanted, 48 at most
+    chat.gate = Gate(pace=1000.0, rate_limit=10.0)  # the senders pace under the limit
+    assert flood.pace(chat) == (PACE * 10.0, "under the server's rate limit")
+    assert flood.share(chat) == int(PACE * 10.0 * 2)
+    assert "rate limit" in flood.sized_note(chat, "x")
 
 
 def test_a_target_that_states_its_rate_limit_is_paced_without_a_probe() -> None:
@@ -139,6 +176,32 @@ def test_recon_002_is_not_blamed_on_the_half_open_client_when_any_flood_loses(
     assert "loses events under this flood without a half-open client too" in recon["reason"]
     assert "see LOAD-001" in recon["reason"]
     assert code == 2, output[-2000:]
+    # Each flood's loss was proven by the senders' sentinels, not waited out.
+    ended = [o for o in recon.get("observations", []) if "ended the flood" in o]
+    assert any(o.startswith("flood: ") for o in ended), recon
+    assert any(o.startswith("control: ") for o in ended), recon
+    assert "did not all come" not in str(recon), recon
+
+
+def test_a_burst_a_channel_layer_drops_is_judged_once_the_sentinels_prove_the_loss(
+    tmp_path: Path,
+) -> None:
+    """drop-when-busy drops the burst's events for full mailboxes: LOAD-001 fails with what was
+    missing once each sender's sentinel came after the rest (no wait for receive_timeout)."""
+    config = demo_config(
+        database=str(tmp_path / "db.sqlite3"), faults=frozenset({"drop-when-busy"})
+    )
+    with ServerThread(config) as server:
+        data = demo_target_dict(server.url_template)
+        data["receive_timeout"] = 30.0  # waited out, it would show in the observations
+        target = write_target(tmp_path / "t.toml", data)
+        code, results, output = run_suites(target, tmp_path / "r", only="LOAD-001")
+    assert results is not None and code == 1, output[-3000:]
+    by_id = {r["id"]: r for r in results["requirements"]}
+    assert by_id["LOAD-001"]["verdict"] == "failed", by_id["LOAD-001"]
+    notes = " ".join(by_id["LOAD-004"].get("observations", []))
+    assert "sentinels (each sender's next message) ended the flood with" in notes, notes
+    assert "deliveries missing" in notes, notes
 
 
 def test_recon_002_still_fails_when_only_the_half_open_client_stops_the_fan_out(

@@ -3,7 +3,8 @@ non-conformance").
 
 The reference server with ``--latency 20-80``: every client frame costs 20-80 ms of processing,
 one frame at a time per connection (a database across a network). Every MUST and SHOULD passes
-with ``--strict``, RECON-006 included (the server runs in its own process, restartable).
+with ``--strict``, RECON-006 included (the server runs in its own process, restartable), and the
+floods are sized by the pace the preflight measured.
 """
 
 from __future__ import annotations
@@ -24,3 +25,7 @@ def test_a_slow_server_passes_every_must_and_should_strictly(tmp_path: Path) -> 
         )
         code, results, output = run_suites(target, tmp_path / "reports", "--strict")
     assert_passes_everything(code, results, output)
+    assert results is not None
+    # The floods were sized by the pace the preflight measured (20-80 ms a frame).
+    notes = [o for r in results["requirements"] for o in r.get("observations", [])]
+    assert any("sized to the server's pace on one connection" in o for o in notes), notes

@@ -72,6 +72,10 @@ class Gate:
     #: seen. Every connection then paces itself under it (``Chat.send_interval``).
     rate_limit: float | None = None
     rate_limit_error: str | None = None
+    #: The frames a second the preflight saw the server serve on one connection, sent at once
+    #: and each answered by its event (its pace); None: not measured. The floods are sized by
+    #: it (``load.time_budget``).
+    pace: float | None = None
     #: When a probe last found the server answering (monotonic; 0: never).
     alive_at: float = 0.0
     #: The breaker's line once tripped: every test from then on is not tested with it.

@@ -11,7 +11,14 @@ the flood's messages arrived where and when (:mod:`harness.core.delivery`). Thre
   the connection read, so that a server's heartbeat pings are answered (a connection that reads
   nothing stops answering pings once websockets' queue is full, and a heartbeat ends it);
 - :func:`quiet` waits until the flood is over: every collector has every message, or every
-  connection has been silent for a grace.
+  connection has been silent for a grace; then :func:`prove` ends it with a sentinel per sender
+  when something is missing: each sender's next message, which (each sender's events in order,
+  LOAD-003) proves that whatever of that sender has not come is not coming. Loss is judged once
+  proven, not after a timeout per missing event.
+
+The floods are sized by the server's pace on one connection (``Gate.pace``, measured by the
+preflight) and ``load.time_budget``: :func:`share` is how many messages one sender may have
+served in the budget, :func:`senders_for` how many senders carry a flood's bytes in it.
 
 Every sender paces itself under the server's rate limit when the preflight found one
 (:meth:`harness.server.chat.Chat.send_interval`): frames refused for going too fast would say
@@ -22,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import re
 import time
 from collections import Counter
@@ -39,6 +47,8 @@ from harness.wire.closed import Closed
 LOGGED = 3
 #: A frame shorter than this may be an error frame (a Drain parses only those).
 SHORT_FRAME = 2048
+#: A flood paced by its readers stops sending after this many times ``load.time_budget``.
+FLOOD_CAP = 2.5
 
 
 @dataclass
@@ -98,6 +108,8 @@ class Collector:
         self.others = 0
         self.wanted: set[tuple[int, int]] | None = None
         self.until: Callable[[tuple[int, int]], bool] | None = None
+        #: The sentinels (:func:`prove`) still to arrive: once none is, the collector is done.
+        self.proofs: set[tuple[int, int]] | None = None
         self.done = asyncio.Event()
         #: Set at each arrival of a flood message (a :class:`Window` waits on it).
         self.progress = asyncio.Event()
@@ -172,6 +184,10 @@ class Collector:
                 self.done.set()
         if self.until is not None and self.until(key):
             self.done.set()
+        if self.proofs is not None:
+            self.proofs.discard(key)
+            if not self.proofs:
+                self.done.set()
 
     def _summary(self) -> None:
         count = len(self.record.arrivals)
@@ -210,6 +226,10 @@ class Drain:
         #: How many frames the sender sent (set once its sending is over): every one answered
         #: (its echo or an error), the drain is done.
         self.count: int | None = None
+        #: The head of the sender's sentinel (:func:`prove`): once its echo came, every answer
+        #: to the frames before it has come (they were served first).
+        self.proof: str | None = None
+        self.proved = False
         self.done = asyncio.Event()
         self.limit = 4 * chat.target.load.total + 4 * chat.target.max_buffered_frames
 
@@ -223,6 +243,8 @@ class Drain:
                 self.chat.traffic.received += 1
                 if isinstance(data, str) and self.marker in data:
                     self.echoes += 1
+                    if self.proof is not None and self.proof in data:
+                        self.proved = True
                     continue
                 error = _error_of(data)
                 if error is not None:
@@ -239,6 +261,8 @@ class Drain:
             self.done.set()
 
     def _answered(self) -> bool:
+        if self.proved:
+            return True
         return self.count is not None and self.echoes + len(self.errors) >= self.count
 
 
@@ -313,7 +337,7 @@ class Window:
         ):
             reader.progress.clear()
             try:
-                async with asyncio.timeout(grace(self.chat, [])):
+                async with asyncio.timeout(grace(self.chat)):
                     await reader.progress.wait()
             except TimeoutError:
                 self.opened = True
@@ -330,10 +354,11 @@ async def send_all(
     *,
     start_seq: int = 0,
     window: Window | None = None,
+    deadline: float | None = None,
 ) -> None:
     """Send sender ``index``'s ``count`` messages: as fast as it can, or ``rate`` a second;
     never faster than the server's rate limit lets one connection send, nor than ``window``'s
-    reader reads."""
+    reader reads; none after ``deadline`` (monotonic), when the flood has taken its budget."""
     interval = chat.send_interval()
     gap = max(1 / rate if rate else 0.0, interval or 0.0)
     start = time.monotonic()
@@ -345,6 +370,9 @@ async def send_all(
                 await asyncio.sleep(delay)
         if window is not None:
             await window.wait(len(sent))
+        if deadline is not None and time.monotonic() > deadline:
+            count = n
+            break
         text = json.dumps(
             {"type": "text", "message": burst.body(index, seq), "timestamp": now_rfc3339()},
             ensure_ascii=False,
@@ -365,46 +393,170 @@ async def send_all(
     chat.transcript.log(conn.name, "==", f"sent {count:,} messages of {size:,} bytes {pace}")
 
 
-def grace(chat: Chat, judged: list[float]) -> float:
-    """How long every connection must stay silent before a test stops waiting: a few round
-    trips and a few of the slowest deliveries seen, at most ``receive_timeout``."""
+def grace(chat: Chat) -> float:
+    """How long every connection must stay silent before a flood is taken to be over: a few
+    round trips, at least half a second, at most ``receive_timeout``."""
     round_trip = chat.gate.round_trip_s if chat.gate is not None else 0.0
-    slowest = max(judged, default=0.0)
-    return min(chat.target.receive_timeout, max(0.5, 10 * round_trip, 3 * slowest))
+    return min(chat.target.receive_timeout, max(0.5, 10 * round_trip))
 
 
-async def quiet(
-    chat: Chat,
-    collectors: list[Collector],
-    sent: list[Sent],
-    *,
-    patient: bool = True,
-) -> None:
+async def quiet(chat: Chat, collectors: list[Collector]) -> None:
     """Wait until the flood is over: every collector has every message, or every connection
-    has been silent for the grace. ``patient``: ``receive_timeout`` while some message that no
-    error explains has reached no connection at all (it may still be coming, and would be
-    judged lost)."""
-    sent_at = {(s.sender, s.seq): s.at for s in sent}
-    seen: set[tuple[int, int]] = set()
-    counted = [0] * len(collectors)
+    has been silent for the grace (then :func:`prove` tells what is missing from what is late:
+    a grace that ends too soon costs a sentinel, never a verdict)."""
+    bound = grace(chat)
     while not all(c.done.is_set() for c in collectors):
         await asyncio.sleep(0.05)
         now = time.monotonic()
         silent = min((now - c.last for c in collectors if not c.done.is_set()), default=0.0)
-        for i, c in enumerate(collectors):  # only what arrived since the last look
-            arrivals = c.record.arrivals
-            seen.update((s, q) for s, q, _ in arrivals[counted[i] :])
-            counted[i] = len(arrivals)
-        delays = [
-            at - sent_at[(s, q)]
-            for c in collectors[:3]
-            for s, q, at in c.record.arrivals[-50:]
-            if (s, q) in sent_at
-        ]
-        errors = sum(len(c.record.errors) for c in collectors)
-        unexplained = patient and len(sent_at) - len(seen) - errors > 0
-        bound = chat.target.receive_timeout if unexplained else grace(chat, delays)
         if silent >= bound:
+            return
+
+
+def pace(chat: Chat) -> tuple[float, str] | None:
+    """The frames a second one connection gets served, and where that comes from: the pace the
+    preflight measured, or the server's rate limit (the senders pace themselves under it),
+    whichever is slower; None: neither is known."""
+    found: list[tuple[float, str]] = []
+    measured = chat.gate.pace if chat.gate is not None else None
+    if measured is not None:
+        found.append((measured, "measured by the preflight"))
+    interval = chat.send_interval()
+    if interval is not None:
+        found.append((1 / interval, "under the server's rate limit"))
+    return min(found, default=None)
+
+
+def share(chat: Chat) -> int | None:
+    """How many messages one sender may have served within ``load.time_budget`` at the
+    server's :func:`pace` (None: not known)."""
+    known = pace(chat)
+    if known is None:
+        return None
+    return max(1, math.floor(known[0] * chat.target.load.time_budget))
+
+
+def deadline(chat: Chat) -> float:
+    """When a flood paced by its readers (a :class:`Window`) stops sending, whatever is left
+    (monotonic): :data:`FLOOD_CAP` times ``load.time_budget`` from now. The sizes predict the
+    flood within the budget from the pace of one connection; a server slower to deliver than
+    to take frames (Channels' channel layer) is held to what it was sent by then."""
+    return time.monotonic() + FLOOD_CAP * chat.target.load.time_budget
+
+
+def senders_for(chat: Chat, frames: int, least: int, most: int) -> int:
+    """How many connections send a flood of ``frames`` messages: ``least``, or more (at most
+    ``most``) when one sender's share would take longer than ``load.time_budget`` at the
+    server's pace, so that a server serving each connection's frames one at a time still gets
+    the flood's bytes in its budget."""
+    per_sender = share(chat)
+    if per_sender is None:
+        return least
+    return max(least, min(most, math.ceil(frames / per_sender)))
+
+
+def sized_note(chat: Chat, what: str) -> str:
+    """The observation of a flood sized by the server's pace."""
+    rate, source = pace(chat) or (0.0, "")
+    return (
+        f"{what}: sized to the server's pace on one connection ({rate:,.0f} frames a second, "
+        f"{source}) within load.time_budget ({chat.target.load.time_budget:g} s)"
+    )
+
+
+async def prove(
+    chat: Chat,
+    collectors: list[Collector],
+    sent: list[Sent],
+    senders: list[Conn],
+    burst: Burst,
+    counters: list[Drain] | None = None,
+    draining: list[asyncio.Future[None]] | None = None,
+) -> str | None:
+    """After :func:`quiet`: when some collector still misses messages, each open sender sends
+    one more message (its sentinel, ``sent`` gets it) and the flood is over once every
+    collector has every sentinel: each sender's events come in order (LOAD-003), so what of a
+    sender has not come before its sentinel is not coming. The sentinels must come: the wait
+    for them is bounded by ``receive_timeout`` of silence. ``counters``: the senders' drains,
+    read before the sentinels (their backlog: a sentinel's echo must find room) and until
+    each sentinel's echo (every answer to the frames before it has then come); ``draining``
+    gets the tasks started here. A sender that closed sends none; if any did, the collectors
+    stay a grace of silence more for its last events (other senders' sentinels prove nothing
+    about its own). Returns the observation of a flood the sentinels ended (None: nothing was
+    missing)."""
+    if all(c.done.is_set() for c in collectors):
+        return None
+    if counters is not None and draining is not None:
+        if not draining:  # a burst's drains read once it is over
+            draining.extend(asyncio.ensure_future(d.run()) for d in counters)
+        await _silent([d for d in counters if not d.done.is_set()], grace(chat))
+    last: dict[int, int] = {}
+    for m in sent:
+        last[m.sender] = max(last.get(m.sender, -1), m.seq)
+    keys: list[tuple[int, int]] = []
+    closed = False
+    for index, conn in enumerate(senders):
+        drain = counters[index] if counters is not None else None
+        if conn.closed is not None or (drain is not None and drain.closed is not None):
+            closed = True
+            continue
+        key = (index, last.get(index, -1) + 1)
+        body = burst.body(*key)
+        text = json.dumps({"type": "text", "message": body}, ensure_ascii=False)
+        chat.transcript.log(conn.name, "->", text)
+        try:
+            await conn.ws.send(text)
+        except Closed:
+            closed = True
+            continue
+        chat.traffic.sent += 1
+        sent.append(Sent(key[0], key[1], time.monotonic()))
+        keys.append(key)
+        if drain is not None:
+            drain.proof = burst.body(*key)[: len(burst.marker(index)) + 7]
+    chat.transcript.log(
+        "harness", "==", f"{len(keys)} sentinels: each sender's next message ends the flood"
+    )
+    for c in collectors:
+        if c.wanted is not None:
+            c.wanted.update(keys)
+        c.proofs = set(keys) - {(s, q) for s, q, _ in c.record.arrivals}
+        if not c.proofs:
+            c.done.set()
+    waiting: list[Collector | Drain] = [*collectors, *(counters or [])]
+    timeout = chat.target.receive_timeout
+    since = time.monotonic()
+    while not all(_finished(w) for w in waiting):
+        await asyncio.sleep(0.02)
+        if time.monotonic() - max(since, *(w.last for w in waiting)) >= timeout:
+            # The sentinels never came: what did not is judged missing.
+            return (
+                f"the flood's {len(keys)} sentinels (each sender's next message) did not all "
+                f"come within receive_timeout ({timeout:g} s)"
+            )
+    if closed:
+        await _silent([c for c in collectors if not c.done.is_set()], grace(chat))
+    missing = sum(len(c.wanted) for c in collectors if c.wanted is not None)
+    return (
+        f"{len(keys)} sentinels (each sender's next message) ended the flood"
+        + (f" with {missing:,} deliveries missing" if missing else "")
+        + ": what of a sender had not come before its sentinel is not coming, judged at once"
+    )
+
+
+def _finished(reader: Collector | Drain) -> bool:
+    if isinstance(reader, Drain):
+        return reader.done.is_set() or reader.proof is None or reader.proved
+    return reader.done.is_set()
+
+
+async def _silent(readers: list[Collector] | list[Drain], bound: float) -> None:
+    """Until none of ``readers`` has received anything for ``bound`` seconds from now (or each
+    is done)."""
+    since = time.monotonic()
+    while readers and not all(r.done.is_set() for r in readers):
+        await asyncio.sleep(0.02)
+        if time.monotonic() - max(since, *(r.last for r in readers)) >= bound:
             return
 
 
@@ -459,14 +611,20 @@ __all__ = [
     "Drain",
     "Window",
     "bounded",
+    "deadline",
     "drains",
     "early",
     "grace",
+    "pace",
+    "prove",
     "quiet",
     "room_for_the_tag",
     "send_all",
+    "senders_for",
     "settle_drains",
+    "share",
     "shortfall",
+    "sized_note",
     "stands_on_the_basics",
 ]
 

@@ -131,8 +131,9 @@ async def _rate_limit(chat: Chat, gate: Gate) -> None:
     once on a fresh connection, each answered (in order) by its event or an error. Valid texts
     a server served a moment before can only be refused for going too fast: the texts it served
     first are about its limit per second, and every connection of the run then paces itself
-    under it (``Chat.send_interval``). Skipped when the target states its limit
-    (``limits.max_frames_per_second``)."""
+    under it (``Chat.send_interval``). Without a refusal, the texts served and the time they
+    took are the server's pace on one connection (``Gate.pace``), which sizes the floods.
+    Skipped when the target states its limit (``limits.max_frames_per_second``)."""
     if chat.target.max_frames_per_second is not None:
         return
     try:
@@ -140,10 +141,12 @@ async def _rate_limit(chat: Chat, gate: Gate) -> None:
     except ConformanceFailure:
         return
     bodies = [chat.nonce("rate") for _ in range(RATE_PROBE)]
+    start = time.monotonic()
     for body in bodies:
         await conn.send_text(body)
     waiting = set(bodies)
     served = 0
+    last_served = start
     refusals: list[str] = []
     deadline = time.monotonic() + chat.target.receive_timeout
     while served + len(refusals) < RATE_PROBE:
@@ -162,10 +165,15 @@ async def _rate_limit(chat: Chat, gate: Gate) -> None:
             refusals.append(str(frame.get("error")))
         else:
             served += 1
+            last_served = time.monotonic()
             waiting.discard(str(frame.get("body")))
     if refusals:
         gate.rate_limit = float(served)
         gate.rate_limit_error = refusals[0]
+    elif served >= RATE_PROBE_SERVED:
+        # A server that ends the probe's connection midway (a heartbeat whose ping waited
+        # behind the probe's frames) showed its pace on the texts it served before.
+        gate.pace = served / max(last_served - start, 1e-3)
 
 
 async def _across_nodes(chat: Chat, sender: Conn, found: list[ConformanceFailure]) -> None:
