@@ -1,7 +1,7 @@
 """The in-process figures of the README's "Performance" table (issue 15), as a person would time
 them.
 
-    python bench/bench_asgi.py [--runs 3] [--no-served]
+    python bench/bench_asgi.py [--runs 3] [--no-served] [--only IDS]
 
 The Starlette application of tests/alt_servers/asgi, wall time of ``edusphere-conformance run``:
 
@@ -12,6 +12,9 @@ The Starlette application of tests/alt_servers/asgi, wall time of ``edusphere-co
 - the same default run against the application served by uvicorn on 127.0.0.1 (one uvicorn
   process, started before the timing; RECON-006 accepted as not applicable: nothing restarts
   it); ``--no-served`` leaves it out.
+
+``--only`` narrows the default runs to those requirements or areas (the README's test runs the
+command at that size; the figures are the whole run's).
 
 Figures, never assertions (a shared, noisy machine).
 """
@@ -51,8 +54,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--no-served", action="store_true", help="leave out the uvicorn run")
+    parser.add_argument("--only", help="requirements or areas, comma-separated (default: all)")
     args = parser.parse_args()
     cli = [sys.executable, "-m", "harness.cli", "run"]
+    only = ["--only", args.only] if args.only else []
+    if args.only:
+        print(f"the default runs narrowed to --only {args.only}")
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         data = base / "fixtures.json"
@@ -62,7 +69,7 @@ def main() -> int:
         inproc = write_target(base / "inproc.toml", _target())
         series(
             "in-process, default run",
-            [*cli, "--target", str(inproc)],
+            [*cli, "--target", str(inproc), *only],
             env,
             args.runs,
             base / "in",
@@ -83,7 +90,7 @@ def main() -> int:
             )
             series(
                 "uvicorn on 127.0.0.1, default run",
-                [*cli, "--target", str(served), "--baseline", str(baseline)],
+                [*cli, "--target", str(served), "--baseline", str(baseline), *only],
                 env,
                 args.runs,
                 base / "net",

@@ -1,6 +1,6 @@
 """The speed figures of the README's "Performance" table (issue 11), as a person would time them.
 
-    python bench/bench_speed.py [--runs 3] [--no-slow]
+    python bench/bench_speed.py [--runs 3] [--no-slow] [--only IDS]
 
 - the default run against the bundled reference server (``edusphere-conformance run``), wall
   time of each of ``--runs`` runs, concurrent (the default) and with ``--concurrency 1``;
@@ -8,6 +8,9 @@
   per client frame, one frame at a time per connection) with ``--strict`` and a restart command,
   wall time and verdict (every MUST and SHOULD must pass); about 50 s: ``--no-slow`` leaves it
   out (``tests/test_slow_server.py`` runs the same thing as a test).
+
+``--only`` narrows every run to those requirements or areas (the README's test runs the command
+at that size; the figures are the whole run's).
 
 Each fault switch's whole-run time: ``python bench/mutation_matrix.py --whole``. client-check:
 ``python bench/bench_client_check.py``. Figures, never assertions (a shared, noisy machine).
@@ -51,8 +54,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--no-slow", action="store_true", help="leave out the --latency run")
+    parser.add_argument("--only", help="requirements or areas, comma-separated (default: all)")
     args = parser.parse_args()
     cli = [sys.executable, "-m", "harness.cli", "run"]
+    if args.only:
+        cli += ["--only", args.only]
+        print(f"every run narrowed to --only {args.only}")
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         for label, extra in (

@@ -1,11 +1,13 @@
 """How fast the conformance run is: the whole default run, and the median test.
 
-    python bench/bench_suites.py [--runs 3]
+    python bench/bench_suites.py [--runs 3] [--only IDS]
 
 Runs ``pytest suites`` against the bundled reference server (no parallelism) ``--runs`` times in
 a subprocess and prints the wall time of each run (targets: whole run < 8 s) and the median test
 duration read from pytest's JUnit file (target < 50 ms). Then runs once more under pytest-xdist
-(``-n 2``) and checks that every requirement gets the same verdict.
+(``-n 2``) and checks that every requirement gets the same verdict. ``--only`` narrows every run
+to those requirements or areas (the README's test runs the command at that size; the figures
+are the whole run's).
 
 Figures, not assertions: the README quotes them with this command. Never a timed test.
 """
@@ -57,21 +59,25 @@ def run(report_dir: Path, *extra: str) -> tuple[float, list[float], dict[str, st
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--only", help="requirements or areas, comma-separated (default: all)")
     args = parser.parse_args()
+    only = ["--only", args.only] if args.only else []
     walls: list[float] = []
     medians: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.runs):
-            wall, durations, serial = run(Path(tmp) / f"serial-{i}")
+            wall, durations, serial = run(Path(tmp) / f"serial-{i}", *only)
             walls.append(wall)
             medians.append(statistics.median(durations) * 1000)
             print(
                 f"run {i + 1}: {wall:5.2f} s wall, {len(durations)} tests, "
                 f"median test {medians[-1]:.1f} ms, slowest {max(durations) * 1000:.0f} ms"
             )
-        wall_x, _, parallel = run(Path(tmp) / "xdist", "-n", "2")
+        wall_x, _, parallel = run(Path(tmp) / "xdist", "-n", "2", *only)
     same = parallel == serial
     print()
+    if args.only:
+        print(f"every run narrowed to --only {args.only}")
     print(
         f"whole default run (serial): median {statistics.median(walls):.2f} s wall (target < 8 s)"
     )

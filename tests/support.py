@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import socket
@@ -10,6 +11,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from harness import schemas
 
@@ -173,6 +176,63 @@ def stop_process(proc: subprocess.Popen[Any], timeout: float = 10.0) -> None:
             proc.wait(timeout=timeout)
     if proc.stdout is not None:
         proc.stdout.close()
+
+
+# --- one run for the whole session ------------------------------------------------------
+
+
+def run_once(
+    name: str,
+    factory: pytest.TempPathFactory,
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    timeout: float,
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """Run ``argv`` once for the whole test session, in a working directory of its own (the
+    second item); every later call, in this process or in another pytest-xdist worker, gets
+    the same outcome and directory, so that tests of several modules assert on one run's
+    output. pytest-xdist's recipe for a session fixture made once: a lock in the directory the
+    workers share. A run that timed out is run again by the next caller."""
+    base = factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    home = shared / f"once-{name}"
+    with (shared / f"once-{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        record = home / "outcome.json"
+        if not record.is_file():
+            home.mkdir(exist_ok=True)
+            done = subprocess.run(
+                list(argv),
+                cwd=home,
+                env=dict(env),
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+            outcome = {"code": done.returncode, "stdout": done.stdout, "stderr": done.stderr}
+            record.write_text(json.dumps(outcome), encoding="utf-8")
+        outcome = json.loads(record.read_text(encoding="utf-8"))
+    done = subprocess.CompletedProcess(
+        list(argv), outcome["code"], outcome["stdout"], outcome["stderr"]
+    )
+    return done, home
+
+
+#: The program the project installs, beside this interpreter.
+PROGRAM = Path(sys.executable).with_name("edusphere-conformance")
+
+
+def default_run(factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """``edusphere-conformance run`` as the README shows it, no option: the bundled reference
+    server, every suite, the reports in ``reports/`` of its working directory (the second
+    item). Run once a session (:func:`run_once`): the README's test and the report's read it.
+    The environment is the user's: none of pytest-xdist's variables, this environment's bin/
+    first on PATH."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST_")}
+    env["PATH"] = str(PROGRAM.parent) + os.pathsep + env.get("PATH", "")
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return run_once("default-run", factory, [str(PROGRAM), "run"], env, timeout=180)
 
 
 # --- the command, as a user runs it ------------------------------------------------------

@@ -59,7 +59,14 @@ from reference_server.faults import FAULTS
 from reference_server.runner import RedisServer, ServerThread
 from tests import readme_sections
 from tests.clientcheck.reports import read_reports
-from tests.support import ROOT, not_tested, stop_process, write_target
+from tests.support import (
+    ROOT,
+    default_run,
+    not_tested,
+    stop_process,
+    verdicts,
+    write_target,
+)
 
 README = ROOT / "README.md"
 #: The environment's bin directory: ``edusphere-conformance``, and the ``python`` that a README
@@ -135,7 +142,8 @@ COMMANDS: dict[str, Exercise] = {
     TOX_CONFORMANCE: Exercise(
         "test_tox_conformance_runs_the_suites_against_the_bundled_server",
         "tox itself is not run: tox.ini's [testenv:conformance] commands must be"
-        " `edusphere-conformance run {posargs}`; that command (no posargs) runs from a tmp cwd:"
+        " `edusphere-conformance run {posargs}`; that command (no posargs) runs from a tmp cwd,"
+        " once a session (tests.support.default_run; tests/test_report.py reads it too):"
         " exit 0, reports/compliance.html, junit.xml, results.json, 'verdict: CONFORMANT'",
     ),
     TOX: Exercise(
@@ -234,7 +242,8 @@ COMMANDS: dict[str, Exercise] = {
     ),
     BENCH_SUITES: Exercise(
         "test_bench_suites",
-        "with `--runs 1`, cwd the repo: exit 0, 'verdicts identical to the serial run: True'",
+        "with `--runs 1 --only CONN`, cwd the repo: exit 0, 'verdicts identical to the"
+        " serial run: True' (the whole suite under -n 2: the token-only baseline's test)",
     ),
     BENCH_SERVER: Exercise(
         "test_bench_server",
@@ -255,8 +264,10 @@ COMMANDS: dict[str, Exercise] = {
     ),
     BENCH_SPEED: Exercise(
         "test_bench_speed",
-        "with `--runs 1 --no-slow`, cwd the repo: exit 0, the default run CONFORMANT both ways"
-        " (the --latency 20-80 --strict whole run is tests/test_slow_server.py's)",
+        "with `--runs 1 --no-slow --only CONN`, cwd the repo: exit 0, CONFORMANT both"
+        " ways (the whole default run: test_tox_conformance_..., with --concurrency 1:"
+        " tests/test_scheduler.py; the --latency 20-80 --strict whole run is"
+        " tests/test_slow_server.py's)",
     ),
     LOAD_RUN: Exercise(
         "test_load_with_two_workers",
@@ -281,9 +292,9 @@ COMMANDS: dict[str, Exercise] = {
     ),
     BENCH_ASGI: Exercise(
         "test_bench_asgi",
-        "with `--runs 1 --no-served`, cwd the repo: exit 0; the Starlette application"
-        " in-process (the default run and --only CONN-001), each CONFORMANT (served by uvicorn:"
-        " tests/test_asgi_alt.py's)",
+        "with `--runs 1 --no-served --only CONN`, cwd the repo: exit 0; the Starlette"
+        " application in-process (the default run narrowed, and --only CONN-001), each"
+        " CONFORMANT (the whole run in-process and served by uvicorn: tests/test_asgi_alt.py's)",
     ),
     BENCH_LOAD: Exercise(
         "test_bench_load",
@@ -613,11 +624,15 @@ def _tox_commands(section: str) -> list[str]:
     return [c.strip() for c in _tox_ini()[section]["commands"].strip().splitlines() if c.strip()]
 
 
-def test_tox_conformance_runs_the_suites_against_the_bundled_server(tmp_path: Path) -> None:
+def test_tox_conformance_runs_the_suites_against_the_bundled_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
     assert _tox_commands("testenv:conformance") == ["edusphere-conformance run {posargs}"]
-    done = run(argv_for("edusphere-conformance run"), tmp_path, FULL)
+    # The one default run of the session (tests/test_report.py reads its report too).
+    done, cwd = default_run(tmp_path_factory)
+    assert done.args == argv_for("edusphere-conformance run")
     assert_ok(done, "verdict: CONFORMANT")
-    reports = tmp_path / "reports"
+    reports = cwd / "reports"
     for name in ("compliance.html", "junit.xml", "results.json"):
         assert (reports / name).is_file(), f"reports/{name} not written\n{output(done)}"
     assert json.loads((reports / "results.json").read_text())["conformant"] is True
@@ -708,19 +723,18 @@ def test_the_canary_runs_lint_types_and_the_fast_tests_unpinned() -> None:
         *_tox_commands("testenv:type"),
         'pytest tests -n 2 -m "not slow" {posargs}',
     ]
-    counts = []
-    for marker in ("not slow", "slow"):
-        done = run(
-            [sys.executable, "-m", "pytest", "tests", "--collect-only", "-q", "-m", marker],
-            ROOT,
-            QUICK,
-        )
-        assert done.returncode == 0, output(done)
-        found = re.search(r"(\d+)(?:/\d+)? tests? (?:selected|collected)", done.stdout)
-        assert found, output(done)
-        counts.append(int(found[1]))
-    fast, slow = counts
-    assert fast > 500 and slow > 100, counts
+    # One collection: what `-m "not slow"` leaves out is what `-m slow` selects.
+    done = run(
+        [sys.executable, "-m", "pytest", "tests", "--collect-only", "-q", "-m", "not slow"],
+        ROOT,
+        QUICK,
+    )
+    assert done.returncode == 0, output(done)
+    found = re.search(r"(\d+)/(\d+) tests collected \((\d+) deselected\)", done.stdout)
+    assert found, output(done)
+    fast, total, slow = (int(n) for n in found.groups())
+    assert fast + slow == total, found[0]
+    assert fast > 500 and slow > 100, (fast, slow)
 
 
 def test_the_pins_command_writes_every_package_pinned(tmp_path: Path) -> None:
@@ -761,7 +775,7 @@ def test_editable_install_gives_the_command_and_the_plugin() -> None:
 
 def test_run_against_a_target_file(tmp_path: Path, demo_server: ServerThread) -> None:
     write_target(tmp_path / "my-server.toml", demo_target_dict(demo_server.url_template))
-    # --only CONN,AUTH keeps this short; the whole run is test_tox_conformance_... and bench.
+    # --only CONN,AUTH keeps this short; the whole run is test_tox_conformance_...'s.
     done = run([*argv_for(RUN_TARGET), "--only", "CONN,AUTH"], tmp_path, QUICK)
     assert_ok(done, "verdict: CONFORMANT")
     assert json.loads((tmp_path / "reports" / "results.json").read_text())["conformant"] is True
@@ -874,7 +888,10 @@ def test_the_token_only_baseline_makes_a_token_only_run_conformant(
     tmp_path: Path, demo_server: ServerThread
 ) -> None:
     """The README's token-only example: without auth.secret and restart.command, exactly the
-    requirements its baseline lists are not tested (INCOMPLETE), and with it the run passes."""
+    requirements its baseline lists are not tested (INCOMPLETE), and with it the run passes.
+    Without auth.secret the harness uses the tokens the target gives: only the checks that need
+    the signing key are not tested, each saying why, and nothing fails (under ``-n 2``: the
+    whole suite's verdicts on two workers are those of a run alone)."""
     text = readme_text()
     block = text.split("<!-- token-only-baseline:start -->")[1].split("<!-- token-only")[0]
     body = block.split("```toml\n", 1)[1].split("```", 1)[0]
@@ -895,7 +912,13 @@ def test_the_token_only_baseline_makes_a_token_only_run_conformant(
     without = run([*base, "--report-dir", "plain"], tmp_path, FULL)
     assert without.returncode == 2, output(without)
     results = json.loads((tmp_path / "plain" / "results.json").read_text())
+    assert verdicts(results, "failed", ("MUST", "SHOULD", "INFO")) == [], output(without)
     assert sorted(not_tested(results, ("MUST",))) == accepted
+    reasons = not_tested(results)
+    assert sorted(reasons) == ["AUTH-003", "AUTH-006", "AUTH-011", "RECON-006"], reasons
+    assert all(str(reason).startswith("not tested: needs") for reason in reasons.values()), reasons
+    assert results["verdict"] == "INCOMPLETE", output(without)
+    assert results["reason"].startswith(f"{len(accepted)} MUST not tested - needs "), results
     assert f"INCOMPLETE: {len(accepted)} MUST not tested - " in without.stdout
 
     with_baseline = run([*base, "--baseline", str(baseline), "--report-dir", "b"], tmp_path, FULL)
@@ -1135,14 +1158,22 @@ def test_mutation_matrix_test_under_xdist() -> None:
     assert_ok(done, "2 passed")
 
 
+#: What the benchmarks' runs are narrowed to here: the command and its table are what this file
+#: checks; the whole runs' verdicts are other tests' (see each test).
+BENCH_ONLY = ["--only", "CONN"]
+
+
 def test_bench_suites() -> None:
-    done = run([*argv_for(BENCH_SUITES), "--runs", "1"], ROOT, FULL)
+    # The whole suite under -n 2, every verdict as expected: the token-only run below.
+    done = run([*argv_for(BENCH_SUITES), "--runs", "1", *BENCH_ONLY], ROOT, FULL)
     assert_ok(done, "whole default run (serial)", "verdicts identical to the serial run: True")
 
 
 def test_bench_speed() -> None:
-    # --no-slow: the --latency 20-80 --strict run is tests/test_slow_server.py's (50 s).
-    done = run([*argv_for(BENCH_SPEED), "--runs", "1", "--no-slow"], ROOT, FULL)
+    # --no-slow: the --latency 20-80 --strict run is tests/test_slow_server.py's (50 s). The
+    # whole default run CONFORMANT: test_tox_conformance_...; the same verdicts with
+    # --concurrency 1: tests/test_scheduler.py.
+    done = run([*argv_for(BENCH_SPEED), "--runs", "1", "--no-slow", *BENCH_ONLY], ROOT, FULL)
     assert_ok(done, "concurrent (default): median", "--concurrency 1: median")
     assert done.stdout.count(", CONFORMANT") == 2, output(done)
 
@@ -1160,7 +1191,8 @@ def test_bench_loadmode() -> None:
 
 
 def test_bench_asgi() -> None:
-    done = run([*argv_for(BENCH_ASGI), "--runs", "1", "--no-served"], ROOT, FULL)
+    # The whole in-process run CONFORMANT (--strict): tests/test_asgi_alt.py.
+    done = run([*argv_for(BENCH_ASGI), "--runs", "1", "--no-served", *BENCH_ONLY], ROOT, FULL)
     assert_ok(done, "in-process, default run: median", "in-process, --only CONN-001: median")
     assert done.stdout.count("; CONFORMANT, exit 0") == 2, output(done)
 

@@ -2,8 +2,9 @@
 
 Two runs, each once per module: the main job against the bundled server (``--only AUTH,SEND``),
 and a run against a reference server started with the ``not-found-typo`` fault
-(``--only EDIT,DEL``). The HTML is read back with :mod:`html.parser` and compared with
-results.json; Debian's chromium renders it (screenshot, DOM dump) when it is installed.
+(``--only EDIT,DEL``); and the default run, once a session (:func:`tests.support.default_run`,
+which the README's test reads too). The HTML is read back with :mod:`html.parser` and compared
+with results.json; Debian's chromium renders it (screenshot, DOM dump) when it is installed.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -36,6 +36,7 @@ from harness.render.server_report import row_extra_html
 from harness.render.server_section import display_target, render_section
 from reference_server.demo import DEMO_SECRET, demo_config, demo_target_dict
 from reference_server.runner import ServerThread
+from tests import support
 from tests.support import write_target
 
 CLI = Path(sys.executable).with_name("edusphere-conformance")
@@ -54,7 +55,6 @@ class Run:
     code: int
     out: str
     dir: Path
-    seconds: float
 
     @property
     def html(self) -> str:
@@ -67,7 +67,6 @@ class Run:
 
 
 def run_cli(report_dir: Path, *args: str, env: dict[str, str] | None = None) -> Run:
-    started = time.monotonic()
     proc = subprocess.run(
         [str(CLI), "run", "--report-dir", str(report_dir), *args],
         capture_output=True,
@@ -76,7 +75,7 @@ def run_cli(report_dir: Path, *args: str, env: dict[str, str] | None = None) -> 
         env={**os.environ, **(env or {})},
         cwd=report_dir.parent,
     )
-    return Run(proc.returncode, proc.stdout + proc.stderr, report_dir, time.monotonic() - started)
+    return Run(proc.returncode, proc.stdout + proc.stderr, report_dir)
 
 
 @pytest.fixture(scope="module")
@@ -106,8 +105,10 @@ def faulty_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
 
 @pytest.fixture(scope="module")
 def default_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    """The default run: every suite against the bundled reference server."""
-    return run_cli(tmp_path_factory.mktemp("default") / "reports")
+    """The default run: every suite against the bundled reference server; the session's one
+    (tests/test_readme.py runs the README's command, and reads it too)."""
+    done, cwd = support.default_run(tmp_path_factory)
+    return Run(done.returncode, done.stdout + done.stderr, cwd / "reports")
 
 
 # --- reading the HTML back ------------------------------------------------------------------

@@ -15,16 +15,12 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from harness.target import parse
-from harness.tokens import Minter
 from reference_server.demo import demo_config, demo_target_dict
 from reference_server.runner import ServerThread
 from tests.support import (
     NO_RESTART,
     assert_passes_everything,
-    not_tested,
     run_suites,
-    verdicts,
     write_not_applicable,
     write_target,
 )
@@ -239,31 +235,3 @@ def test_suites_pass_against_variant(variant: Variant, tmp_path: Path) -> None:
     }
     style = "close" if variant.server["refusal"] == "close" else "HTTP"
     assert any(style in obs for obs in observed), observed
-
-
-def test_a_target_with_tokens_and_no_secret(tmp_path: Path) -> None:
-    """Without auth.secret the harness uses the tokens the target gives; only the checks that
-    need the signing key are not tested, each saying why."""
-    config = demo_config(database=str(tmp_path / "tokens.sqlite3"))
-    with ServerThread(config) as server:
-        data = demo_target_dict(server.url_template)
-        target = parse(data, where="demo")
-        minter = Minter(target.auth)
-        for role in data["accounts"]:
-            data["accounts"][role]["token"] = minter.valid(target.accounts[role])
-        del data["auth"]["secret"]
-        data["limits"] = {
-            "max_length": config.max_length,
-            "max_frame_bytes": config.max_frame_bytes,
-        }
-        path = write_target(tmp_path / "target.toml", data)
-        code, results, output = run_suites(path, tmp_path / "reports")
-        server.raise_errors()
-    assert results is not None, output[-3000:]
-    assert verdicts(results, "failed", ("MUST", "SHOULD", "INFO")) == [], output[-4000:]
-    reasons = not_tested(results)
-    assert sorted(reasons) == ["AUTH-003", "AUTH-006", "AUTH-011", "RECON-006"], reasons
-    assert all(reason.startswith("not tested: needs") for reason in reasons.values()), reasons
-    # Three of them are MUSTs: never CONFORMANT without them (README: the token-only baseline).
-    assert (code, results["verdict"]) == (2, "INCOMPLETE"), output[-3000:]
-    assert results["reason"].startswith("3 MUST not tested - needs ")
