@@ -15,7 +15,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from harness import __version__, extras, redact
@@ -28,6 +28,45 @@ from harness.core.results import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 #: names, as when pytest loads them itself); with ``-n``, pytest-xdist's too. ``-- -p NAME``
 #: adds one.
 RUN_PLUGINS = ("edusphere_conformance", "metadata", "html", "html_fixtures", "hypothesispytest")
+
+
+#: Where hypothesis keeps what it computes once for a machine, unless
+#: ``HYPOTHESIS_STORAGE_DIRECTORY`` says (:func:`hypothesis_cache`).
+HYPOTHESIS_CACHE = ("edusphere-conformance", "hypothesis")
+
+
+@contextlib.contextmanager
+def hypothesis_cache() -> Iterator[Path | None]:
+    """Hypothesis computes its table of Unicode categories and the constants of the modules it
+    draws for (about 1.3 s of CPU) once, into its storage directory: ``./.hypothesis`` by
+    default, so every run in a fresh checkout or working directory paid for them and left the
+    directory behind. During a run it is the user's cache (``$XDG_CACHE_HOME`` or
+    ``~/.cache``, then ``edusphere-conformance/hypothesis``), for pytest-xdist's workers too,
+    and what it was is restored afterwards (``run`` inside a project's own test run). The
+    suites keep no example database, so nothing there changes what is drawn. The directory
+    chosen is yielded; None when the user chose (``HYPOTHESIS_STORAGE_DIRECTORY``) or no cache
+    directory can be made (hypothesis then uses its default, as before)."""
+    from hypothesis import configuration
+
+    variable = "HYPOTHESIS_STORAGE_DIRECTORY"
+    if os.environ.get(variable):
+        yield None
+        return
+    try:
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        home = Path(base).joinpath(*HYPOTHESIS_CACHE)
+        home.mkdir(parents=True, exist_ok=True)
+    except (OSError, RuntimeError):  # no home directory, or none that can be written
+        yield None
+        return
+    previous = configuration.storage_directory(intent_to_write=False).home_directory
+    os.environ[variable] = str(home)
+    configuration.set_hypothesis_home_dir(home)
+    try:
+        yield home
+    finally:
+        os.environ.pop(variable, None)
+        configuration.set_hypothesis_home_dir(previous)
 
 
 def suites_dir() -> Path:
@@ -256,7 +295,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # bundled reference server (no target file) starts now, while pytest collects, unless
     # workers each start their own.
     bundled = contextlib.nullcontext() if args.workers else run.start_bundled()
-    with bundled:
+    with bundled, hypothesis_cache():
         code = pytest.main(argv, plugins=[ConformancePlugin(run)])
     result = run.result
     if result is not None and result.finished:

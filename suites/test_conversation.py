@@ -140,6 +140,10 @@ class Conversations:
         #: Whether failures are exploration's (hypothesis, the stories): the shortest is kept.
         self.exploring = True
         self.limit: ResourceLimit | None = None
+        #: A frame that never came while other tests ran beside this one: no verdict (the
+        #: test runs again alone), so every later step fails at once, without I/O, and
+        #: hypothesis' shrinking costs CPU only.
+        self.starved: conv.Finding | None = None
         self.current: Sequence | None = None
         self.started = time.monotonic()
 
@@ -231,11 +235,13 @@ class Conversations:
                 model.delete(op.conn, ref)
 
     def play(self, seq: Sequence, op: Op) -> None:
+        """Run one step (sync: hypothesis' rules are); a finding fails the test."""
+        if self.starved is not None:
+            raise SequenceFailed(self.starved)
         if seq.dry:  # a sequence that went over the budget stays in the model
             self.skipped += 1
             self.dry(seq, op)
             return
-        """Run one step (sync: hypothesis' rules are); a finding fails the test."""
         seq.ops.append(op)
         self.steps_run += 1
         try:
@@ -249,6 +255,8 @@ class Conversations:
                 conv.witness_of(seq.record), exc.also, exc.frame_awaited,
             )  # fmt: skip
         if finding is not None:
+            if finding.awaited and self.chat.crowded():
+                self.starved = finding
             failed = Failed(list(seq.ops), finding)
             if self.exploring and (self.best is None or len(failed.ops) < len(self.best.ops)):
                 self.best = failed
@@ -736,7 +744,14 @@ def test_conversations_follow_the_model(chat: Chat) -> None:
 
 def _report(c: Conversations, best: Failed) -> None:
     """Shrink the failing sequence further, run the shortest once more and fail the test with
-    its story."""
+    its story; a frame that never came in a crowd (:attr:`Conversations.starved`) fails it at
+    once, for the run alone to tell the story."""
+    if c.starved is not None:
+        starved = ConformanceFailure(
+            c.starved.requirement, c.starved.expected, c.starved.actual, also=c.starved.also
+        )
+        starved.frame_awaited = True
+        raise starved
     best = c.shrink(best)
     seq, finding = c.replay(best.ops)
     again = finding is not None

@@ -241,9 +241,12 @@ MAIN = "import sys; from harness.cli import main; sys.exit(main())"
 
 
 def cli(
-    *args: str, cwd: Path | None = None, timeout: float = 60
+    *args: str, cwd: Path | None = None, timeout: float = 60, env: Mapping[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "CHAT_JWT_SECRET"}
+    """The command in a subprocess, without this environment's ``CHAT_JWT_SECRET``; ``env``
+    adds to (or, with an empty value, takes from) its environment."""
+    base = {k: v for k, v in os.environ.items() if k != "CHAT_JWT_SECRET"}
+    env = {k: v for k, v in {**base, **(env or {})}.items() if v}
     return subprocess.run(
         [sys.executable, "-c", MAIN, *args],
         capture_output=True,

@@ -7,6 +7,7 @@ catalogue in three formats; one small ``run`` against the bundled server writes 
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 from collections.abc import Callable
@@ -236,6 +237,49 @@ def test_run_one_requirement_against_the_bundled_server(tmp_path: Path) -> None:
     junit = (reports / "junit.xml").read_text(encoding="utf-8")
     assert 'failures="0"' in junit and "test_connection" in junit
     assert "<html" in (reports / "compliance.html").read_text(encoding="utf-8").lower()
+
+
+def test_hypothesis_keeps_its_tables_in_the_users_cache_not_the_working_directory(
+    tmp_path: Path,
+) -> None:
+    """A run in a fresh directory leaves no ``.hypothesis`` behind, and the next run anywhere
+    reads the Unicode table and the modules' constants back instead of computing them."""
+    cache = tmp_path / "cache"
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {"XDG_CACHE_HOME": str(cache), "HYPOTHESIS_STORAGE_DIRECTORY": ""}
+    args = ("run", "--only", "ROBUST-016", "--examples", "5", "--report-dir", str(work / "out"))
+    done = cli(*args, cwd=work, timeout=120, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not (work / ".hypothesis").exists()
+    home = cache / "edusphere-conformance" / "hypothesis"
+    assert list((home / "unicode_data").rglob("charmap.json.gz")), sorted(home.rglob("*"))
+    assert list((home / "constants").iterdir())
+
+
+def test_the_hypothesis_cache_gives_way_to_the_users_choice_and_is_restored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hypothesis import configuration
+
+    from harness.cli import hypothesis_cache
+
+    def home() -> Path:
+        return configuration.storage_directory(intent_to_write=False).home_directory
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("HYPOTHESIS_STORAGE_DIRECTORY", raising=False)
+    before = home()
+    with hypothesis_cache() as chosen:
+        assert chosen == tmp_path / "cache" / "edusphere-conformance" / "hypothesis"
+        assert home() == chosen
+        assert os.environ["HYPOTHESIS_STORAGE_DIRECTORY"] == str(chosen)  # xdist's workers
+    assert home() == before
+    assert "HYPOTHESIS_STORAGE_DIRECTORY" not in os.environ
+    monkeypatch.setenv("HYPOTHESIS_STORAGE_DIRECTORY", str(tmp_path / "mine"))
+    with hypothesis_cache() as chosen:
+        assert chosen is None
+        assert home() == before
 
 
 def test_a_target_whose_claims_no_account_can_fill_exits_2_at_load(tmp_path: Path) -> None:

@@ -58,7 +58,13 @@ HABITS = [
     ),
     Habit("heartbeat-200ms", {"ping_interval": 0.2, "ping_timeout": 2.0}),
     Habit("idle-close-1001", {"idle_timeout": 3.0}),
-    Habit("rate-limit-30", {"rate_limit": 30, "rate_limit_error": "Rate limit exceeded."}),
+    # The conversations' budget is cut from 10 s (2 x receive_timeout): at 30 frames a second
+    # that is a few sequences, enough to show that the limit's errors are not findings.
+    Habit(
+        "rate-limit-30",
+        {"rate_limit": 30, "rate_limit_error": "Rate limit exceeded."},
+        target={"conversations": {"time_budget": 3.0}},
+    ),
     Habit("history-and-presence", {"history": 20, "presence": True}),
     Habit("fragments-and-deflate", {"fragment": True, "compression": True}),
     Habit(

@@ -11,7 +11,7 @@ session's.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from harness import redact, spec
@@ -30,6 +30,10 @@ from harness.wire.websocket import open_websocket
 __all__ = ["Chat", "Conn", "HalfOpen", "Refusal", "Socket"]
 
 HalfOpen = raw.HalfOpen
+
+
+def _alone() -> bool:
+    return False
 
 
 class Chat:
@@ -63,6 +67,10 @@ class Chat:
         #: Connections opened so far: the next one goes to endpoint ``opened % len(endpoints)``
         #: (round-robin across ``nodes``).
         self.opened = 0
+        #: Whether other tests ran beside this one since it started (the run's scheduler sets
+        #: it for a test in pytest's thread): a frame that never came is then no verdict, the
+        #: test runs again alone, and a test that repeats itself (shrinking) can stop at once.
+        self.crowded: Callable[[], bool] = _alone
 
     # the session's state, as the suites and the plugin name it ----------------------------
 

@@ -405,6 +405,9 @@ class Run:
         alone, with a fresh session; from then on the scheduler runs one test at a time."""
         scheduler = self.scheduler
         mark = scheduler.activity() if scheduler is not None else 0
+        first = kwargs.get("chat")
+        if scheduler is not None and isinstance(first, Chat):
+            first.crowded = lambda: scheduler.crowded_since(mark)
         try:
             call_sync(item.obj, kwargs, self.gate)
             return
