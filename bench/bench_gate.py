@@ -22,17 +22,16 @@ tests (from results.json's ``tests``). Figures, never assertions (a shared, nois
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench_load import run as timed_run  # noqa: E402
 
 from reference_server.demo import demo_config  # noqa: E402
 from tests.mutation import limited_target, serve_argv, server_process  # noqa: E402
@@ -45,25 +44,8 @@ SERVERS: dict[str, tuple[str, ...] | None] = {
 }
 
 
-def one_run(cmd: list[str], report_dir: Path) -> tuple[float, dict[str, Any] | None]:
-    t0 = time.perf_counter()
-    subprocess.run(
-        [*cmd, "--report-dir", str(report_dir), "--time-budget", "1000"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=900,
-        check=False,
-    )
-    wall = time.perf_counter() - t0
-    try:
-        return wall, json.loads((report_dir / "results.json").read_text())
-    except (OSError, ValueError):
-        return wall, None
-
-
 def describe(results: dict[str, Any] | None) -> list[str]:
-    if results is None:
+    if not results:
         return ["  no results.json"]
     failed = [r["id"] for r in results["requirements"] if r["verdict"] == "failed"]
     lines = [f"  verdict {results['verdict']}; failed: {', '.join(failed) or 'none'}"]
@@ -80,7 +62,7 @@ def main() -> int:
     parser.add_argument("--keep", metavar="DIR", help="keep each run's reports under DIR")
     parser.add_argument("run_args", nargs="*", help="after --: more options of `run` (--only ID)")
     args = parser.parse_args()
-    cli = [sys.executable, "-m", "harness.cli", "run", "--strict", *args.run_args]
+    options_of_run = ["--strict", "--time-budget", "1000", *args.run_args]
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(args.keep or tmp)
         for name in args.only.split(","):
@@ -91,7 +73,7 @@ def main() -> int:
                 work = base / f"{name}-{i}"
                 work.mkdir(parents=True, exist_ok=True)
                 if options is None:
-                    wall, results = one_run(cli, work / "reports")
+                    wall, results = timed_run(options_of_run, work / "reports")
                 else:
                     config = demo_config(database=str(work / "chat.sqlite3"))
                     with server_process(serve_argv(config.database, *options), work) as (
@@ -101,7 +83,9 @@ def main() -> int:
                         target = write_target(
                             work / "target.toml", limited_target(url, config, restart)
                         )
-                        wall, results = one_run([*cli, "--target", str(target)], work / "reports")
+                        wall, results = timed_run(
+                            [*options_of_run, "--target", str(target)], work / "reports"
+                        )
                 walls.append(wall)
                 lines = describe(results)
             runs = ", ".join(f"{w:.1f}" for w in walls)

@@ -37,6 +37,8 @@ CLI = [sys.executable, "-m", "harness.cli", "run"]
 
 
 def run(extra: list[str], out: Path) -> tuple[float, dict[str, Any]]:
+    """``run`` with ``extra`` and its reports in ``out``: (wall seconds, results.json, or {}
+    when it wrote none). bench/bench_gate.py times its runs with it too."""
     t0 = time.perf_counter()
     subprocess.run(
         [*CLI, "--report-dir", str(out), *extra],

@@ -117,3 +117,69 @@ def test_a_correct_server_passes_the_conversations_and_says_how_many_ran(
     (line, *_) = by_id["CONV-004"]["observations"]
     assert "sequences" in line and "steps in all" in line
     assert not list((tmp_path / "reports").glob("replay-*.py"))
+
+
+# --- a frame missing in a crowd ---------------------------------------------------------
+
+
+def _suite_module() -> Any:
+    """suites/test_conversation.py, imported by path (the suites are no package)."""
+    import importlib.util
+
+    from tests.support import SUITES
+
+    spec = importlib.util.spec_from_file_location(
+        "conversation_suite_under_test", SUITES / "test_conversation.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = sys.modules.get(spec.name)
+    if module is None:
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # its dataclasses look their module up
+        spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("crowded", [True, False])
+def test_a_frame_missing_in_a_crowd_ends_the_conversations_without_more_io(
+    crowded: bool,
+) -> None:
+    """In a crowd a frame that never came is no verdict (the test runs again alone): every later
+    step fails at once without I/O, so hypothesis' shrinking costs no ``receive_timeout``, and
+    the test fails for the scheduler's rerun without shrinking. Alone, the finding is judged
+    and shrunk as ever."""
+    from harness.core import conversation as conv
+    from harness.core.failures import ConformanceFailure
+    from tests.fakewire import FakeServer
+
+    suite = _suite_module()
+    chat = FakeServer().chat()
+    chat.crowded = lambda: crowded
+    c = suite.Conversations(chat)
+    missing = conv.Finding("BCAST-002", 1, "a new event", "nothing came", awaited=True)
+    steps: list[str] = []
+
+    def run(coro: Any) -> conv.Finding:
+        coro.close()
+        steps.append("step")
+        return missing
+
+    c.run = run
+    try:
+        seq = c.begin()
+        op = suite.Op("connect", conn="c1", role="host", room="main")
+        for _ in range(3):
+            with pytest.raises(suite.SequenceFailed):
+                c.play(seq, op)
+        assert steps == (["step"] if crowded else ["step"] * 3)
+        assert (c.starved is missing) is crowded
+        shrunk: list[int] = []
+        c.shrink = lambda best: shrunk.append(1) or best
+        c.replay = lambda ops: (seq, missing)
+        with pytest.raises(ConformanceFailure) as failed:
+            suite._report(c, c.best)
+        assert failed.value.requirement == "BCAST-002"
+        assert failed.value.frame_awaited
+        assert shrunk == ([] if crowded else [1])
+    finally:
+        c.loop.close()
